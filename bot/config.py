@@ -1,0 +1,58 @@
+"""Settings from the environment (the interface contract in DESIGN.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./postmortem.db"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it and says what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: str | None = None
+    signing_secret: str | None = None
+    app_token: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    # Reactions that promote a message to the draft timeline.
+    timeline_emojis: tuple[str, ...] = ("pushpin",)
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        api_url = env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+        # AsyncWebClient joins base_url and method name by plain concatenation.
+        if not api_url.endswith("/"):
+            api_url += "/"
+        emojis = tuple(
+            e.strip().strip(":") for e in env.get("POSTMORTEM_TIMELINE_EMOJI", "pushpin").split(",") if e.strip()
+        )
+        return cls(
+            bot_token=env.get("SLACK_BOT_TOKEN") or None,
+            signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            app_token=env.get("SLACK_APP_TOKEN") or None,
+            slack_api_url=api_url,
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            timeline_emojis=emojis or ("pushpin",),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        )
+
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming the first missing environment variable among `names`."""
+        attrs = {
+            "SLACK_BOT_TOKEN": self.bot_token,
+            "SLACK_SIGNING_SECRET": self.signing_secret,
+            "SLACK_APP_TOKEN": self.app_token,
+        }
+        for name in names:
+            if not attrs[name]:
+                raise ConfigError(f"{name} is not set: export it (see README.md, 'Configuration') and start again")

@@ -1,0 +1,176 @@
+"""SQLAlchemy 2 models. Storage knows nothing of Slack's API; it only keeps Slack's identifiers.
+
+Invariants live in the schema: a message is unique by (team, channel, ts), a reaction by
+(team, channel, message ts, user, emoji), an event by (team, event_id), and a channel has at
+most one active incident. Redelivered events therefore cannot create duplicates whatever
+code path they take.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC instants; always gives back timezone-aware UTC datetimes.
+
+    SQLite has no timezone type, so values are stored naive-in-UTC and re-labelled on read;
+    PostgreSQL gets `timestamptz`. Naive datetimes are refused: they are always a bug here.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# Incident statuses. Messages are captured while an incident is in a capturing status.
+ACTIVE = "active"
+RESOLVED = "resolved"
+CAPTURING_STATUSES = (ACTIVE, RESOLVED)
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # At most one active incident per channel, even when two `start`s race.
+        Index(
+            "uq_incidents_active_channel",
+            "team_id",
+            "channel_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+        Index("ix_incidents_channel", "team_id", "channel_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    commander_id: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    entries: Mapped[list["TimelineEntry"]] = relationship(back_populates="incident")
+
+
+class Message(Base):
+    """A human message seen in an incident channel (thread replies included).
+
+    `deleted` rows are tombstones: a delete that overtakes its message, or a redelivered
+    message event after a delete, must not bring the message back.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", "ts", name="uq_messages_team_channel_ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The text as first posted, kept when an edit replaces `text`.
+    original_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    thread_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    file_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # ts of the latest applied edit; an older edit arriving late is ignored.
+    edited_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when someone used the "Add to timeline" shortcut on this message.
+    promoted_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # "event" (seen live), "fetched" (asked of Slack), "missing" (Slack could not give it).
+    source: Mapped[str] = mapped_column(String(16), default="event")
+
+
+class Reaction(Base):
+    """The latest known state of one user's emoji on one message.
+
+    Slack dispatches events concurrently, so a quick add-then-remove can be processed in the
+    other order; the row keeps the event_ts of the change it reflects and older changes lose.
+    """
+
+    __tablename__ = "reactions"
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", "message_ts", "user_id", "emoji", name="uq_reactions_identity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    message_ts: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    emoji: Mapped[str] = mapped_column(String(100))
+    present: Mapped[bool] = mapped_column(Boolean)
+    event_ts: Mapped[str] = mapped_column(String(32))
+
+
+# Kinds of timeline entry that are not Slack messages.
+LIFECYCLE = "lifecycle"
+NOTE = "note"
+
+
+class TimelineEntry(Base):
+    """A lifecycle entry written by the bot, or a manual note."""
+
+    __tablename__ = "timeline_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+
+    incident: Mapped[Incident] = relationship(back_populates="entries")
+
+
+class ProcessedEvent(Base):
+    """Event ids already handled: Slack redelivers events it believes were missed."""
+
+    __tablename__ = "processed_events"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -1,0 +1,190 @@
+"""Queries and idempotent writes. Every write here is safe to repeat: redelivery is normal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    ACTIVE,
+    CAPTURING_STATUSES,
+    Incident,
+    Message,
+    ProcessedEvent,
+    Reaction,
+    TimelineEntry,
+)
+
+
+def _insert(session: AsyncSession, model: type) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT support (SQLite and PostgreSQL spell it alike)."""
+    dialect = session.bind.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(model)
+    if dialect == "sqlite":
+        return sqlite.insert(model)
+    raise RuntimeError(f"unsupported database dialect {dialect!r}: use SQLite or PostgreSQL")
+
+
+async def claim_event(session: AsyncSession, team_id: str, event_id: str, now: datetime) -> bool:
+    """Record `event_id` as processed; False if it already was (a redelivery).
+
+    Call it in the same transaction as the event's effects, so a crash leaves neither.
+    """
+    stmt = (
+        _insert(session, ProcessedEvent)
+        .values(team_id=team_id, event_id=event_id, received_at=now)
+        .on_conflict_do_nothing(index_elements=["team_id", "event_id"])
+    )
+    result = await session.execute(stmt)
+    return result.rowcount == 1
+
+
+async def is_event_processed(session: AsyncSession, team_id: str, event_id: str) -> bool:
+    return await session.get(ProcessedEvent, (team_id, event_id)) is not None
+
+
+async def active_incident(session: AsyncSession, team_id: str, channel_id: str) -> Incident | None:
+    return await session.scalar(
+        select(Incident).where(Incident.team_id == team_id, Incident.channel_id == channel_id, Incident.status == ACTIVE)
+    )
+
+
+async def capturing_incident(session: AsyncSession, team_id: str, channel_id: str) -> Incident | None:
+    """The incident a channel's messages belong to now: its latest one still capturing."""
+    return await session.scalar(
+        select(Incident)
+        .where(
+            Incident.team_id == team_id,
+            Incident.channel_id == channel_id,
+            Incident.status.in_(CAPTURING_STATUSES),
+        )
+        .order_by(Incident.id.desc())
+        .limit(1)
+    )
+
+
+async def latest_incident(session: AsyncSession, channel_id: str, team_id: str | None = None) -> Incident | None:
+    stmt = select(Incident).where(Incident.channel_id == channel_id)
+    if team_id is not None:
+        stmt = stmt.where(Incident.team_id == team_id)
+    return await session.scalar(stmt.order_by(Incident.id.desc()).limit(1))
+
+
+async def message_exists(session: AsyncSession, team_id: str, channel_id: str, ts: str) -> bool:
+    found = await session.scalar(
+        select(Message.id).where(Message.team_id == team_id, Message.channel_id == channel_id, Message.ts == ts)
+    )
+    return found is not None
+
+
+async def insert_message(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Insert a message; a repeat is ignored, except that it fills in a 'missing' placeholder."""
+    stmt = _insert(session, Message).values(**values)
+    fill = {k: stmt.excluded[k] for k in ("user_id", "text", "thread_ts", "file_names", "source")}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["team_id", "channel_id", "ts"],
+        set_=fill,
+        where=and_(Message.source == "missing", stmt.excluded.source != "missing"),
+    )
+    await session.execute(stmt)
+
+
+async def apply_message_edit(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Apply an edit unless a newer one was applied already or the message was deleted.
+
+    `values` carries the new text, `edited_ts`, and `original_text` (the text before this
+    edit, used only when the message was never seen before).
+    """
+    stmt = _insert(session, Message).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["team_id", "channel_id", "ts"],
+        set_={
+            "text": stmt.excluded.text,
+            "edited_ts": stmt.excluded.edited_ts,
+            # Keep the first text ever seen; later edits must not overwrite it.
+            "original_text": func.coalesce(Message.original_text, Message.text),
+            "file_names": stmt.excluded.file_names,
+        },
+        where=and_(
+            Message.deleted.is_(False),
+            or_(Message.edited_ts.is_(None), Message.edited_ts < stmt.excluded.edited_ts),
+        ),
+    )
+    await session.execute(stmt)
+
+
+async def mark_message_deleted(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Tombstone a message, inserting the tombstone if the delete overtook the message."""
+    stmt = _insert(session, Message).values(**values, deleted=True)
+    stmt = stmt.on_conflict_do_update(index_elements=["team_id", "channel_id", "ts"], set_={"deleted": True})
+    await session.execute(stmt)
+
+
+async def set_reaction(
+    session: AsyncSession,
+    *,
+    team_id: str,
+    channel_id: str,
+    message_ts: str,
+    user_id: str,
+    emoji: str,
+    present: bool,
+    event_ts: str,
+) -> None:
+    """Record that `user_id`'s `emoji` on a message is `present` as of `event_ts`.
+
+    A change older than the one stored is ignored, so concurrent add/remove processed out of
+    order converge on the latest state, and a redelivered event changes nothing.
+    """
+    stmt = _insert(session, Reaction).values(
+        team_id=team_id,
+        channel_id=channel_id,
+        message_ts=message_ts,
+        user_id=user_id,
+        emoji=emoji,
+        present=present,
+        event_ts=event_ts,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["team_id", "channel_id", "message_ts", "user_id", "emoji"],
+        set_={"present": stmt.excluded.present, "event_ts": stmt.excluded.event_ts},
+        where=Reaction.event_ts < stmt.excluded.event_ts,
+    )
+    await session.execute(stmt)
+
+
+async def promote_message(session: AsyncSession, team_id: str, channel_id: str, ts: str, user_id: str) -> None:
+    message = await session.scalar(
+        select(Message).where(Message.team_id == team_id, Message.channel_id == channel_id, Message.ts == ts)
+    )
+    if message is not None and message.promoted_by is None:
+        message.promoted_by = user_id
+
+
+def promoted_messages(incident: Incident, emojis: Iterable[str]) -> Any:
+    """Messages of `incident` on its timeline: not deleted, and pinned by reaction or shortcut."""
+    pinned_by_reaction = exists().where(
+        Reaction.team_id == Message.team_id,
+        Reaction.channel_id == Message.channel_id,
+        Reaction.message_ts == Message.ts,
+        Reaction.present.is_(True),
+        Reaction.emoji.in_(list(emojis)),
+    )
+    return select(Message).where(
+        Message.incident_id == incident.id,
+        Message.deleted.is_(False),
+        or_(Message.promoted_by.is_not(None), pinned_by_reaction),
+    )
+
+
+async def timeline_rows(
+    session: AsyncSession, incident: Incident, emojis: Iterable[str]
+) -> tuple[list[Message], list[TimelineEntry]]:
+    messages = list(await session.scalars(promoted_messages(incident, emojis)))
+    entries = list(await session.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == incident.id)))
+    return messages, entries
