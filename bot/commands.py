@@ -1,0 +1,102 @@
+"""Parsing `/postmortem` text. Pure: no Slack, no database; wrong input raises UsageError."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from datetime import time
+
+
+class UsageError(ValueError):
+    """The command was not understood; the message says what to type instead."""
+
+
+@dataclass(frozen=True)
+class Start:
+    title: str
+    severity: int
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str
+    at: time | None
+
+
+@dataclass(frozen=True)
+class ShowTimeline:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    problem: str | None = None
+
+
+Command = Start | Note | ShowTimeline | Help
+
+DEFAULT_SEVERITY = 3
+SEVERITY_FLAG = re.compile(r"(?:^|\s)--sev(?:erity)?(?:\s+|=)(?:sev)?(\S+)", re.IGNORECASE)
+NOTE_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?:\s+|$)")
+
+
+def parse(text: str) -> Command:
+    """The subcommand in `text` (what follows `/postmortem`)."""
+    text = (text or "").strip()
+    if not text:
+        return Help()
+    name, _, rest = text.partition(" ")
+    name = name.lower()
+    rest = rest.strip()
+    if name == "start":
+        return _parse_start(rest)
+    if name == "note":
+        return _parse_note(rest)
+    if name == "timeline":
+        return ShowTimeline()
+    if name == "help":
+        return Help()
+    return Help(problem=f"I don't know `{name}`.")
+
+
+def _parse_start(rest: str) -> Start:
+    severity = DEFAULT_SEVERITY
+    match = SEVERITY_FLAG.search(rest)
+    if match:
+        value = match.group(1)
+        if not value.isdigit() or not 1 <= int(value) <= 4:
+            raise UsageError(f"Severity must be 1 to 4 (1 is the worst), not `{value}`: `/postmortem start <title> --sev 2`.")
+        severity = int(value)
+        rest = (rest[: match.start()] + " " + rest[match.end() :]).strip()
+    if "--sev" in rest.lower():
+        raise UsageError("Give the severity as `--sev 1` to `--sev 4`: `/postmortem start <title> --sev 2`.")
+    title = _unquote(rest)
+    if not title:
+        raise UsageError("Give the incident a title: `/postmortem start Checkout failing --sev 1`.")
+    return Start(title=title, severity=severity)
+
+
+def _parse_note(rest: str) -> Note:
+    at = None
+    match = NOTE_TIME.match(rest)
+    if match:
+        hour, minute = int(match.group(1)), int(match.group(2))
+        if hour > 23 or minute > 59:
+            raise UsageError(f"`{match.group(0).strip()}` is not a time of day: use HH:MM, 00:00 to 23:59.")
+        at = time(hour, minute)
+        rest = rest[match.end() :].strip()
+    if not rest:
+        raise UsageError("Say what happened: `/postmortem note 14:05 Rolled back the deploy`.")
+    return Note(text=rest, at=at)
+
+
+def _unquote(text: str) -> str:
+    """Strip one pair of surrounding quotes, as people type titles both ways."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'“”":
+        try:
+            return " ".join(shlex.split(text))
+        except ValueError:
+            return text[1:-1].strip()
+    return text

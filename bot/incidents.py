@@ -1,0 +1,154 @@
+"""Incidents: declaring one in a channel, and the card that stands for it there."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.clock import Clock
+from bot.slack import error_code
+from bot.ui.card import incident_card
+from bot.ui.text import severity_label
+from storage import queries
+from storage.db import SessionFactory
+from storage.models import ACTIVE, LIFECYCLE, Incident, TimelineEntry
+
+log = logging.getLogger("postmortem_bot.incidents")
+
+MAX_TITLE = 200
+
+
+class StartFailed(Exception):
+    """The incident could not be declared; the message says what the person can do."""
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    incident: Incident
+    created: bool
+    warning: str | None = None  # something that went wrong but did not stop the start
+
+
+class IncidentService:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        client: AsyncWebClient,
+        clock: Clock,
+        timeline_emojis: tuple[str, ...] = ("pushpin",),
+    ) -> None:
+        self.sessions = sessions
+        self.client = client
+        self.clock = clock
+        self.timeline_emojis = timeline_emojis
+
+    async def start(self, *, team_id: str, channel_id: str, user_id: str, title: str, severity: int) -> StartOutcome:
+        """Declare an incident in `channel_id`, or return the one already active there.
+
+        The database decides races (one active incident per channel, by a unique index), so
+        the row is written first; if the card cannot be posted the row is removed again and
+        the person is told why, leaving nothing half-made behind.
+        """
+        now = self.clock.now()
+        try:
+            async with self.sessions.begin() as session:
+                existing = await queries.active_incident(session, team_id, channel_id)
+                if existing is not None:
+                    return StartOutcome(incident=existing, created=False)
+                incident = Incident(
+                    team_id=team_id,
+                    channel_id=channel_id,
+                    title=title[:MAX_TITLE],
+                    severity=severity,
+                    status=ACTIVE,
+                    commander_id=user_id,
+                    started_at=now,
+                )
+                session.add(incident)
+                await session.flush()
+                session.add(
+                    TimelineEntry(
+                        team_id=team_id,
+                        incident_id=incident.id,
+                        kind=LIFECYCLE,
+                        occurred_at=now,
+                        user_id=user_id,
+                        text=f"Incident declared: {incident.title} ({severity_label(severity)})",
+                    )
+                )
+        except IntegrityError:
+            # Another `start` in the same channel won the race.
+            async with self.sessions() as session:
+                existing = await queries.active_incident(session, team_id, channel_id)
+            if existing is None:
+                raise
+            return StartOutcome(incident=existing, created=False)
+
+        try:
+            card_ts = await self._post_card(incident)
+        except StartFailed:
+            await self._forget(incident)
+            raise
+        warning = await self._pin(channel_id, card_ts)
+        async with self.sessions.begin() as session:
+            await session.execute(update(Incident).where(Incident.id == incident.id).values(card_ts=card_ts))
+        incident.card_ts = card_ts
+        return StartOutcome(incident=incident, created=True, warning=warning)
+
+    async def _post_card(self, incident: Incident) -> str:
+        """Post the card, joining the channel first if the bot is not in it yet."""
+        card = incident_card(incident, self.timeline_emojis)
+        try:
+            response = await self.client.chat_postMessage(channel=incident.channel_id, **card)
+        except SlackApiError as exc:
+            if error_code(exc) != "not_in_channel":
+                raise StartFailed(self._explain(exc)) from exc
+            await self._join(incident.channel_id)
+            try:
+                response = await self.client.chat_postMessage(channel=incident.channel_id, **card)
+            except SlackApiError as exc2:
+                raise StartFailed(self._explain(exc2)) from exc2
+        return str(response["ts"])
+
+    async def _join(self, channel_id: str) -> None:
+        try:
+            await self.client.conversations_join(channel=channel_id)
+        except SlackApiError as exc:
+            code = error_code(exc)
+            if code in ("method_not_supported_for_channel_type", "channel_not_found"):
+                raise StartFailed(
+                    "I am not a member of this private channel. Invite me with `/invite @postmortem-bot`, "
+                    "then run `/postmortem start` again."
+                ) from exc
+            raise StartFailed(self._explain(exc)) from exc
+
+    async def _pin(self, channel_id: str, ts: str) -> str | None:
+        try:
+            await self.client.pins_add(channel=channel_id, timestamp=ts)
+        except SlackApiError as exc:
+            code = error_code(exc)
+            if code == "already_pinned":
+                return None
+            log.warning("could not pin the incident card in %s: %s", channel_id, code)
+            return f"I could not pin the incident card ({code}); pin it by hand so people find it."
+        return None
+
+    async def _forget(self, incident: Incident) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(delete(TimelineEntry).where(TimelineEntry.incident_id == incident.id))
+            await session.execute(delete(Incident).where(Incident.id == incident.id))
+
+    @staticmethod
+    def _explain(exc: SlackApiError) -> str:
+        code = error_code(exc)
+        hints = {
+            "channel_not_found": "Slack says this channel does not exist or I cannot see it.",
+            "is_archived": "This channel is archived; start the incident in a live channel.",
+            "ratelimited": "Slack is rate-limiting me right now; try again in a minute.",
+        }
+        return hints.get(code, f"Slack refused to post the incident card ({code}). Nothing was saved; try again.")

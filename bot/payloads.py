@@ -1,0 +1,89 @@
+"""Parsing of Slack payloads into plain values. Slack's shapes stop here.
+
+Anything malformed raises `MalformedPayload`, which listeners log and answer without writing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+TS_PATTERN = re.compile(r"^\d{1,12}\.\d{1,6}$")
+
+# Message subtypes written by people: everything else (joins, topic changes, bot posts,
+# pins) is channel noise, not timeline material.
+HUMAN_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
+
+
+class MalformedPayload(ValueError):
+    """A payload that is signed correctly but lacks what its type must carry."""
+
+
+def ts_to_datetime(ts: str) -> datetime:
+    """Slack's message ts ("1700000000.123456") as a UTC datetime, to the microsecond."""
+    if not isinstance(ts, str) or not TS_PATTERN.match(ts):
+        raise MalformedPayload(f"not a Slack ts: {ts!r}")
+    seconds, fraction = ts.split(".")
+    return datetime.fromtimestamp(int(seconds), tz=timezone.utc) + timedelta(microseconds=int(fraction.ljust(6, "0")))
+
+
+def require_str(payload: Mapping[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value:
+        raise MalformedPayload(f"missing {key!r}")
+    return value
+
+
+def require_ts(payload: Mapping[str, Any], key: str) -> str:
+    value = require_str(payload, key)
+    ts_to_datetime(value)
+    return value
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """A message as the timeline needs it."""
+
+    channel_id: str
+    ts: str
+    user_id: str | None
+    text: str
+    thread_ts: str | None = None
+    file_names: tuple[str, ...] = field(default=())
+    edited_ts: str | None = None
+    is_human: bool = True
+
+    @property
+    def posted_at(self) -> datetime:
+        return ts_to_datetime(self.ts)
+
+    @classmethod
+    def parse(cls, channel_id: str, message: Mapping[str, Any]) -> "SlackMessage":
+        if not isinstance(message, Mapping):
+            raise MalformedPayload("message is not an object")
+        ts = require_ts(message, "ts")
+        thread_ts = message.get("thread_ts")
+        if thread_ts is not None and (not isinstance(thread_ts, str) or not TS_PATTERN.match(thread_ts)):
+            raise MalformedPayload(f"bad thread_ts {thread_ts!r}")
+        files = message.get("files") or []
+        names = tuple(
+            str(f.get("name") or f.get("title") or f.get("id") or "file") for f in files if isinstance(f, Mapping)
+        )
+        edited = message.get("edited")
+        edited_ts = edited.get("ts") if isinstance(edited, Mapping) else None
+        text = message.get("text")
+        user = message.get("user")
+        subtype = message.get("subtype")
+        return cls(
+            channel_id=channel_id,
+            ts=ts,
+            user_id=user if isinstance(user, str) and user else None,
+            text=text if isinstance(text, str) else "",
+            # A thread parent carries thread_ts == ts; only replies point elsewhere.
+            thread_ts=thread_ts if thread_ts and thread_ts != ts else None,
+            file_names=names,
+            edited_ts=edited_ts if isinstance(edited_ts, str) and TS_PATTERN.match(edited_ts) else None,
+            is_human=bool(user) and not message.get("bot_id") and subtype in HUMAN_SUBTYPES,
+        )

@@ -1,0 +1,82 @@
+"""One way to talk to Slack: the configured AsyncWebClient, and the few reads the services share."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+
+log = logging.getLogger("postmortem_bot.slack")
+
+# Enough to ride out a short outage or a rate-limit window without holding a listener forever.
+RATE_LIMIT_RETRIES = 4
+SERVER_ERROR_RETRIES = 3
+REQUEST_TIMEOUT_S = 15
+
+
+def create_client(settings: Settings) -> AsyncWebClient:
+    """The bot's Web API client: base URL from SLACK_API_URL, and retries slack_sdk does not add by default.
+
+    slack_sdk retries only connection errors out of the box; 429 (honouring Retry-After) and
+    500/503 are added here so that a busy Slack slows the bot down instead of losing work.
+    """
+    return AsyncWebClient(
+        token=settings.bot_token,
+        base_url=settings.slack_api_url,
+        timeout=REQUEST_TIMEOUT_S,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+            AsyncServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES),
+        ],
+    )
+
+
+def error_code(exc: SlackApiError) -> str:
+    """Slack's error name ("not_in_channel"), or the HTTP status when there is none."""
+    data = getattr(exc.response, "data", None)
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    return f"http_{getattr(exc.response, 'status_code', 'error')}"
+
+
+async def fetch_message(client: AsyncWebClient, channel: str, ts: str) -> dict[str, Any] | None:
+    """The message `ts` in `channel`, asked of Slack; None if Slack has no such message.
+
+    conversations.history never returns thread replies and treats `latest` as exclusive unless
+    `inclusive` is set, so a reply is looked up with conversations.replies; in both cases the
+    returned ts is checked, because both methods happily return a neighbour instead.
+    """
+    history = await client.conversations_history(channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1)
+    for message in history.get("messages", []):
+        if message.get("ts") == ts:
+            return message
+    try:
+        replies = await client.conversations_replies(channel=channel, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=2)
+    except SlackApiError as exc:
+        if error_code(exc) == "thread_not_found":
+            return None
+        raise
+    for message in replies.get("messages", []):
+        if message.get("ts") == ts:
+            return message
+    return None
+
+
+async def user_timezone(client: AsyncWebClient, user_id: str) -> str:
+    """The IANA time zone of `user_id` from their Slack profile; UTC when Slack does not say."""
+    try:
+        response = await client.users_info(user=user_id)
+    except SlackApiError as exc:
+        log.warning("users.info failed for %s: %s; using UTC", user_id, error_code(exc))
+        return "UTC"
+    return (response.get("user") or {}).get("tz") or "UTC"

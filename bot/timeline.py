@@ -1,0 +1,294 @@
+"""The draft timeline: capture of channel messages, promotion by reaction or shortcut, notes.
+
+The service owns each transaction. Every event's effects are written in the same transaction
+that records its event_id, so a redelivery is a no-op and a crash leaves nothing half-done.
+Slack is asked for things (a message never seen, a user's time zone) before the transaction
+opens, never while it holds locks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+from bot.payloads import SlackMessage, ts_to_datetime
+from bot.slack import error_code, fetch_message, user_timezone
+from storage import queries
+from storage.db import SessionFactory
+from storage.models import LIFECYCLE, NOTE, Incident, Message, TimelineEntry
+
+log = logging.getLogger("postmortem_bot.timeline")
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """One line of the timeline, whatever its source."""
+
+    occurred_at: datetime
+    kind: str  # "message", "note" or "lifecycle"
+    user_id: str | None
+    text: str | None
+    ts: str | None = None  # Slack's ts, for messages
+    thread_ts: str | None = None
+    file_names: tuple[str, ...] = ()
+    edited: bool = False
+    missing: bool = False  # promoted, but Slack could not give us its text (yet)
+
+    @classmethod
+    def from_message(cls, message: Message) -> "TimelineItem":
+        return cls(
+            occurred_at=message.posted_at,
+            kind="message",
+            user_id=message.user_id,
+            text=message.text,
+            ts=message.ts,
+            thread_ts=message.thread_ts,
+            file_names=tuple(message.file_names or ()),
+            edited=message.edited_ts is not None,
+            missing=message.source == "missing",
+        )
+
+    @classmethod
+    def from_entry(cls, entry: TimelineEntry) -> "TimelineItem":
+        return cls(occurred_at=entry.occurred_at, kind=entry.kind, user_id=entry.user_id, text=entry.text)
+
+
+class NoIncident(Exception):
+    """The channel has no incident to add to."""
+
+
+@dataclass(frozen=True)
+class PromoteOutcome:
+    incident: Incident | None
+    added: bool
+
+
+def _message_row(team_id: str, incident_id: int, message: SlackMessage, source: str) -> dict[str, Any]:
+    return {
+        "team_id": team_id,
+        "channel_id": message.channel_id,
+        "ts": message.ts,
+        "incident_id": incident_id,
+        "user_id": message.user_id,
+        "text": message.text,
+        "thread_ts": message.thread_ts,
+        "file_names": list(message.file_names),
+        "posted_at": message.posted_at,
+        "deleted": False,
+        "source": source,
+    }
+
+
+class TimelineService:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        client: AsyncWebClient,
+        clock: Clock,
+        timeline_emojis: tuple[str, ...] = ("pushpin",),
+    ) -> None:
+        self.sessions = sessions
+        self.client = client
+        self.clock = clock
+        self.timeline_emojis = timeline_emojis
+
+    # --- intake of channel events -------------------------------------------------------
+
+    async def skip_event(self, team_id: str, event_id: str) -> None:
+        """Record an event that has nothing for the timeline, so its redelivery is cheap too."""
+        async with self.sessions.begin() as session:
+            await queries.claim_event(session, team_id, event_id, self.clock.now())
+
+    async def record_message(self, team_id: str, event_id: str, message: SlackMessage) -> bool:
+        """Store a human message posted in an incident channel. True if it was stored now."""
+        async with self.sessions.begin() as session:
+            if not await queries.claim_event(session, team_id, event_id, self.clock.now()):
+                return False
+            if not message.is_human:
+                return False
+            incident = await queries.capturing_incident(session, team_id, message.channel_id)
+            if incident is None:
+                return False
+            await queries.insert_message(session, _message_row(team_id, incident.id, message, "event"))
+            return True
+
+    async def record_edit(self, team_id: str, event_id: str, message: SlackMessage, previous_text: str | None) -> None:
+        """Apply a `message_changed`: the new text replaces the old; the first text is kept."""
+        async with self.sessions.begin() as session:
+            if not await queries.claim_event(session, team_id, event_id, self.clock.now()):
+                return
+            if not message.is_human or message.edited_ts is None:
+                # Unfurls and thread bookkeeping also arrive as message_changed, without `edited`.
+                return
+            incident = await queries.capturing_incident(session, team_id, message.channel_id)
+            if incident is None:
+                return
+            row = _message_row(team_id, incident.id, message, "event")
+            row.update(edited_ts=message.edited_ts, original_text=previous_text)
+            await queries.apply_message_edit(session, row)
+
+    async def record_delete(self, team_id: str, event_id: str, channel_id: str, ts: str, user_id: str | None) -> None:
+        """Apply a `message_deleted`: the message leaves the timeline and cannot come back."""
+        async with self.sessions.begin() as session:
+            if not await queries.claim_event(session, team_id, event_id, self.clock.now()):
+                return
+            incident = await queries.capturing_incident(session, team_id, channel_id)
+            if incident is None:
+                return
+            await queries.mark_message_deleted(
+                session,
+                {
+                    "team_id": team_id,
+                    "channel_id": channel_id,
+                    "ts": ts,
+                    "incident_id": incident.id,
+                    "user_id": user_id,
+                    "text": None,
+                    "file_names": [],
+                    "posted_at": ts_to_datetime(ts),
+                    "source": "event",
+                },
+            )
+
+    async def record_reaction(
+        self,
+        team_id: str,
+        event_id: str,
+        *,
+        channel_id: str,
+        message_ts: str,
+        user_id: str,
+        emoji: str,
+        present: bool,
+        event_ts: str,
+        item_user: str | None = None,
+    ) -> None:
+        """Apply reaction_added / reaction_removed for a timeline emoji.
+
+        The timeline follows from the reactions' latest state (see storage.queries), so
+        removing the last pushpin takes the message off and redeliveries change nothing.
+        """
+        if emoji not in self.timeline_emojis:
+            await self.skip_event(team_id, event_id)
+            return
+        fetched: SlackMessage | None = None
+        fetch_error: str | None = None
+        async with self.sessions.begin() as session:
+            if await queries.is_event_processed(session, team_id, event_id):
+                return
+            incident = await queries.capturing_incident(session, team_id, channel_id)
+            need_fetch = (
+                incident is not None
+                and present
+                and not await queries.message_exists(session, team_id, channel_id, message_ts)
+            )
+        if need_fetch:
+            fetched, fetch_error = await self._fetch(channel_id, message_ts)
+
+        async with self.sessions.begin() as session:
+            if not await queries.claim_event(session, team_id, event_id, self.clock.now()):
+                return
+            incident = await queries.capturing_incident(session, team_id, channel_id)
+            if incident is None:
+                return
+            await queries.set_reaction(
+                session,
+                team_id=team_id,
+                channel_id=channel_id,
+                message_ts=message_ts,
+                user_id=user_id,
+                emoji=emoji,
+                present=present,
+                event_ts=event_ts,
+            )
+            if fetched is not None:
+                await queries.insert_message(session, _message_row(team_id, incident.id, fetched, "fetched"))
+            elif need_fetch:
+                # Keep the promotion even when Slack would not give the text: the timeline
+                # shows a placeholder, and a later event or sync fills it in.
+                log.warning("pinned message %s/%s not retrievable (%s)", channel_id, message_ts, fetch_error)
+                placeholder = SlackMessage(channel_id=channel_id, ts=message_ts, user_id=item_user, text="")
+                await queries.insert_message(session, _message_row(team_id, incident.id, placeholder, "missing"))
+
+    async def _fetch(self, channel_id: str, ts: str) -> tuple[SlackMessage | None, str | None]:
+        try:
+            payload = await fetch_message(self.client, channel_id, ts)
+        except SlackApiError as exc:
+            return None, error_code(exc)
+        if payload is None:
+            return None, "message_not_found"
+        return SlackMessage.parse(channel_id, payload), None
+
+    async def promote_by_shortcut(
+        self, team_id: str, channel_id: str, message: Mapping[str, Any], user_id: str
+    ) -> PromoteOutcome:
+        """The "Add to timeline" shortcut: the payload carries the whole message, no fetch needed."""
+        parsed = SlackMessage.parse(channel_id, message)
+        async with self.sessions.begin() as session:
+            incident = await queries.capturing_incident(session, team_id, channel_id)
+            if incident is None:
+                return PromoteOutcome(incident=None, added=False)
+            already = await session.scalar(
+                queries.promoted_messages(incident, self.timeline_emojis).where(Message.ts == parsed.ts)
+            )
+            await queries.insert_message(session, _message_row(team_id, incident.id, parsed, "fetched"))
+            await queries.promote_message(session, team_id, channel_id, parsed.ts, user_id)
+            return PromoteOutcome(incident=incident, added=already is None)
+
+    # --- manual and lifecycle entries ----------------------------------------------------
+
+    async def add_note(self, team_id: str, channel_id: str, user_id: str, text: str, at: time | None) -> TimelineItem:
+        """A manual entry, now or at `at` today in the author's time zone.
+
+        A time later than now is taken as yesterday's: a note written at 00:10 about 23:50
+        means the evening before, not tonight.
+        """
+        now = self.clock.now()
+        occurred_at = now
+        if at is not None:
+            tz_name = await user_timezone(self.client, user_id)
+            try:
+                zone = ZoneInfo(tz_name)
+            except ZoneInfoNotFoundError:
+                zone = ZoneInfo("UTC")
+            local_now = now.astimezone(zone)
+            candidate = datetime.combine(local_now.date(), at, tzinfo=zone)
+            if candidate > local_now:
+                candidate -= timedelta(days=1)
+            occurred_at = candidate.astimezone(now.tzinfo)
+        async with self.sessions.begin() as session:
+            incident = await queries.capturing_incident(session, team_id, channel_id)
+            if incident is None:
+                raise NoIncident(channel_id)
+            entry = TimelineEntry(
+                team_id=team_id, incident_id=incident.id, kind=NOTE, occurred_at=occurred_at, user_id=user_id, text=text
+            )
+            session.add(entry)
+        return TimelineItem.from_entry(entry)
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def items(self, incident: Incident) -> list[TimelineItem]:
+        return await load_timeline(self.sessions, incident, self.timeline_emojis)
+
+    async def current_incident(self, team_id: str, channel_id: str) -> Incident | None:
+        async with self.sessions() as session:
+            return await queries.capturing_incident(session, team_id, channel_id)
+
+
+async def load_timeline(sessions: SessionFactory, incident: Incident, emojis: tuple[str, ...]) -> list[TimelineItem]:
+    """The timeline of `incident`, in the order things happened."""
+    async with sessions() as session:
+        messages, entries = await queries.timeline_rows(session, incident, emojis)
+    items = [TimelineItem.from_message(m) for m in messages] + [TimelineItem.from_entry(e) for e in entries]
+    # Lifecycle first among simultaneous entries: "declared" precedes what it declares.
+    order = {LIFECYCLE: 0, NOTE: 1, "message": 2}
+    items.sort(key=lambda i: (i.occurred_at, order.get(i.kind, 3), i.ts or ""))
+    return items

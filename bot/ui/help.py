@@ -1,0 +1,41 @@
+"""Usage text for `/postmortem help`, unknown subcommands and wrong arguments."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+
+from bot.ui.text import escape
+
+SUBCOMMANDS: tuple[tuple[str, str], ...] = (
+    ("start <title> [--sev 1-4]", "Declare an incident in this channel: pins a card and starts the timeline."),
+    ("note [HH:MM] <text>", "Add a note to the timeline, now or at HH:MM today in your time zone."),
+    ("timeline", "Show the draft timeline (only you see it)."),
+    ("help", "This list."),
+)
+
+
+def usage_text() -> str:
+    lines = ["*`/postmortem` commands*"]
+    lines += [f"• `/postmortem {usage}`: {what}" for usage, what in SUBCOMMANDS]
+    lines.append("React with :pushpin: to a message, or use the *Add to timeline* message shortcut, to put it on the timeline.")
+    return "\n".join(lines)
+
+
+def help_message(problem: str | None = None) -> dict:
+    """An ephemeral answer: what went wrong (if anything), then the usage."""
+    blocks = []
+    if problem:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f":warning: {escape(problem)}")))
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=usage_text())))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text="Only you can see this message.")]))
+    fallback = f"{problem}\n{usage_text()}" if problem else usage_text()
+    return {"response_type": "ephemeral", "text": fallback, "blocks": [b.to_dict() for b in blocks]}
+
+
+def ephemeral(text: str) -> dict:
+    """A one-line ephemeral answer. `text` is mrkdwn written by the bot: escape user parts first."""
+    return {
+        "response_type": "ephemeral",
+        "text": text,
+        "blocks": [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()],
+    }
