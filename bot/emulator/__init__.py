@@ -1,0 +1,9 @@
+"""A local Slack Web API emulator for end-to-end tests and the ``demo`` command.
+
+    async with SlackEmulator() as slack:
+        client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+"""
+
+from bot.emulator.server import SlackEmulator, SlackError
+
+__all__ = ["SlackEmulator", "SlackError"]

@@ -1,0 +1,255 @@
+"""A driver that acts as Slack towards the bot: it signs and sends events, slash commands and
+interactivity payloads to the bot's real HTTP endpoint, keeping the emulator's state in step
+(a message "posted" by a person exists in the emulator before its event reaches the bot).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from bot.emulator.server import SlackEmulator
+
+API_APP_ID = "A0EMULATOR"
+
+
+@dataclass
+class Delivery:
+    """What the bot answered to one request."""
+
+    status: int
+    text: str
+    event_id: str | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.text) if self.text else None
+
+
+def signature(secret: str, timestamp: str, body: str) -> str:
+    """Slack's request signature: v0= hex HMAC-SHA256 of "v0:{timestamp}:{body}"."""
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+class SlackDriver:
+    def __init__(self, emulator: SlackEmulator, bot_url: str, signing_secret: str) -> None:
+        self.emulator = emulator
+        self.events_url = bot_url.rstrip("/") + "/slack/events"
+        self.signing_secret = signing_secret
+        self._session: aiohttp.ClientSession | None = None
+        self._event_seq = itertools.count(1)
+
+    async def __aenter__(self) -> "SlackDriver":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def team_id(self) -> str:
+        return self.emulator.team_id
+
+    # --- raw sending -------------------------------------------------------------------------
+
+    async def send(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> Delivery:
+        """POST `body` signed with `secret` (default: the right one) at `timestamp` (default: now)."""
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        all_headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature(self.signing_secret if secret is None else secret, ts, body),
+        }
+        all_headers.update(headers or {})
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        async with self._session.post(self.events_url, data=body.encode(), headers=all_headers) as response:
+            return Delivery(status=response.status, text=await response.text())
+
+    async def send_event(
+        self,
+        event: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+        retry_reason: str = "http_timeout",
+        **send_options: Any,
+    ) -> Delivery:
+        """Deliver `event` in an Events API envelope; the same `event_id` with `retry_num` is a redelivery."""
+        event_id = event_id or f"Ev{next(self._event_seq):08d}{uuid.uuid4().hex[:6].upper()}"
+        envelope = {
+            "token": "unused-verification-token",
+            "team_id": self.team_id,
+            "api_app_id": API_APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(float(event.get("event_ts") or time.time())),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.emulator.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": f"4-{uuid.uuid4().hex}",
+        }
+        headers = {}
+        if retry_num is not None:
+            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
+        delivery = await self.send(json.dumps(envelope), "application/json", headers=headers, **send_options)
+        delivery.event_id = event_id
+        return delivery
+
+    # --- people acting in Slack ---------------------------------------------------------------
+
+    async def post_message(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        files: list[dict] | None = None,
+        subtype: str | None = None,
+    ) -> tuple[dict, Delivery]:
+        message = self.emulator.post_user_message(channel, user, text, thread_ts=thread_ts, files=files, subtype=subtype)
+        event = dict(message, channel=channel, event_ts=message["ts"], channel_type=self._channel_type(channel))
+        event.setdefault("client_msg_id", str(uuid.uuid4()))
+        return message, await self.send_event(event)
+
+    async def send_bot_message(self, channel: str, bot_user: str, text: str, bot_id: str = "B0OTHERAPP") -> tuple[dict, Delivery]:
+        """Another app (an alerting bot, say) posts in the channel."""
+        message = self.emulator.post_user_message(channel, bot_user, text)
+        event = dict(message, channel=channel, event_ts=message["ts"], bot_id=bot_id, channel_type=self._channel_type(channel))
+        return message, await self.send_event(event)
+
+    async def edit_message(self, channel: str, ts: str, text: str) -> Delivery:
+        new, previous = self.emulator.edit_user_message(channel, ts, text)
+        event_ts = self.emulator.new_ts()
+        event = {
+            "type": "message",
+            "subtype": "message_changed",
+            "hidden": True,
+            "channel": channel,
+            "channel_type": self._channel_type(channel),
+            "ts": event_ts,
+            "event_ts": event_ts,
+            "message": new,
+            "previous_message": previous,
+        }
+        return await self.send_event(event)
+
+    async def delete_message(self, channel: str, ts: str) -> Delivery:
+        previous = self.emulator.delete_message(channel, ts)
+        event_ts = self.emulator.new_ts()
+        event = {
+            "type": "message",
+            "subtype": "message_deleted",
+            "hidden": True,
+            "channel": channel,
+            "channel_type": self._channel_type(channel),
+            "ts": event_ts,
+            "event_ts": event_ts,
+            "deleted_ts": ts,
+            "previous_message": previous,
+        }
+        return await self.send_event(event)
+
+    async def react(self, channel: str, ts: str, user: str, name: str = "pushpin") -> Delivery:
+        self.emulator.add_reaction(channel, ts, user, name)
+        return await self.send_event(self.reaction_event("reaction_added", channel, ts, user, name))
+
+    async def unreact(self, channel: str, ts: str, user: str, name: str = "pushpin") -> Delivery:
+        self.emulator.remove_reaction(channel, ts, user, name)
+        return await self.send_event(self.reaction_event("reaction_removed", channel, ts, user, name))
+
+    def reaction_event(self, kind: str, channel: str, ts: str, user: str, name: str) -> dict[str, Any]:
+        """A reaction event without changing emulator state (for ordering and replay tests)."""
+        message = self.emulator.message(channel, ts) or {}
+        return {
+            "type": kind,
+            "user": user,
+            "item": {"type": "message", "channel": channel, "ts": ts},
+            "reaction": name,
+            "item_user": message.get("user"),
+            "event_ts": self.emulator.new_ts(),
+        }
+
+    async def slash_command(self, channel: str, user: str, text: str, *, command: str = "/postmortem") -> Delivery:
+        """Type `/postmortem text` in `channel`; answers via response_url land in emulator.responses()."""
+        form = {
+            "token": "unused-verification-token",
+            "team_id": self.team_id,
+            "team_domain": self.emulator.team_domain,
+            "channel_id": channel,
+            "channel_name": self._channel_name(channel),
+            "user_id": user,
+            "user_name": self._user_name(user),
+            "command": command,
+            "text": text,
+            "api_app_id": API_APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": self.emulator.new_response_url(),
+            "trigger_id": self.emulator.issue_trigger_id(),
+        }
+        return await self.send(urlencode(form), "application/x-www-form-urlencoded")
+
+    async def message_shortcut(self, channel: str, ts: str, user: str, callback_id: str = "add_to_timeline") -> Delivery:
+        message = self.emulator.message(channel, ts)
+        if message is None:
+            raise KeyError(f"no message {ts} in {channel}")
+        payload = {
+            "type": "message_action",
+            "token": "unused-verification-token",
+            "action_ts": self.emulator.new_ts(),
+            "team": {"id": self.team_id, "domain": self.emulator.team_domain},
+            "user": {"id": user, "username": self._user_name(user), "team_id": self.team_id, "name": self._user_name(user)},
+            "channel": {"id": channel, "name": self._channel_name(channel)},
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": self.emulator.issue_trigger_id(),
+            "response_url": self.emulator.new_response_url(),
+            "message_ts": ts,
+            "message": message,
+        }
+        return await self.send(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _channel_type(self, channel: str) -> str:
+        info = self.emulator.channels.get(channel, {})
+        if channel.startswith("D"):
+            return "im"
+        return "group" if info.get("is_private") else "channel"
+
+    def _channel_name(self, channel: str) -> str:
+        return str(self.emulator.channels.get(channel, {}).get("name", channel))
+
+    def _user_name(self, user: str) -> str:
+        return str(self.emulator.users.get(user, {}).get("name", user))
