@@ -106,7 +106,8 @@ class IncidentService:
         try:
             response = await self.client.chat_postMessage(channel=incident.channel_id, **card)
         except SlackApiError as exc:
-            if error_code(exc) != "not_in_channel":
+            # A private channel the bot is not in looks nonexistent to it: try joining either way.
+            if error_code(exc) not in ("not_in_channel", "channel_not_found"):
                 raise StartFailed(self._explain(exc)) from exc
             await self._join(incident.channel_id)
             try:
@@ -122,8 +123,8 @@ class IncidentService:
             code = error_code(exc)
             if code in ("method_not_supported_for_channel_type", "channel_not_found"):
                 raise StartFailed(
-                    "I am not a member of this private channel. Invite me with `/invite @postmortem-bot`, "
-                    "then run `/postmortem start` again."
+                    "I can't post in this channel: if it is private, invite me with `/invite @postmortem-bot`, "
+                    "then run `/postmortem start` again. Nothing was saved."
                 ) from exc
             raise StartFailed(self._explain(exc)) from exc
 

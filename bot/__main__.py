@@ -1,0 +1,134 @@
+"""The `postmortem-bot` command: serve, run, migrate, export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from typing import Sequence
+
+from bot.config import ConfigError, Settings
+
+log = logging.getLogger("postmortem_bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="postmortem-bot", description="Slack bot for incident post-mortems.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=3000)
+    sub.add_parser("run", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    export = sub.add_parser("export", help="print the latest incident's document for a channel")
+    export.add_argument("--channel", required=True, help="Slack channel id, e.g. C0123456")
+    export.add_argument("--format", choices=("md", "json"), default="md")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "serve":
+            settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+            return asyncio.run(_serve(settings, args.host, args.port))
+        if args.command == "run":
+            settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+            return asyncio.run(_run_socket_mode(settings))
+        if args.command == "migrate":
+            return asyncio.run(_migrate(settings))
+        if args.command == "export":
+            return asyncio.run(_export(settings, args.channel, args.format))
+    except ConfigError as exc:
+        print(f"postmortem-bot: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+async def _wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _serve(settings: Settings, host: str, port: int) -> int:
+    from bot.app import Bot, start_http
+
+    bot = await Bot.create(settings)
+    runner, bound = await start_http(bot, host, port)
+    log.info("serving on http://%s:%d (POST /slack/events, GET /healthz)", host, bound)
+    try:
+        await _wait_for_stop_signal()
+    finally:
+        await runner.cleanup()
+        await bot.close()
+    return 0
+
+
+async def _run_socket_mode(settings: Settings) -> int:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from bot.app import Bot
+
+    bot = await Bot.create(settings)
+    handler = AsyncSocketModeHandler(bot.app, settings.app_token)
+    await handler.connect_async()
+    log.info("connected to Slack in Socket Mode")
+    try:
+        await _wait_for_stop_signal()
+    finally:
+        await handler.close_async()
+        await bot.close()
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    from storage.db import create_engine, current_revision, migrate
+
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        print(f"database at revision {await current_revision(engine)}")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def _export(settings: Settings, channel: str, fmt: str) -> int:
+    from bot.documents import document_data, render_markdown
+    from bot.timeline import load_timeline
+    from storage import queries
+    from storage.db import create_engine, create_session_factory, migrate
+
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        sessions = create_session_factory(engine)
+        async with sessions() as session:
+            incident = await queries.latest_incident(session, channel)
+        if incident is None:
+            print(f"postmortem-bot: no incident has been declared in channel {channel}", file=sys.stderr)
+            return 1
+        data = document_data(incident, await load_timeline(sessions, incident, settings.timeline_emojis))
+    finally:
+        await engine.dispose()
+    if fmt == "json":
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(render_markdown(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The app factory: builds the AsyncApp and the HTTP server around it. No module-level app."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.listeners import register_all
+from bot.services import Services
+from bot.slack import create_client
+from storage.db import create_engine, create_session_factory, migrate, ping
+
+log = logging.getLogger("postmortem_bot.app")
+
+
+def build_app(settings: Settings, client: AsyncWebClient, services: Services) -> AsyncApp:
+    app = AsyncApp(
+        client=client,
+        signing_secret=settings.signing_secret,
+        # Acknowledge first, work after: Slack gives 3 s and retries what is slower.
+        process_before_response=False,
+        logger=logging.getLogger("postmortem_bot.bolt"),
+    )
+    register_all(app, services)
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        # The listener failed after its ack; log enough to find the request, never the tokens.
+        kind = body.get("type") or body.get("command") or "request"
+        log.error("listener failed on %s: %s", kind, error, exc_info=error)
+
+    return app
+
+
+@dataclass
+class Bot:
+    """Everything one process runs: database engine, Slack client, services and the bolt app."""
+
+    settings: Settings
+    engine: AsyncEngine
+    client: AsyncWebClient
+    services: Services
+    app: AsyncApp
+
+    @classmethod
+    async def create(cls, settings: Settings, clock: Clock | None = None, run_migrations: bool = True) -> "Bot":
+        engine = create_engine(settings.database_url)
+        if run_migrations:
+            await migrate(engine)
+        client = create_client(settings)
+        services = Services.build(settings, client, create_session_factory(engine), clock or SystemClock())
+        return cls(settings, engine, client, services, build_app(settings, client, services))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def web_app(self) -> web.Application:
+        """The HTTP surface: POST /slack/events for everything Slack sends, GET /healthz."""
+        verifier = SignatureVerifier(self.settings.signing_secret or "")
+
+        async def slack_events(request: web.Request) -> web.Response:
+            body = await request.text()
+            # Checked before parsing, so a forged request gets 401 whatever its body holds.
+            if not verifier.is_valid_request(body, dict(request.headers)):
+                log.warning("rejected a request with a bad or stale signature from %s", request.remote)
+                return web.json_response({"error": "invalid signature"}, status=401)
+            try:
+                bolt_request = await to_bolt_request(request)
+            except Exception as exc:  # bolt parses JSON and form bodies eagerly
+                log.warning("rejected a malformed signed request: %s", exc)
+                return web.json_response({"error": "malformed request body"}, status=400)
+            response = await self.app.async_dispatch(bolt_request)
+            return await to_aiohttp_response(response)
+
+        async def healthz(_request: web.Request) -> web.Response:
+            try:
+                await ping(self.engine)
+            except Exception as exc:
+                log.error("health check: database unreachable: %s", exc)
+                return web.json_response({"ok": False, "database": "unreachable"}, status=503)
+            return web.json_response({"ok": True, "database": "ok"})
+
+        web_app = web.Application()
+        web_app.router.add_post("/slack/events", slack_events)
+        web_app.router.add_get("/healthz", healthz)
+        return web_app
+
+
+async def start_http(bot: Bot, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve `bot` over HTTP; returns the runner and the bound port (port 0 picks a free one)."""
+    runner = web.AppRunner(bot.web_app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, bound

@@ -1,0 +1,84 @@
+"""`/postmortem`: parse, ack at once, call one service, answer ephemerally."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+
+from bot import commands
+from bot.incidents import StartFailed
+from bot.services import Services
+from bot.slack import error_code
+from bot.timeline import NoIncident
+from bot.ui.help import ephemeral, help_message
+from bot.ui.text import escape, mention, severity_label, slack_date
+from bot.ui.timeline import entry_line, timeline_message
+
+log = logging.getLogger("postmortem_bot.listeners.commands")
+
+NO_INCIDENT = "There is no incident in this channel. Start one with `/postmortem start <title> --sev 1`."
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.command("/postmortem")
+    async def postmortem(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        try:
+            parsed = commands.parse(command.get("text", ""))
+        except commands.UsageError as exc:
+            await ack(**help_message(str(exc)))
+            return
+        if isinstance(parsed, commands.Help):
+            await ack(**help_message(parsed.problem))
+            return
+        # Everything below may touch the database or Slack: answer Slack first.
+        await ack()
+        team_id, channel_id, user_id = command["team_id"], command["channel_id"], command["user_id"]
+        try:
+            answer = await _run(services, parsed, team_id, channel_id, user_id)
+        except SlackApiError as exc:
+            log.warning("/postmortem %s failed on Slack: %s", type(parsed).__name__, error_code(exc))
+            answer = ephemeral(f":warning: Slack refused a request ({error_code(exc)}). Nothing was lost; try again.")
+        if answer is not None:
+            await _respond(respond, answer)
+
+
+async def _run(services: Services, parsed: commands.Command, team_id: str, channel_id: str, user_id: str) -> dict | None:
+    if isinstance(parsed, commands.Start):
+        try:
+            outcome = await services.incidents.start(
+                team_id=team_id, channel_id=channel_id, user_id=user_id, title=parsed.title, severity=parsed.severity
+            )
+        except StartFailed as exc:
+            return ephemeral(f":warning: {exc}")
+        incident = outcome.incident
+        if not outcome.created:
+            return ephemeral(
+                f"An incident is already active in this channel: *{escape(incident.title)}* "
+                f"({severity_label(incident.severity)}), declared by {mention(incident.commander_id)} "
+                f"{slack_date(incident.started_at)}. `/postmortem timeline` shows its timeline."
+            )
+        return ephemeral(f":warning: {outcome.warning}") if outcome.warning else None
+
+    if isinstance(parsed, commands.Note):
+        try:
+            item = await services.timeline.add_note(team_id, channel_id, user_id, parsed.text, parsed.at)
+        except NoIncident:
+            return ephemeral(NO_INCIDENT)
+        return ephemeral(f"Added to the timeline: {entry_line(item)}")
+
+    if isinstance(parsed, commands.ShowTimeline):
+        incident = await services.timeline.current_incident(team_id, channel_id)
+        if incident is None:
+            return ephemeral(NO_INCIDENT)
+        return timeline_message(incident, await services.timeline.items(incident))
+    raise AssertionError(f"unhandled command {parsed!r}")
+
+
+async def _respond(respond: AsyncRespond, answer: dict) -> None:
+    try:
+        await respond(**answer)
+    except Exception:  # a dead response_url must not take the listener down
+        log.exception("could not answer through response_url")

@@ -1,0 +1,87 @@
+"""Events API: channel messages, edits, deletes and reactions feed the timeline.
+
+Bolt acknowledges events before these run. Every subscribed event type has a listener,
+because an event nobody handles is answered 404 and Slack retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.payloads import MalformedPayload, SlackMessage, require_str, require_ts
+from bot.services import Services
+
+log = logging.getLogger("postmortem_bot.listeners.events")
+
+
+def _envelope(body: dict[str, Any]) -> tuple[str, str]:
+    return require_str(body, "team_id"), require_str(body, "event_id")
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    timeline = services.timeline
+
+    @app.event("message")
+    async def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
+        try:
+            team_id, event_id = _envelope(body)
+            channel_id = require_str(event, "channel")
+            subtype = event.get("subtype")
+            if subtype == "message_changed":
+                previous = event.get("previous_message") or {}
+                await timeline.record_edit(
+                    team_id, event_id, SlackMessage.parse(channel_id, event.get("message")), previous.get("text")
+                )
+            elif subtype == "message_deleted":
+                previous = event.get("previous_message") or {}
+                await timeline.record_delete(
+                    team_id, event_id, channel_id, require_ts(event, "deleted_ts"), previous.get("user")
+                )
+            else:
+                await timeline.record_message(team_id, event_id, SlackMessage.parse(channel_id, event))
+        except MalformedPayload as exc:
+            log.warning("ignored malformed message event: %s", exc)
+
+    async def on_reaction(body: dict[str, Any], event: dict[str, Any], present: bool) -> None:
+        try:
+            team_id, event_id = _envelope(body)
+            item = event.get("item") or {}
+            if item.get("type") != "message":
+                await timeline.skip_event(team_id, event_id)  # reactions on files are not timeline material
+                return
+            await timeline.record_reaction(
+                team_id,
+                event_id,
+                channel_id=require_str(item, "channel"),
+                message_ts=require_ts(item, "ts"),
+                user_id=require_str(event, "user"),
+                emoji=require_str(event, "reaction"),
+                present=present,
+                event_ts=require_ts(event, "event_ts"),
+                item_user=event.get("item_user"),
+            )
+        except MalformedPayload as exc:
+            log.warning("ignored malformed reaction event: %s", exc)
+
+    @app.event("reaction_added")
+    async def on_reaction_added(body: dict[str, Any], event: dict[str, Any]) -> None:
+        await on_reaction(body, event, present=True)
+
+    @app.event("reaction_removed")
+    async def on_reaction_removed(body: dict[str, Any], event: dict[str, Any]) -> None:
+        await on_reaction(body, event, present=False)
+
+    # Subscribed in manifest.yml, handled by later features; recorded so they are not retried.
+    @app.event(re.compile(".*"))
+    async def on_other_event(body: dict[str, Any], event: dict[str, Any]) -> None:
+        try:
+            team_id, event_id = _envelope(body)
+        except MalformedPayload as exc:
+            log.warning("ignored malformed event: %s", exc)
+            return
+        log.info("event %s (%s) has nothing to do yet", event.get("type"), event_id)
+        await timeline.skip_event(team_id, event_id)

@@ -1,0 +1,40 @@
+"""Message shortcut "Add to timeline"."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from bot.payloads import MalformedPayload
+from bot.services import Services
+from bot.ui.help import ephemeral
+from bot.ui.text import escape
+
+log = logging.getLogger("postmortem_bot.listeners.shortcuts")
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.shortcut("add_to_timeline")
+    async def add_to_timeline(ack: AsyncAck, shortcut: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        try:
+            team_id = shortcut["team"]["id"]
+            channel_id = shortcut["channel"]["id"]
+            outcome = await services.timeline.promote_by_shortcut(
+                team_id, channel_id, shortcut["message"], shortcut["user"]["id"]
+            )
+        except (KeyError, TypeError, MalformedPayload) as exc:
+            log.warning("malformed message shortcut payload: %s", exc)
+            return
+        if outcome.incident is None:
+            answer = ephemeral("There is no incident in this channel, so there is no timeline to add to.")
+        elif outcome.added:
+            answer = ephemeral(f"Added to the timeline of *{escape(outcome.incident.title)}*.")
+        else:
+            answer = ephemeral(f"That message is already on the timeline of *{escape(outcome.incident.title)}*.")
+        try:
+            await respond(**answer)
+        except Exception:
+            log.exception("could not answer the shortcut through response_url")

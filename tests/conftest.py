@@ -1,0 +1,201 @@
+"""Test rig: a real Slack Web API emulator, the real bot on a real port, a signed driver, and
+both databases. End-to-end tests take the `rig` fixture and run once per database backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import pytest
+from sqlalchemy import text
+
+from bot.app import Bot, start_http
+from bot.config import Settings
+from bot.emulator.driver import SlackDriver
+from bot.emulator.server import SlackEmulator
+from storage.db import create_engine, migrate
+
+SIGNING_SECRET = "test-signing-secret"
+PG_ADMIN_URL = os.environ.get("POSTMORTEM_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+
+# People and channels of the emulated workspace.
+ALICE, BOB, CAROL = "UALICE0001", "UBOB000001", "UCAROL0001"
+PAGERBOT = "UPAGERBOT1"
+INCIDENT_CHANNEL, QUIET_CHANNEL, PRIVATE_CHANNEL = "CINCIDENT1", "CQUIET0001", "GPRIVATE01"
+
+
+def _run_aside(coro: Awaitable[Any]) -> Any:
+    """Run a coroutine to completion on its own loop in a thread: session-scoped set-up is
+    reached from inside tests' running loops, where asyncio.run() is not allowed."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+# --- databases ------------------------------------------------------------------------------
+
+async def _pg_available() -> str | None:
+    """None if PostgreSQL answers, else why not."""
+    engine = create_engine(PG_ADMIN_URL)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return None
+    except Exception as exc:  # any failure means "not here"
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}: {exc}"
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Any:
+    """A fresh, migrated PostgreSQL database for this test session, dropped afterwards."""
+    reason = _run_aside(_pg_available())
+    if reason:
+        if os.environ.get("POSTMORTEM_REQUIRE_PG"):
+            pytest.fail(f"{reason} (POSTMORTEM_REQUIRE_PG is set, as in CI)")
+        pytest.skip(f"{reason}; start PostgreSQL or set POSTMORTEM_TEST_PG to run these on it too")
+    name = f"postmortem_test_{uuid.uuid4().hex[:10]}"
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+    async def create() -> None:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await admin.dispose()
+        engine = create_engine(url)
+        await migrate(engine)
+        await engine.dispose()
+
+    async def drop() -> None:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+    _run_aside(create())
+    yield url
+    _run_aside(drop())
+
+
+async def _truncate_pg(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("TRUNCATE incidents, messages, reactions, timeline_entries, processed_events RESTART IDENTITY CASCADE")
+        )
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'postmortem.db'}"
+    url = request.getfixturevalue("pg_database_url")
+    await _truncate_pg(url)
+    return url
+
+
+# --- Slack ----------------------------------------------------------------------------------
+
+@pytest.fixture
+async def emulator() -> Any:
+    slack = SlackEmulator()
+    slack.add_user(ALICE, "alice", tz="America/New_York")
+    slack.add_user(BOB, "bob", tz="Europe/Paris")
+    slack.add_user(CAROL, "carol", tz="Asia/Tokyo")
+    slack.add_user(PAGERBOT, "pagerbot", is_bot=True)
+    slack.add_channel(INCIDENT_CHANNEL, "inc-checkout", members=[ALICE, BOB, CAROL, PAGERBOT])
+    slack.add_channel(QUIET_CHANNEL, "random", members=[ALICE, BOB, slack.bot_user_id])
+    slack.add_channel(PRIVATE_CHANNEL, "inc-secret", is_private=True, members=[ALICE, BOB])
+    await slack.start()
+    yield slack
+    await slack.stop()
+
+
+@dataclass
+class Rig:
+    """One running bot with its emulated Slack, its driver and its database."""
+
+    bot: Bot
+    emulator: SlackEmulator
+    driver: SlackDriver
+    url: str
+
+    async def eventually(self, check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+        """Poll `check` until it returns something truthy: listeners run after the ack."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = await check()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s: {check.__qualname__}")
+            await asyncio.sleep(0.02)
+
+    async def processed(self, event_id: str) -> None:
+        """Wait until the bot has committed its handling of `event_id`."""
+
+        async def done() -> bool:
+            async with self.bot.engine.connect() as conn:
+                row = await conn.execute(
+                    text("SELECT 1 FROM processed_events WHERE event_id = :e"), {"e": event_id}
+                )
+                return row.first() is not None
+
+        await self.eventually(done)
+
+    async def responses(self, count: int) -> list[dict]:
+        """Wait for at least `count` response_url answers in total, and return them all."""
+
+        async def enough() -> list[dict] | None:
+            found = self.emulator.responses()
+            return found if len(found) >= count else None
+
+        return await self.eventually(enough)
+
+    async def timeline(self, channel: str = INCIDENT_CHANNEL) -> list[Any]:
+        incident = await self.bot.services.timeline.current_incident(self.emulator.team_id, channel)
+        assert incident is not None
+        return await self.bot.services.timeline.items(incident)
+
+    async def start_incident(self, title: str = "Checkout failing --sev 1", channel: str = INCIDENT_CHANNEL) -> dict:
+        """Run `/postmortem start` and wait for the card; returns the card message."""
+        before = len([m for m in self.emulator.messages(channel) if m.get("user") == self.emulator.bot_user_id])
+        delivery = await self.driver.slash_command(channel, ALICE, f"start {title}")
+        assert delivery.status == 200, delivery.text
+
+        async def card() -> dict | None:
+            mine = [m for m in self.emulator.messages(channel) if m.get("user") == self.emulator.bot_user_id]
+            return mine[-1] if len(mine) > before else None
+
+        return await self.eventually(card)
+
+
+def settings_for(emulator: SlackEmulator, database_url: str, **overrides: Any) -> Settings:
+    values = dict(
+        bot_token=emulator.bot_token,
+        signing_secret=SIGNING_SECRET,
+        slack_api_url=emulator.api_url,
+        database_url=database_url,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def rig(emulator: SlackEmulator, database_url: str) -> Any:
+    bot = await Bot.create(settings_for(emulator, database_url))
+    runner, port = await start_http(bot, "127.0.0.1", 0)
+    driver = SlackDriver(emulator, f"http://127.0.0.1:{port}", SIGNING_SECRET)
+    try:
+        yield Rig(bot=bot, emulator=emulator, driver=driver, url=database_url)
+    finally:
+        await driver.close()
+        await runner.cleanup()
+        await bot.close()
