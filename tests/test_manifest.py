@@ -1,0 +1,279 @@
+"""Checks manifest.yml against Slack's app-manifest JSON Schema and the bot's own needs.
+
+The schema comes from slackapi/manifest-schema, kept in the shared reference tree that CI
+clones beside this repository (``<parent>/shared/slack-reference/manifest-schema``).  The top
+schema only dispatches on ``_metadata.major_version`` and ``$ref``s the versioned schemas by
+absolute raw.githubusercontent.com URLs; those are served from the local ``schemas/`` copies
+through a ``referencing.Registry`` whose retriever refuses anything else, so nothing is
+ever fetched from the network.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource
+from referencing.jsonschema import DRAFT7
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MANIFEST_PATH = REPO_ROOT / "manifest.yml"
+SCHEMA_DIR = REPO_ROOT.parent / "shared" / "slack-reference" / "manifest-schema"
+TOP_SCHEMA_PATH = SCHEMA_DIR / "manifest.schema.json"
+VERSIONED_DIR = SCHEMA_DIR / "schemas"
+VALID_EXAMPLE = SCHEMA_DIR / "examples" / "manifest.valid.json"
+INVALID_EXAMPLE = SCHEMA_DIR / "examples" / "manifest.invalid.json"
+
+PUBLIC_URL = "https://postmortem-bot.example.com/slack/events"
+
+# Bot event -> scopes Slack requires for it (Events API spec, x-scopes-required).
+EVENT_SCOPES: dict[str, set[str]] = {
+    "message.channels": {"channels:history"},
+    "message.groups": {"groups:history"},
+    "reaction_added": {"reactions:read"},
+    "reaction_removed": {"reactions:read"},
+    "app_home_opened": set(),
+    "channel_archive": {"channels:read"},
+    "app_uninstalled": set(),
+    "tokens_revoked": set(),
+}
+
+EXPECTED_BOT_SCOPES = {
+    "commands",
+    "chat:write",
+    "channels:history",
+    "groups:history",
+    "channels:read",
+    "groups:read",
+    "channels:join",
+    "pins:write",
+    "reactions:read",
+    "users:read",
+    "im:write",
+    "im:history",
+    "files:write",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _iter_refs(node):
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            yield ref
+        for value in node.values():
+            yield from _iter_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _iter_refs(value)
+
+
+def _refuse_retrieval(uri: str):
+    # Anything not registered from the local copies is an error, never a download.
+    raise NoSuchResource(ref=uri)
+
+
+@pytest.fixture(scope="module")
+def top_schema() -> dict:
+    if not TOP_SCHEMA_PATH.is_file():
+        pytest.skip(
+            f"Slack manifest schema not found at {TOP_SCHEMA_PATH}; clone the shared "
+            "slack-reference tree beside the repository to run the manifest schema tests"
+        )
+    return json.loads(TOP_SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def remote_refs(top_schema) -> list[str]:
+    """Absolute (non-fragment) $refs of the top schema: the versioned schemas."""
+    refs = sorted({ref.split("#", 1)[0] for ref in _iter_refs(top_schema)} - {""})
+    assert refs, "the top schema was expected to $ref the versioned schemas"
+    return refs
+
+
+@pytest.fixture(scope="module")
+def registry(top_schema, remote_refs) -> Registry:
+    resources = []
+    top_id = top_schema.get("$id")
+    if top_id:
+        resources.append((top_id, Resource.from_contents(top_schema, default_specification=DRAFT7)))
+    for uri in remote_refs:
+        local = VERSIONED_DIR / Path(urlsplit(uri).path).name
+        if not local.is_file():
+            pytest.fail(f"schema {uri} is $ref'd by the top schema but {local} is missing")
+        contents = json.loads(local.read_text(encoding="utf-8"))
+        resources.append((uri, Resource.from_contents(contents, default_specification=DRAFT7)))
+    return Registry(retrieve=_refuse_retrieval).with_resources(resources)
+
+
+@pytest.fixture(scope="module")
+def validator(top_schema, registry) -> Draft7Validator:
+    Draft7Validator.check_schema(top_schema)
+    return Draft7Validator(top_schema, registry=registry)
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    data = yaml.safe_load(MANIFEST_PATH.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), "manifest.yml must be a YAML mapping"
+    return data
+
+
+def _leaf_errors(errors):
+    """The innermost errors: the oneOf over schema versions hides the real ones in .context."""
+    for error in errors:
+        if error.context:
+            yield from _leaf_errors(error.context)
+        else:
+            yield error
+
+
+def _errors(validator: Draft7Validator, instance) -> list[str]:
+    """Readable errors for ``instance`` ([] when valid).
+
+    The top schema is a oneOf over "_metadata gate + $ref to a versioned schema", so its raw
+    errors mix in the other branches' gate failures ("2 was expected", ...).  When exactly one
+    branch's gate matches, re-validate against that branch's versioned schema alone.
+    """
+    if validator.is_valid(instance):
+        return []
+    errors = list(validator.iter_errors(instance))
+    chosen = []
+    for branch in validator.schema.get("oneOf", []):
+        parts = branch.get("allOf", [])
+        gates = [part for part in parts if "$ref" not in part]
+        refs = [part["$ref"] for part in parts if "$ref" in part]
+        if len(refs) == 1 and all(Draft7Validator(g).is_valid(instance) for g in gates):
+            chosen.append(refs[0])
+    if len(chosen) == 1:
+        target = validator.evolve(schema={"$ref": chosen[0]})
+        errors = list(target.iter_errors(instance))
+    return sorted(
+        {
+            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+            for e in _leaf_errors(errors)
+        }
+    )
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_every_remote_ref_is_served_locally(remote_refs, registry):
+    for uri in remote_refs:
+        # Raises if the URI would need a retrieval (our retriever refuses all of them).
+        assert registry.get_or_retrieve(uri).value.contents
+
+
+def test_valid_example_passes(validator):
+    # Sanity check that the refs resolve and the validator accepts a known-good manifest.
+    assert _errors(validator, json.loads(VALID_EXAMPLE.read_text(encoding="utf-8"))) == []
+
+
+def test_invalid_example_fails(validator):
+    invalid = json.loads(INVALID_EXAMPLE.read_text(encoding="utf-8"))
+    errors = list(validator.iter_errors(invalid))
+    assert errors, "the invalid example must fail validation: the validator is not checking"
+    # It fails because of settings.bad_param (additionalProperties: false in the v1 schema);
+    # best_match() would pick an unrelated oneOf branch ("2 was expected"), so look at all leaves.
+    assert any(
+        e.validator == "additionalProperties"
+        and list(e.absolute_path) == ["settings"]
+        and "bad_param" in e.message
+        for e in _leaf_errors(errors)
+    ), _errors(validator, invalid)
+
+
+def test_manifest_matches_schema(validator, manifest):
+    assert _errors(validator, manifest) == []
+
+
+def test_unknown_key_in_manifest_is_rejected(validator, manifest):
+    broken = json.loads(json.dumps(manifest))
+    broken["settings"]["socket_mode"] = True  # typo of socket_mode_enabled
+    assert _errors(validator, broken) == [
+        "settings: Additional properties are not allowed ('socket_mode' was unexpected)"
+    ]
+
+
+# --------------------------------------------------------------------------- content
+
+
+def test_manifest_is_schema_v1(manifest):
+    assert manifest["_metadata"]["major_version"] == 1
+
+
+def test_display_information(manifest):
+    info = manifest["display_information"]
+    assert info["name"] == "postmortem-bot"
+    assert info["description"].strip()
+    # The schema spells this constraint as a non-standard "regex" keyword, which JSON
+    # Schema validators ignore, so it is checked here.
+    assert re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?", info["background_color"])
+
+
+def test_bot_user_and_app_home(manifest):
+    features = manifest["features"]
+    assert features["bot_user"] == {"display_name": "postmortem-bot", "always_online": True}
+    assert features["app_home"] == {
+        "home_tab_enabled": True,
+        "messages_tab_enabled": True,
+        "messages_tab_read_only_enabled": False,
+    }
+
+
+def test_slash_command_is_postmortem(manifest):
+    commands = manifest["features"]["slash_commands"]
+    assert [c["command"] for c in commands] == ["/postmortem"]
+    (command,) = commands
+    assert command["url"] == PUBLIC_URL
+    assert command["should_escape"] is False
+    assert command["usage_hint"].startswith("start <title> [--sev 1-4]")
+
+
+def test_message_shortcut_add_to_timeline(manifest):
+    shortcuts = manifest["features"]["shortcuts"]
+    assert len(shortcuts) == 1
+    (shortcut,) = shortcuts
+    assert shortcut["type"] == "message"
+    assert shortcut["callback_id"] == "add_to_timeline"
+    assert shortcut["name"] == "Add to timeline"
+
+
+def test_bot_scopes_are_exactly_what_the_bot_needs(manifest):
+    scopes = manifest["oauth_config"]["scopes"]["bot"]
+    assert len(scopes) == len(set(scopes)), "duplicate scopes"
+    assert set(scopes) == EXPECTED_BOT_SCOPES
+    assert "chat:write.public" not in scopes  # the bot joins channels instead
+    assert "pins:read" not in scopes
+
+
+def test_required_events_are_subscribed(manifest):
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"message.channels", "message.groups", "reaction_added", "reaction_removed"} <= events
+
+
+def test_every_bot_event_has_its_scope(manifest):
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    unknown = [e for e in events if e not in EVENT_SCOPES]
+    assert not unknown, f"add the required scopes of {unknown} to EVENT_SCOPES"
+    missing = {e: sorted(EVENT_SCOPES[e] - scopes) for e in events if EVENT_SCOPES[e] - scopes}
+    assert not missing, f"bot events without their required scope: {missing}"
+
+
+def test_settings(manifest):
+    settings = manifest["settings"]
+    assert settings["event_subscriptions"]["request_url"] == PUBLIC_URL
+    assert settings["interactivity"] == {"is_enabled": True, "request_url": PUBLIC_URL}
+    assert settings["org_deploy_enabled"] is False
+    assert settings["socket_mode_enabled"] is True
+    assert settings["token_rotation_enabled"] is False
