@@ -1,4 +1,4 @@
-"""The `postmortem-bot` command: serve, run, migrate, export."""
+"""The `postmortem-bot` command: serve, run, migrate, export, demo."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000)
     sub.add_parser("run", help="Socket Mode (needs SLACK_APP_TOKEN)")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    demo = sub.add_parser("demo", help="play a short incident against the built-in Slack emulator")
+    demo.add_argument("--database-url", help="where to keep the demo's data (default: a new SQLite file)")
     export = sub.add_parser("export", help="print the latest incident's document for a channel")
     export.add_argument("--channel", required=True, help="Slack channel id, e.g. C0123456")
     export.add_argument("--format", choices=("md", "json"), default="md")
@@ -37,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if settings.log_level != "DEBUG":
+        # Alembic narrates every plugin it loads at INFO; the revision we reach is logged by us.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.command == "serve":
             settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
@@ -44,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
             return asyncio.run(_run_socket_mode(settings))
+        if args.command == "demo":
+            from bot.demo import run_demo
+
+            return asyncio.run(run_demo(args.database_url))
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
         if args.command == "export":

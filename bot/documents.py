@@ -86,4 +86,5 @@ def template_environment() -> Environment:
 
 
 def render_markdown(data: dict[str, Any]) -> str:
-    return template_environment().get_template("postmortem.md.j2").render(doc=data)
+    text = template_environment().get_template("postmortem.md.j2").render(doc=data)
+    return text if text.endswith("\n") else text + "\n"

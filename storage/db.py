@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = logging.getLogger("postmortem_bot.storage")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -70,6 +73,7 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(upgrade)
+    log.info("database schema at revision %s", await current_revision(engine))
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

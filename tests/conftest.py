@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable
 
 import pytest
 from sqlalchemy import text
 
-from bot.app import Bot, start_http
 from bot.config import Settings
-from bot.emulator.driver import SlackDriver
+from bot.emulator.harness import Harness
 from bot.emulator.server import SlackEmulator
 from storage.db import create_engine, migrate
 
@@ -118,63 +115,14 @@ async def emulator() -> Any:
     await slack.stop()
 
 
-@dataclass
-class Rig:
-    """One running bot with its emulated Slack, its driver and its database."""
-
-    bot: Bot
-    emulator: SlackEmulator
-    driver: SlackDriver
-    url: str
-
-    async def eventually(self, check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-        """Poll `check` until it returns something truthy: listeners run after the ack."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = await check()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s: {check.__qualname__}")
-            await asyncio.sleep(0.02)
-
-    async def processed(self, event_id: str) -> None:
-        """Wait until the bot has committed its handling of `event_id`."""
-
-        async def done() -> bool:
-            async with self.bot.engine.connect() as conn:
-                row = await conn.execute(
-                    text("SELECT 1 FROM processed_events WHERE event_id = :e"), {"e": event_id}
-                )
-                return row.first() is not None
-
-        await self.eventually(done)
-
-    async def responses(self, count: int) -> list[dict]:
-        """Wait for at least `count` response_url answers in total, and return them all."""
-
-        async def enough() -> list[dict] | None:
-            found = self.emulator.responses()
-            return found if len(found) >= count else None
-
-        return await self.eventually(enough)
+class Rig(Harness):
+    """The harness with this test suite's workspace filled in."""
 
     async def timeline(self, channel: str = INCIDENT_CHANNEL) -> list[Any]:
-        incident = await self.bot.services.timeline.current_incident(self.emulator.team_id, channel)
-        assert incident is not None
-        return await self.bot.services.timeline.items(incident)
+        return await super().timeline(channel)
 
     async def start_incident(self, title: str = "Checkout failing --sev 1", channel: str = INCIDENT_CHANNEL) -> dict:
-        """Run `/postmortem start` and wait for the card; returns the card message."""
-        before = len([m for m in self.emulator.messages(channel) if m.get("user") == self.emulator.bot_user_id])
-        delivery = await self.driver.slash_command(channel, ALICE, f"start {title}")
-        assert delivery.status == 200, delivery.text
-
-        async def card() -> dict | None:
-            mine = [m for m in self.emulator.messages(channel) if m.get("user") == self.emulator.bot_user_id]
-            return mine[-1] if len(mine) > before else None
-
-        return await self.eventually(card)
+        return await super().start_incident(channel, ALICE, title)
 
 
 def settings_for(emulator: SlackEmulator, database_url: str, **overrides: Any) -> Settings:
@@ -190,12 +138,8 @@ def settings_for(emulator: SlackEmulator, database_url: str, **overrides: Any) -
 
 @pytest.fixture
 async def rig(emulator: SlackEmulator, database_url: str) -> Any:
-    bot = await Bot.create(settings_for(emulator, database_url))
-    runner, port = await start_http(bot, "127.0.0.1", 0)
-    driver = SlackDriver(emulator, f"http://127.0.0.1:{port}", SIGNING_SECRET)
+    harness = await Rig.start(emulator, database_url, signing_secret=SIGNING_SECRET)
     try:
-        yield Rig(bot=bot, emulator=emulator, driver=driver, url=database_url)
+        yield harness
     finally:
-        await driver.close()
-        await runner.cleanup()
-        await bot.close()
+        await harness.stop()

@@ -1,0 +1,105 @@
+"""A running bot wired to an emulated Slack: shared by the end-to-end tests and `postmortem-bot demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.app import Bot, start_http
+from bot.clock import Clock
+from bot.config import Settings
+from bot.emulator.driver import SlackDriver
+from bot.emulator.server import SlackEmulator
+from bot.timeline import TimelineItem
+from storage.models import ProcessedEvent
+
+
+@dataclass
+class Harness:
+    """One bot on a real port, the emulator it talks to, and a driver that plays Slack."""
+
+    bot: Bot
+    emulator: SlackEmulator
+    driver: SlackDriver
+    runner: web.AppRunner
+    url: str
+
+    @classmethod
+    async def start(
+        cls, emulator: SlackEmulator, database_url: str, *, clock: Clock | None = None, **settings: Any
+    ) -> "Harness":
+        """Start the bot against a started `emulator`, with a fresh signing secret."""
+        signing_secret = settings.pop("signing_secret", None) or secrets.token_hex(16)
+        config = Settings(
+            bot_token=emulator.bot_token,
+            signing_secret=signing_secret,
+            slack_api_url=emulator.api_url,
+            database_url=database_url,
+            **settings,
+        )
+        bot = await Bot.create(config, clock=clock)
+        runner, port = await start_http(bot, "127.0.0.1", 0)
+        driver = SlackDriver(emulator, f"http://127.0.0.1:{port}", signing_secret)
+        return cls(bot=bot, emulator=emulator, driver=driver, runner=runner, url=database_url)
+
+    async def stop(self) -> None:
+        await self.driver.close()
+        await self.runner.cleanup()
+        await self.bot.close()
+
+    async def eventually(self, check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+        """Poll `check` until it returns something truthy: listeners run after the ack."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = await check()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s: {check.__qualname__}")
+            await asyncio.sleep(0.02)
+
+    async def processed(self, event_id: str | None) -> None:
+        """Wait until the bot has committed its handling of `event_id`."""
+        assert event_id is not None
+
+        async def done() -> bool:
+            async with self.bot.services.timeline.sessions() as session:
+                found = await session.scalar(select(ProcessedEvent.event_id).where(ProcessedEvent.event_id == event_id))
+                return found is not None
+
+        await self.eventually(done)
+
+    async def responses(self, count: int) -> list[dict]:
+        """Wait for at least `count` response_url answers in total, and return them all."""
+
+        async def enough() -> list[dict] | None:
+            found = self.emulator.responses()
+            return found if len(found) >= count else None
+
+        return await self.eventually(enough)
+
+    def bot_messages(self, channel: str) -> list[dict]:
+        return [m for m in self.emulator.messages(channel) if m.get("user") == self.emulator.bot_user_id]
+
+    async def timeline(self, channel: str) -> list[TimelineItem]:
+        incident = await self.bot.services.timeline.current_incident(self.emulator.team_id, channel)
+        assert incident is not None, f"no incident in {channel}"
+        return await self.bot.services.timeline.items(incident)
+
+    async def start_incident(self, channel: str, user: str, title: str) -> dict:
+        """Run `/postmortem start <title>` as `user` and wait for the card; returns it."""
+        before = len(self.bot_messages(channel))
+        delivery = await self.driver.slash_command(channel, user, f"start {title}")
+        assert delivery.status == 200, delivery.text
+
+        async def card() -> dict | None:
+            mine = self.bot_messages(channel)
+            return mine[-1] if len(mine) > before else None
+
+        return await self.eventually(card)

@@ -1,0 +1,158 @@
+"""The `postmortem-bot` console script, run as a real process, as operators run it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.emulator.driver import SlackDriver
+from bot.emulator.server import SlackEmulator
+from tests.conftest import ALICE, BOB, INCIDENT_CHANNEL, Rig
+
+SCRIPT = str(Path(sys.executable).parent / "postmortem-bot")
+GUARD_S = 60  # a hung process fails the test instead of hanging CI
+
+
+def env(**values: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_") and k != "DATABASE_URL"}
+    base.update(values)
+    return base
+
+
+async def run(*args: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        SCRIPT, *args, env=environ or env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), GUARD_S)
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.parametrize(
+    "command, given, missing",
+    [
+        ("serve", {}, "SLACK_BOT_TOKEN"),
+        ("serve", {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ("run", {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, "SLACK_APP_TOKEN"),
+    ],
+)
+async def test_missing_settings_stop_start_up_with_one_line_naming_them(command, given, missing, tmp_path):
+    code, out, err = await run(command, environ=env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.db", **given))
+    assert code == 2
+    assert err.strip().count("\n") == 0 and missing in err, err
+    assert not (tmp_path / "x.db").exists(), "nothing started before the check"
+
+
+async def test_migrate_reports_the_revision(tmp_path):
+    code, out, _ = await run("migrate", environ=env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/m.db"))
+    assert code == 0 and "revision 0001" in out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_serve_answers_health_and_signed_slack_requests_then_stops_on_sigterm(emulator: SlackEmulator, database_url):
+    port = free_port()
+    environ = env(
+        SLACK_BOT_TOKEN=emulator.bot_token,
+        SLACK_SIGNING_SECRET="cli-secret",
+        SLACK_API_URL=emulator.api_url.rstrip("/"),  # the bot adds the slash slack_sdk needs
+        DATABASE_URL=database_url,
+    )
+    process = await asyncio.create_subprocess_exec(
+        SCRIPT, "serve", "--host", "127.0.0.1", "--port", str(port), env=environ,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(GUARD_S * 10):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        health = (response.status, await response.json())
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            assert health == (200, {"ok": True, "database": "ok"})
+
+        async with SlackDriver(emulator, f"http://127.0.0.1:{port}", "cli-secret") as driver:
+            delivery = await driver.slash_command(INCIDENT_CHANNEL, ALICE, "start From the CLI --sev 2")
+            assert delivery.status == 200
+            for _ in range(GUARD_S * 10):
+                if emulator.pins(INCIDENT_CHANNEL):
+                    break
+                await asyncio.sleep(0.1)
+            assert emulator.pins(INCIDENT_CHANNEL), "the card was posted and pinned by the served bot"
+            forged = await driver.slash_command(INCIDENT_CHANNEL, ALICE, "help")
+            assert forged.status == 200
+            driver.signing_secret = "wrong"
+            assert (await driver.slash_command(INCIDENT_CHANNEL, ALICE, "help")).status == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), GUARD_S)
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert emulator.bot_token not in err.decode() and "cli-secret" not in err.decode()
+
+
+async def test_healthz_is_503_when_the_database_is_unreachable(rig: Rig):
+    from bot.app import start_http
+    from storage.db import create_engine
+
+    real_engine = rig.bot.engine
+    rig.bot.engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")  # nothing listens on port 1
+    runner, port = await start_http(rig.bot, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 503
+                assert (await response.json())["database"] == "unreachable"
+    finally:
+        await runner.cleanup()
+        await rig.bot.engine.dispose()
+        rig.bot.engine = real_engine
+
+
+async def test_export_prints_the_draft_as_json_and_markdown(rig: Rig):
+    await rig.start_incident("Payments | slow --sev 2")
+    msg, _ = await rig.driver.post_message(INCIDENT_CHANNEL, BOB, "p99 at 4s\nacross regions | all")
+    await rig.processed((await rig.driver.react(INCIDENT_CHANNEL, msg["ts"], ALICE)).event_id)
+    await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, "note 00:00 noted")
+    await rig.responses(1)
+
+    code, out, err = await run("export", "--channel", INCIDENT_CHANNEL, "--format", "json", environ=env(DATABASE_URL=rig.url))
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["title"], doc["severity"], doc["status"], doc["channel"]) == ("Payments | slow", 2, "active", INCIDENT_CHANNEL)
+    assert doc["started_at"].endswith("Z") and doc["resolved_at"] is None and doc["action_items"] == []
+    message = next(e for e in doc["timeline"] if e["kind"] == "message")
+    assert (message["ts"], message["user"], message["text"]) == (msg["ts"], BOB, "p99 at 4s\nacross regions | all")
+    assert message["time"].endswith("Z")
+    # The 00:00 note (today, New York time) precedes the declaration made just now.
+    assert [e["kind"] for e in doc["timeline"]] == ["note", "lifecycle", "message"]
+    times = [e["time"] for e in doc["timeline"]]
+    assert times == sorted(times)
+
+    code, out, _ = await run("export", "--channel", INCIDENT_CHANNEL, "--format", "md", environ=env(DATABASE_URL=rig.url))
+    assert code == 0
+    assert out.startswith("# Post-mortem: Payments | slow")
+    assert "p99 at 4s<br>across regions \\| all" in out
+
+    code, _, err = await run("export", "--channel", "CNOPE", environ=env(DATABASE_URL=rig.url))
+    assert code == 1 and "no incident" in err
+
+
+async def test_demo_plays_an_incident_and_prints_the_document(tmp_path):
+    code, out, err = await run("demo", "--database-url", f"sqlite+aiosqlite:///{tmp_path}/demo.db")
+    assert code == 0, err
+    assert "pinned: True" in out
+    assert "Deploy 4512 (cache flag flip) went out at 14:00" in out
+    assert out.count("| message |") == 3 and "| note |" in out
