@@ -4,28 +4,72 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.error import BoltError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.listeners import register_all
 from bot.services import Services
-from bot.slack import create_client
+from bot.slack import create_client, error_code
 from storage.db import create_engine, create_session_factory, migrate, ping
 
 log = logging.getLogger("postmortem_bot.app")
 
 
-def build_app(settings: Settings, client: AsyncWebClient, services: Services) -> AsyncApp:
+class BotAuthorization:
+    """Bolt's `authorize`, answered from one auth.test made at start-up.
+
+    Bolt's default single-workspace authorization calls auth.test on the first request,
+    before the listener can ack; a slow or rate-limited Slack would then delay that ack past
+    3 s. Asking once at start-up also turns a wrong token into a clear start-up error.
+    """
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self._result: AuthorizeResult | None = None
+
+    async def warm(self) -> None:
+        try:
+            response = await self.client.auth_test()
+        except SlackApiError as exc:
+            code = error_code(exc)
+            if code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "not_allowed_token_type"):
+                raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({code}): check the bot token") from exc
+            log.warning("auth.test failed at start-up (%s); will ask again on the first request", code)
+            return
+        self._result = AuthorizeResult.from_auth_test_response(bot_token=self.client.token, auth_test_response=response)
+        log.info("authorized as bot user %s in team %s", response.get("user_id"), response.get("team_id"))
+
+    async def result(self) -> AuthorizeResult:
+        if self._result is None:
+            await self.warm()
+        if self._result is None:
+            raise BoltError("auth.test is failing; cannot authorize the request")
+        return self._result
+
+    def for_bolt(self) -> Callable[..., Awaitable[AuthorizeResult]]:
+        # Bolt passes arguments by the parameter names it reads off the function, `self`
+        # included, so it gets a plain function rather than a method or callable object.
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return await self.result()
+
+        return authorize
+
+
+def build_app(settings: Settings, client: AsyncWebClient, services: Services, authorize: BotAuthorization) -> AsyncApp:
     app = AsyncApp(
         client=client,
+        authorize=authorize.for_bolt(),
         signing_secret=settings.signing_secret,
         # Acknowledge first, work after: Slack gives 3 s and retries what is slower.
         process_before_response=False,
@@ -58,8 +102,14 @@ class Bot:
         if run_migrations:
             await migrate(engine)
         client = create_client(settings)
+        authorize = BotAuthorization(client)
+        try:
+            await authorize.warm()
+        except ConfigError:
+            await engine.dispose()
+            raise
         services = Services.build(settings, client, create_session_factory(engine), clock or SystemClock())
-        return cls(settings, engine, client, services, build_app(settings, client, services))
+        return cls(settings, engine, client, services, build_app(settings, client, services, authorize))
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -9,13 +9,15 @@ opens, never while it holds locks.
 from __future__ import annotations
 
 import logging
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.payloads import SlackMessage, ts_to_datetime
@@ -101,6 +103,20 @@ class TimelineService:
 
     # --- intake of channel events -------------------------------------------------------
 
+    @asynccontextmanager
+    async def _intake(
+        self, team_id: str, event_id: str, channel_id: str
+    ) -> AsyncIterator[tuple[AsyncSession, Incident] | None]:
+        """One event's transaction: yields (session, incident), or None when the event was
+        handled before or the channel has no incident. Either way the event id is recorded
+        in the same transaction as whatever the caller writes."""
+        async with self.sessions.begin() as session:
+            if not await queries.claim_event(session, team_id, event_id, self.clock.now()):
+                yield None
+                return
+            incident = await queries.capturing_incident(session, team_id, channel_id)
+            yield (session, incident) if incident is not None else None
+
     async def skip_event(self, team_id: str, event_id: str) -> None:
         """Record an event that has nothing for the timeline, so its redelivery is cheap too."""
         async with self.sessions.begin() as session:
@@ -108,40 +124,30 @@ class TimelineService:
 
     async def record_message(self, team_id: str, event_id: str, message: SlackMessage) -> bool:
         """Store a human message posted in an incident channel. True if it was stored now."""
-        async with self.sessions.begin() as session:
-            if not await queries.claim_event(session, team_id, event_id, self.clock.now()):
+        async with self._intake(team_id, event_id, message.channel_id) as target:
+            if target is None or not message.is_human:
                 return False
-            if not message.is_human:
-                return False
-            incident = await queries.capturing_incident(session, team_id, message.channel_id)
-            if incident is None:
-                return False
+            session, incident = target
             await queries.insert_message(session, _message_row(team_id, incident.id, message, "event"))
             return True
 
     async def record_edit(self, team_id: str, event_id: str, message: SlackMessage, previous_text: str | None) -> None:
         """Apply a `message_changed`: the new text replaces the old; the first text is kept."""
-        async with self.sessions.begin() as session:
-            if not await queries.claim_event(session, team_id, event_id, self.clock.now()):
+        async with self._intake(team_id, event_id, message.channel_id) as target:
+            # Unfurls and thread bookkeeping also arrive as message_changed, without `edited`.
+            if target is None or not message.is_human or message.edited_ts is None:
                 return
-            if not message.is_human or message.edited_ts is None:
-                # Unfurls and thread bookkeeping also arrive as message_changed, without `edited`.
-                return
-            incident = await queries.capturing_incident(session, team_id, message.channel_id)
-            if incident is None:
-                return
+            session, incident = target
             row = _message_row(team_id, incident.id, message, "event")
             row.update(edited_ts=message.edited_ts, original_text=previous_text)
             await queries.apply_message_edit(session, row)
 
     async def record_delete(self, team_id: str, event_id: str, channel_id: str, ts: str, user_id: str | None) -> None:
         """Apply a `message_deleted`: the message leaves the timeline and cannot come back."""
-        async with self.sessions.begin() as session:
-            if not await queries.claim_event(session, team_id, event_id, self.clock.now()):
+        async with self._intake(team_id, event_id, channel_id) as target:
+            if target is None:
                 return
-            incident = await queries.capturing_incident(session, team_id, channel_id)
-            if incident is None:
-                return
+            session, incident = target
             await queries.mark_message_deleted(
                 session,
                 {
@@ -192,12 +198,10 @@ class TimelineService:
         if need_fetch:
             fetched, fetch_error = await self._fetch(channel_id, message_ts)
 
-        async with self.sessions.begin() as session:
-            if not await queries.claim_event(session, team_id, event_id, self.clock.now()):
+        async with self._intake(team_id, event_id, channel_id) as target:
+            if target is None:
                 return
-            incident = await queries.capturing_incident(session, team_id, channel_id)
-            if incident is None:
-                return
+            session, incident = target
             await queries.set_reaction(
                 session,
                 team_id=team_id,

@@ -50,6 +50,20 @@ async def test_missing_settings_stop_start_up_with_one_line_naming_them(command,
     assert not (tmp_path / "x.db").exists(), "nothing started before the check"
 
 
+async def test_a_token_slack_refuses_stops_start_up_with_one_line(emulator: SlackEmulator, tmp_path):
+    environ = env(
+        SLACK_BOT_TOKEN="xoxb-not-the-right-one",
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL=emulator.api_url,
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.db",
+    )
+    code, _, err = await run("serve", "--port", str(free_port()), environ=environ)
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("postmortem-bot: SLACK_BOT_TOKEN was refused by Slack (invalid_auth)"), err
+    assert "xoxb-not-the-right-one" not in err
+
+
 async def test_migrate_reports_the_revision(tmp_path):
     code, out, _ = await run("migrate", environ=env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/m.db"))
     assert code == 0 and "revision 0001" in out

@@ -56,7 +56,6 @@ EXPECTED_BOT_SCOPES = {
     "reactions:read",
     "users:read",
     "im:write",
-    "im:history",
     "files:write",
 }
 
@@ -226,7 +225,7 @@ def test_bot_user_and_app_home(manifest):
     assert features["app_home"] == {
         "home_tab_enabled": True,
         "messages_tab_enabled": True,
-        "messages_tab_read_only_enabled": False,
+        "messages_tab_read_only_enabled": True,
     }
 
 
