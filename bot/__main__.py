@@ -63,23 +63,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-async def _wait_for_stop_signal() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM; installed first, so a stop during start-up is clean."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
+
+
+# How long a stopping process lets acknowledged work finish: Slack will not resend it.
+DRAIN_TIMEOUT_S = 20
+
+
+async def _drain_listeners() -> None:
+    """Wait (bounded) for listener tasks still running after their ack."""
+    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    if not pending:
+        return
+    log.info("waiting for %d acknowledged request(s) to finish", len(pending))
+    _done, still = await asyncio.wait(pending, timeout=DRAIN_TIMEOUT_S)
+    if still:
+        log.warning("%d request(s) still running after %ds; stopping anyway", len(still), DRAIN_TIMEOUT_S)
 
 
 async def _serve(settings: Settings, host: str, port: int) -> int:
     from bot.app import Bot, start_http
+    from bot.scheduler import create_scheduler
 
+    stop = _stop_on_signals()
     bot = await Bot.create(settings)
     runner, bound = await start_http(bot, host, port)
+    scheduler = create_scheduler(bot.services)
+    scheduler.start()
     log.info("serving on http://%s:%d (POST /slack/events, GET /healthz)", host, bound)
     try:
-        await _wait_for_stop_signal()
+        await stop.wait()
     finally:
+        scheduler.shutdown(wait=False)
+        # Stop taking requests, then let the acknowledged ones finish before the pool goes.
+        await runner.shutdown()
+        await _drain_listeners()
         await runner.cleanup()
         await bot.close()
     return 0
@@ -89,15 +113,31 @@ async def _run_socket_mode(settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     from bot.app import Bot
+    from bot.scheduler import create_scheduler
+    from bot.slack import check_app_token
 
+    stop = _stop_on_signals()
+    # slack_sdk retries a refused connection every 10 s forever: refuse a wrong token here.
+    await check_app_token(settings)
     bot = await Bot.create(settings)
     handler = AsyncSocketModeHandler(bot.app, settings.app_token)
-    await handler.connect_async()
-    log.info("connected to Slack in Socket Mode")
+    scheduler = create_scheduler(bot.services)
     try:
-        await _wait_for_stop_signal()
+        connecting = asyncio.ensure_future(handler.connect_async())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if connecting.done():
+            connecting.result()
+            scheduler.start()
+            log.info("connected to Slack in Socket Mode")
+            await stopping
+        else:
+            connecting.cancel()
     finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
         await handler.close_async()
+        await _drain_listeners()
         await bot.close()
     return 0
 

@@ -41,6 +41,23 @@ def create_client(settings: Settings) -> AsyncWebClient:
     )
 
 
+async def check_app_token(settings: Settings) -> None:
+    """Ask Slack once for a Socket Mode URL with SLACK_APP_TOKEN; a refusal is a ConfigError."""
+    from bot.config import ConfigError
+
+    client = AsyncWebClient(token=settings.app_token, base_url=settings.slack_api_url, timeout=REQUEST_TIMEOUT_S)
+    try:
+        await client.apps_connections_open(app_token=settings.app_token or "")
+    except SlackApiError as exc:
+        code = error_code(exc)
+        if code in ("invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "account_inactive"):
+            raise ConfigError(
+                f"SLACK_APP_TOKEN was refused by Slack ({code}): it must be an app-level token (xapp-) "
+                "with the connections:write scope"
+            ) from exc
+        log.warning("apps.connections.open failed (%s); Socket Mode will keep retrying", code)
+
+
 def error_code(exc: SlackApiError) -> str:
     """Slack's error name ("not_in_channel"), or the HTTP status when there is none."""
     data = getattr(exc.response, "data", None)

@@ -122,6 +122,10 @@ class TimelineService:
         async with self.sessions.begin() as session:
             await queries.claim_event(session, team_id, event_id, self.clock.now())
 
+    async def prune_event_log(self, retention: timedelta) -> int:
+        async with self.sessions.begin() as session:
+            return await queries.prune_processed_events(session, self.clock.now() - retention)
+
     async def record_message(self, team_id: str, event_id: str, message: SlackMessage) -> bool:
         """Store a human message posted in an incident channel. True if it was stored now."""
         async with self._intake(team_id, event_id, message.channel_id) as target:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +42,12 @@ async def claim_event(session: AsyncSession, team_id: str, event_id: str, now: d
     )
     result = await session.execute(stmt)
     return result.rowcount == 1
+
+
+async def prune_processed_events(session: AsyncSession, before: datetime) -> int:
+    """Forget event ids received before `before`; Slack stops retrying long before that."""
+    result = await session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < before))
+    return result.rowcount or 0
 
 
 async def is_event_processed(session: AsyncSession, team_id: str, event_id: str) -> bool:

@@ -317,3 +317,33 @@ async def test_malformed_and_unknown_payloads_are_answered_and_write_nothing(rig
     await rig.processed(unknown.event_id)
     assert await count(rig, Message) == 0
     assert await count(rig, Reaction) == 0
+
+
+async def test_the_timeline_emoji_list_is_configurable(emulator, database_url) -> None:
+    from bot.config import Settings
+
+    assert Settings.from_env({"POSTMORTEM_TIMELINE_EMOJI": ":round_pushpin:, star"}).timeline_emojis == ("round_pushpin", "star")
+    harness = await Rig.start(emulator, database_url, timeline_emojis=("round_pushpin", "star"))
+    try:
+        await harness.start_incident()
+        first, _ = await harness.driver.post_message(INCIDENT_CHANNEL, ALICE, "starred")
+        second, _ = await harness.driver.post_message(INCIDENT_CHANNEL, BOB, "plain pushpin")
+        await harness.processed((await harness.driver.react(INCIDENT_CHANNEL, first["ts"], BOB, "star")).event_id)
+        await harness.processed((await harness.driver.react(INCIDENT_CHANNEL, second["ts"], ALICE, "pushpin")).event_id)
+        assert texts(await harness.timeline()) == ["starred"]
+        card = json.dumps(harness.bot_messages(INCIDENT_CHANNEL)[-1]["blocks"])
+        assert ":round_pushpin: or :star:" in card, "the card tells people which reactions count"
+    finally:
+        await harness.stop()
+
+
+async def test_old_event_ids_are_pruned_recent_ones_kept(rig: Rig) -> None:
+    from datetime import timedelta
+
+    await rig.start_incident()
+    _, delivery = await rig.driver.post_message(INCIDENT_CHANNEL, ALICE, "kept")
+    await rig.processed(delivery.event_id)
+    assert await rig.bot.services.timeline.prune_event_log(timedelta(days=1)) == 0
+    assert await rig.bot.services.timeline.prune_event_log(timedelta(0)) == 1
+    assert await count(rig, ProcessedEvent) == 0
+    assert await count(rig, Message) == 1, "pruning the event log touches nothing else"

@@ -20,6 +20,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.emulator import SlackEmulator, SlackError, server
@@ -594,6 +597,154 @@ def test_new_ts_strictly_increasing() -> None:
     assert keys == sorted(set(keys))
     assert all(len(ts.split(".")[1]) == 6 for ts in stamps)
     assert abs(float(stamps[-1]) - time.time()) < 5
+
+
+# ----------------------------------------------------------------------- Socket Mode
+
+
+async def open_socket(slack: SlackEmulator, http: aiohttp.ClientSession,
+                      **options: Any) -> aiohttp.ClientWebSocketResponse:
+    """A raw websocket on a fresh apps.connections.open URL, its hello already read."""
+    app = AsyncWebClient(token=slack.app_token, base_url=slack.api_url)
+    url = (await app.apps_connections_open(app_token=slack.app_token))["url"]
+    ws = await http.ws_connect(url, **options)
+    hello = await ws.receive_json(timeout=5)
+    assert hello["type"] == "hello"
+    return ws
+
+
+async def test_socket_mode_with_slack_sdk_client(slack: SlackEmulator) -> None:
+    """slack_sdk's aiohttp SocketModeClient (what bolt's AsyncSocketModeHandler runs)
+    connects, gets hello, and acks envelopes with and without a response payload."""
+    received: list[dict[str, Any]] = []
+
+    async def on_message(client: Any, message: dict[str, Any], raw: str | None) -> None:
+        received.append(message)
+
+    async def on_request(client: Any, request: SocketModeRequest) -> None:
+        payload = {"text": f"echo {request.payload['text']}"} \
+            if request.accepts_response_payload else None
+        await client.send_socket_mode_response(
+            SocketModeResponse(envelope_id=request.envelope_id, payload=payload))
+
+    web_client = AsyncWebClient(base_url=slack.api_url)
+    client = SocketModeClient(app_token=slack.app_token, web_client=web_client)
+    client.message_listeners.append(on_message)
+    client.socket_mode_request_listeners.append(on_request)
+    try:
+        assert slack.socket_connections == 0
+        await client.connect()
+        await slack.wait_for_socket_connection(timeout=5)
+        assert slack.socket_connections == 1
+        assert slack.calls_to("apps.connections.open")[-1]["ok"] is True
+
+        ack = await slack.send_socket_envelope("slash_commands", {"text": "hi"},
+                                               accepts_response_payload=True, timeout=5)
+        assert ack is not None and set(ack) == {"envelope_id", "payload"}
+        assert ack["payload"] == {"text": "echo hi"}
+        ack = await slack.send_socket_envelope("events_api", {"text": "event"}, timeout=5)
+        assert ack is not None and list(ack) == ["envelope_id"]
+        assert len(slack.socket_acks) == 2
+
+        hello, *envelopes = received
+        assert hello == {"type": "hello", "num_connections": 1,
+                         "debug_info": hello["debug_info"],
+                         "connection_info": {"app_id": slack.app_id}}
+        assert [e["type"] for e in envelopes] == ["slash_commands", "events_api"]
+        assert envelopes[1] == {"envelope_id": ack["envelope_id"], "type": "events_api",
+                                "payload": {"text": "event"}, "accepts_response_payload": False,
+                                "retry_attempt": 0, "retry_reason": ""}
+    finally:
+        await client.close()
+    deadline = time.monotonic() + 5
+    while slack.socket_connections and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert slack.socket_connections == 0
+
+
+async def test_socket_url_needs_a_fresh_ticket(slack: SlackEmulator) -> None:
+    app = AsyncWebClient(token=slack.app_token, base_url=slack.api_url)
+    url = (await app.apps_connections_open(app_token=slack.app_token))["url"]
+    assert url.startswith(f"ws://127.0.0.1:{slack.base_url.rsplit(':', 1)[1]}/_socket?ticket=")
+    assert url.endswith(f"&app_id={slack.app_id}")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as response:  # not an upgrade: ticket left unused
+            assert response.status == 400
+        ws = await http.ws_connect(url)
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        for reused in (url, slack.base_url + "/_socket?ticket=made-up"):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+                await http.ws_connect(reused)
+            assert caught.value.status == 401
+        await ws.close()
+
+
+async def test_socket_answers_pings_and_counts_connections(slack: SlackEmulator) -> None:
+    async with aiohttp.ClientSession() as http:
+        first = await open_socket(slack, http, autoping=False)
+        await first.ping(b"sdk-ping-pong:1")
+        pong = await first.receive(timeout=5)
+        assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"sdk-ping-pong:1")
+        second = await http.ws_connect(
+            (await AsyncWebClient(token=slack.app_token, base_url=slack.api_url)
+             .apps_connections_open(app_token=slack.app_token))["url"])
+        hello = await second.receive_json(timeout=5)
+        assert hello["num_connections"] == 2 and slack.socket_connections == 2
+        # Envelopes go to the newest connection; acks are matched by envelope_id.
+        sending = asyncio.create_task(slack.send_socket_envelope("interactive", {"n": 1}))
+        envelope = await second.receive_json(timeout=5)
+        assert envelope["type"] == "interactive" and envelope["payload"] == {"n": 1}
+        await second.send_json({"envelope_id": "not-this-one"})
+        await second.send_str("not json")
+        await second.send_json({"envelope_id": envelope["envelope_id"]})
+        assert await asyncio.wait_for(sending, 5) == {"envelope_id": envelope["envelope_id"]}
+        assert [a["envelope_id"] for a in slack.socket_acks] == ["not-this-one",
+                                                                envelope["envelope_id"]]
+        await second.close()
+        await first.close()
+
+
+async def test_socket_envelope_errors(slack: SlackEmulator) -> None:
+    with pytest.raises(RuntimeError, match="no Socket Mode client"):
+        await slack.send_socket_envelope("events_api", {})
+    with pytest.raises(TimeoutError):
+        await slack.wait_for_socket_connection(timeout=0.1)
+    async with aiohttp.ClientSession() as http:
+        ws = await open_socket(slack, http)
+        await slack.wait_for_socket_connection(timeout=1)
+        with pytest.raises(ValueError, match="events_api"):
+            await slack.send_socket_envelope("block_actions", {})
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="no ack"):
+            await slack.send_socket_envelope("events_api", {"n": 1}, timeout=0.2)
+        assert time.monotonic() - started < 2
+        assert (await ws.receive_json(timeout=5))["payload"] == {"n": 1}  # never acked
+        # The client goes away without acking: the sender learns at once.
+        sending = asyncio.create_task(
+            slack.send_socket_envelope("events_api", {"n": 2}, timeout=30))
+        assert (await ws.receive_json(timeout=5))["payload"] == {"n": 2}
+        await ws.close()
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(sending, 5)
+
+
+async def test_stop_closes_sockets_cleanly() -> None:
+    slack = SlackEmulator()
+    await slack.start()
+    async with aiohttp.ClientSession() as http:
+        ws = await open_socket(slack, http)
+        sending = asyncio.create_task(slack.send_socket_envelope("events_api", {}, timeout=30))
+        assert (await ws.receive_json(timeout=5))["type"] == "events_api"
+        started = time.monotonic()
+        stopping = asyncio.create_task(slack.stop())
+        closing = await ws.receive(timeout=5)
+        assert closing.type == aiohttp.WSMsgType.CLOSE
+        assert closing.data == aiohttp.WSCloseCode.GOING_AWAY
+        await asyncio.wait_for(stopping, 5)
+        assert time.monotonic() - started < 2
+        assert ws.closed and slack.socket_connections == 0
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(sending, 1)
 
 
 # ----------------------------------------------------------------------- spec conformance

@@ -85,8 +85,14 @@ class DatabaseLock:
     async def __aenter__(self) -> "DatabaseLock":
         parsed = make_url(self.url)
         if parsed.get_backend_name() == "sqlite":
-            self.sqlite = sqlite3.connect(parsed.database, isolation_level=None)
-            self.sqlite.execute("BEGIN IMMEDIATE")
+            # In a worker thread: waiting for the lock on the event loop's thread would stall
+            # the bot's own in-flight commit (aiosqlite needs the loop) and deadlock both.
+            def lock() -> sqlite3.Connection:
+                conn = sqlite3.connect(parsed.database, isolation_level=None, check_same_thread=False, timeout=30)
+                conn.execute("BEGIN IMMEDIATE")
+                return conn
+
+            self.sqlite = await asyncio.to_thread(lock)
         else:
             self.engine = create_engine(self.url)
             self.conn = await self.engine.connect()

@@ -102,4 +102,12 @@ class Harness:
             mine = self.bot_messages(channel)
             return mine[-1] if len(mine) > before else None
 
-        return await self.eventually(card)
+        posted = await self.eventually(card)
+
+        async def recorded() -> bool:
+            # The card is pinned and its ts stored after it is posted: wait for the end of start.
+            incident = await self.bot.services.timeline.current_incident(self.emulator.team_id, channel)
+            return incident is not None and incident.card_ts == posted["ts"]
+
+        await self.eventually(recorded)
+        return posted

@@ -17,7 +17,11 @@ Shape of the module:
   our error names with the ones Slack's OpenAPI spec documents.
 * :class:`SlackEmulator` -- the server and its state: users, channels and their messages,
   pins, views, trigger ids, uploaded files, response_url hooks, a log of every call, and
-  fault injection (rate limits, 5xx, error answers, delays).
+  fault injection (rate limits, 5xx, error answers, delays).  It also speaks Socket Mode:
+  ``apps.connections.open`` hands out a ``ws://`` URL to the same server, where a client
+  (slack_sdk's ``SocketModeClient``, under bolt's ``AsyncSocketModeHandler``) gets Slack's
+  ``hello`` and then the envelopes a test sends with
+  :meth:`SlackEmulator.send_socket_envelope`, which waits for the client's ack.
 
 Everything lives in memory and runs on the caller's asyncio event loop; nothing is global
 except the method registry, which is filled once at import time and never changes.
@@ -37,6 +41,7 @@ import mimetypes
 import re
 import secrets
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -45,7 +50,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 __all__ = [
     "METHODS",
@@ -78,6 +83,11 @@ MAX_PLAIN_TEXT_INPUT_LENGTH = 3_000
 MAX_SELECT_OPTIONS = 100
 MAX_CONVERSATION_USERS = 8
 DEFAULT_TRIGGER_LIFETIME = 3.0  # seconds
+
+# Socket Mode (docs.slack.dev, "Using Socket Mode").
+SOCKET_PATH = "/_socket"
+SOCKET_ENVELOPE_TYPES = frozenset({"events_api", "slash_commands", "interactive"})
+SOCKET_CLOSE_TIMEOUT = 2.0  # seconds stop() waits for a client's answer to our close frame
 
 _TS_RE = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
 
@@ -482,6 +492,15 @@ class _File:
     channels: list[str] = field(default_factory=list)
 
 
+@dataclass(eq=False)
+class _SocketConnection:
+    """One Socket Mode websocket and the envelopes sent on it still waiting for an ack."""
+
+    id: str
+    ws: web.WebSocketResponse
+    pending: dict[str, asyncio.Future[JSON]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class _Fault:
     status: int
@@ -577,6 +596,13 @@ class SlackEmulator:
         self._ids = itertools.count(1)
         self._last_ts_us = 0
 
+        self.socket_acks: list[JSON] = []
+        """Every ack a Socket Mode client sent, in arrival order, as received."""
+
+        self._socket_tickets: set[str] = set()  # from apps.connections.open, each good once
+        self._sockets: list[_SocketConnection] = []  # open connections, oldest first
+        self._socket_connected = asyncio.Event()  # set while at least one is open
+
         self._runner: web.AppRunner | None = None
         self._host = ""
         self._port = 0
@@ -596,6 +622,7 @@ class SlackEmulator:
         app.router.add_post("/_hooks/response/{hook_id}", self._handle_response_url)
         app.router.add_post("/_upload/{file_id}", self._handle_upload)
         app.router.add_get("/_files/{file_id}/{filename}", self._handle_download)
+        app.router.add_get(SOCKET_PATH, self._handle_socket)
         # A short shutdown_timeout: stop() must not wait a minute for a delayed call.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -607,10 +634,12 @@ class SlackEmulator:
         logger.debug("Slack emulator listening on %s", self.base_url)
 
     async def stop(self) -> None:
-        """Stop serving; calls sleeping in an injected delay are woken and answered."""
+        """Stop serving; calls sleeping in an injected delay are woken and answered, Socket
+        Mode websockets are closed with a close handshake (code 1001, going away)."""
         if self._runner is None:
             return
         self._stopping.set()
+        await self._close_sockets()
         runner, self._runner = self._runner, None
         await runner.cleanup()
         logger.debug("Slack emulator stopped")
@@ -912,6 +941,68 @@ class SlackEmulator:
         self._triggers[trigger_id] = _Trigger(time.monotonic(), user)
         return trigger_id
 
+    # ----------------------------------------------------------------- Socket Mode
+
+    @property
+    def socket_connections(self) -> int:
+        """How many Socket Mode websockets are open (Slack allows an app up to 10)."""
+        return len(self._sockets)
+
+    async def wait_for_socket_connection(self, timeout: float = 10.0) -> None:
+        """Return once a Socket Mode client has connected and been sent ``hello``;
+        ``TimeoutError`` if none has within ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._socket_connected.wait(), timeout=timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no Socket Mode client connected within {timeout}s") from None
+
+    async def send_socket_envelope(
+        self,
+        type: str,
+        payload: JSON,
+        *,
+        accepts_response_payload: bool = False,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        timeout: float = 10.0,
+    ) -> JSON | None:
+        """Deliver ``payload`` over Socket Mode as Slack does, and wait for its ack.
+
+        ``type`` is ``events_api`` (``payload`` is an ``event_callback`` envelope),
+        ``slash_commands`` (the slash command's fields) or ``interactive`` (a block action,
+        shortcut or view submission).  The envelope goes to the newest open connection;
+        the answer is the client's ack, ``{"envelope_id": ..., "payload": ...}`` with
+        ``payload`` present when the app answered with a body (bolt's ``ack(text=...)``),
+        which Slack uses only when ``accepts_response_payload``.
+
+        Raises ``RuntimeError`` when no client is connected, ``ConnectionError`` when the
+        connection closes before the ack, ``TimeoutError`` when no ack comes in ``timeout``
+        seconds -- where Slack would redeliver with ``retry_attempt`` + 1 (events only),
+        a test decides itself whether to send again.
+        """
+        if type not in SOCKET_ENVELOPE_TYPES:
+            raise ValueError(f"Socket Mode envelope types are {sorted(SOCKET_ENVELOPE_TYPES)}, "
+                             f"not {type!r}")
+        if not self._sockets:
+            raise RuntimeError("no Socket Mode client is connected; "
+                               "await wait_for_socket_connection() first")
+        conn = self._sockets[-1]
+        envelope_id = str(uuid.uuid4())
+        envelope = {"envelope_id": envelope_id, "type": type, "payload": payload,
+                    "accepts_response_payload": accepts_response_payload,
+                    "retry_attempt": retry_attempt, "retry_reason": retry_reason}
+        ack: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
+        conn.pending[envelope_id] = ack
+        try:
+            await conn.ws.send_str(json.dumps(envelope))
+            logger.debug("socket %s <- %s envelope %s", conn.id, type, envelope_id)
+            return await asyncio.wait_for(ack, timeout=timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no ack for {type} envelope {envelope_id} within {timeout}s") \
+                from None
+        finally:
+            conn.pending.pop(envelope_id, None)
+
     # ----------------------------------------------------------------- HTTP plumbing
 
     async def _handle_api(self, request: web.Request) -> web.Response:
@@ -1042,6 +1133,79 @@ class SlackEmulator:
             return web.Response(status=404, text="file_not_found")
         mimetype = mimetypes.guess_type(file.filename)[0] or "application/octet-stream"
         return web.Response(body=file.content, content_type=mimetype)
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        """The Socket Mode websocket: ``hello`` first, then envelopes out and acks in.
+
+        Pings are answered by aiohttp (slack_sdk pings every few seconds and reconnects
+        when pongs stop).  A URL whose ticket is unknown or already used is refused.
+        """
+        ticket = request.query.get("ticket", "")
+        if ticket not in self._socket_tickets:
+            return web.Response(status=401, text="invalid_ticket")
+        if self._stopping.is_set():
+            return web.Response(status=503, text="server_stopping")
+        ws = web.WebSocketResponse(timeout=SOCKET_CLOSE_TIMEOUT)
+        if not ws.can_prepare(request).ok:
+            return web.Response(status=400, text="websocket upgrade expected")
+        self._socket_tickets.discard(ticket)
+        await ws.prepare(request)
+        conn = _SocketConnection(f"socket-{next(self._ids)}", ws)
+        self._sockets.append(conn)
+        try:
+            await ws.send_json({
+                "type": "hello",
+                "num_connections": len(self._sockets),
+                "debug_info": {"host": f"emulator-{self._port}", "build_number": 1,
+                               "approximate_connection_time": 18060},
+                "connection_info": {"app_id": self.app_id},
+            })
+            self._socket_connected.set()
+            logger.debug("socket %s connected (%d open)", conn.id, len(self._sockets))
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    self._receive_ack(conn, msg.data)
+                else:
+                    logger.warning("socket %s: ignored a %s frame", conn.id, msg.type.name)
+        finally:
+            self._sockets.remove(conn)
+            if not self._sockets:
+                self._socket_connected.clear()
+            for envelope_id, ack in conn.pending.items():
+                if not ack.done():
+                    ack.set_exception(ConnectionError(
+                        f"Socket Mode connection closed before envelope {envelope_id} was acked"))
+            logger.debug("socket %s closed (%d open)", conn.id, len(self._sockets))
+        return ws
+
+    def _receive_ack(self, conn: _SocketConnection, data: str) -> None:
+        """An ack is ``{"envelope_id": ..., "payload": {...}}`` (payload optional)."""
+        try:
+            ack = json.loads(data)
+        except json.JSONDecodeError:
+            logger.warning("socket %s: ignored a message that is not JSON: %r", conn.id, data)
+            return
+        if not isinstance(ack, dict) or not isinstance(ack.get("envelope_id"), str):
+            logger.warning("socket %s: ignored a message without envelope_id: %r", conn.id, ack)
+            return
+        self.socket_acks.append(ack)
+        # Usually on the connection the envelope went out on; a client that reconnected
+        # in between acks on its new one, which Slack accepts too.
+        waiter = next((c.pending[ack["envelope_id"]] for c in self._sockets
+                       if ack["envelope_id"] in c.pending), None)
+        if waiter is None or waiter.done():
+            logger.warning("socket %s: ack for unknown or settled envelope %s",
+                           conn.id, ack["envelope_id"])
+            return
+        waiter.set_result(copy.deepcopy(ack))
+
+    async def _close_sockets(self) -> None:
+        """Close every Socket Mode websocket as a server going away does."""
+        await asyncio.gather(
+            *(conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"emulator stopping")
+              for conn in list(self._sockets)),
+            return_exceptions=True,
+        )
 
     # ----------------------------------------------------------------- internal helpers
 
@@ -1259,9 +1423,12 @@ class SlackEmulator:
 
     @api_method("apps.connections.open", token_type="app")
     def _apps_connections_open(self, args: _Args) -> JSON:
-        # Socket Mode is not emulated: the URL is well-formed but nothing listens on it.
-        ticket = secrets.token_hex(8)
-        return {"url": f"ws://{self._host}:{self._port}/_socket?ticket={ticket}"}
+        # Slack: {"url": "wss://wss-primary.slack.com/link/?ticket=...&app_id=..."}.  The
+        # ticket is good for one connection; a client reconnecting asks for a new URL.
+        ticket = secrets.token_hex(16)
+        self._socket_tickets.add(ticket)
+        return {"url": f"ws://{self._host}:{self._port}{SOCKET_PATH}"
+                       f"?ticket={ticket}&app_id={self.app_id}"}
 
     # ----------------------------------------------------------------- chat.*
 
