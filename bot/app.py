@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.error import BoltError
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -47,6 +50,10 @@ class BotAuthorization:
                 raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({code}): check the bot token") from exc
             log.warning("auth.test failed at start-up (%s); will ask again on the first request", code)
             return
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            # Slack unreachable for now: serve anyway (health checks, queued retries) and ask later.
+            log.warning("cannot reach Slack at start-up (%s); will ask again on the first request", exc)
+            return
         self._result = AuthorizeResult.from_auth_test_response(bot_token=self.client.token, auth_test_response=response)
         log.info("authorized as bot user %s in team %s", response.get("user_id"), response.get("team_id"))
 
@@ -66,14 +73,28 @@ class BotAuthorization:
         return authorize
 
 
+class _ExpectedBoltWarnings(logging.Filter):
+    """Drops bolt's start-up warnings that the token "will be unused": giving bolt our own
+    client and `authorize` is the design here, and a false warning at every start teaches
+    operators to ignore warnings."""
+
+    EXPECTED = frozenset({warning_client_prioritized_and_token_skipped(), warning_token_skipped()})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self.EXPECTED
+
+
 def build_app(settings: Settings, client: AsyncWebClient, services: Services, authorize: BotAuthorization) -> AsyncApp:
+    bolt_logger = logging.getLogger("postmortem_bot.bolt")
+    if not any(isinstance(f, _ExpectedBoltWarnings) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_ExpectedBoltWarnings())
     app = AsyncApp(
         client=client,
         authorize=authorize.for_bolt(),
         signing_secret=settings.signing_secret,
         # Acknowledge first, work after: Slack gives 3 s and retries what is slower.
         process_before_response=False,
-        logger=logging.getLogger("postmortem_bot.bolt"),
+        logger=bolt_logger,
     )
     register_all(app, services)
 
