@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -27,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--database-url", help="where to keep the demo's data (default: a new SQLite file)")
     export = sub.add_parser("export", help="print the latest incident's document for a channel")
     export.add_argument("--channel", required=True, help="Slack channel id, e.g. C0123456")
-    export.add_argument("--format", choices=("md", "json"), default="md")
+    export.add_argument("--format", choices=("md", "html", "json"), default="md")
     return parser
 
 
@@ -72,23 +71,8 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-# How long a stopping process lets acknowledged work finish: Slack will not resend it.
-DRAIN_TIMEOUT_S = 20
-
-
-async def _drain_listeners() -> None:
-    """Wait (bounded) for listener tasks still running after their ack."""
-    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
-    if not pending:
-        return
-    log.info("waiting for %d acknowledged request(s) to finish", len(pending))
-    _done, still = await asyncio.wait(pending, timeout=DRAIN_TIMEOUT_S)
-    if still:
-        log.warning("%d request(s) still running after %ds; stopping anyway", len(still), DRAIN_TIMEOUT_S)
-
-
 async def _serve(settings: Settings, host: str, port: int) -> int:
-    from bot.app import Bot, start_http
+    from bot.app import Bot, drain_listeners, start_http
     from bot.scheduler import create_scheduler
 
     stop = _stop_on_signals()
@@ -103,7 +87,7 @@ async def _serve(settings: Settings, host: str, port: int) -> int:
         scheduler.shutdown(wait=False)
         # Stop taking requests, then let the acknowledged ones finish before the pool goes.
         await runner.shutdown()
-        await _drain_listeners()
+        await drain_listeners()
         await runner.cleanup()
         await bot.close()
     return 0
@@ -112,7 +96,7 @@ async def _serve(settings: Settings, host: str, port: int) -> int:
 async def _run_socket_mode(settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    from bot.app import Bot
+    from bot.app import Bot, drain_listeners
     from bot.scheduler import create_scheduler
     from bot.slack import check_app_token
 
@@ -137,7 +121,7 @@ async def _run_socket_mode(settings: Settings) -> int:
         if scheduler.running:
             scheduler.shutdown(wait=False)
         await handler.close_async()
-        await _drain_listeners()
+        await drain_listeners()
         await bot.close()
     return 0
 
@@ -155,8 +139,8 @@ async def _migrate(settings: Settings) -> int:
 
 
 async def _export(settings: Settings, channel: str, fmt: str) -> int:
-    from bot.documents import document_data, render_markdown
-    from bot.timeline import load_timeline
+    from bot.documents import render
+    from bot.postmortems import load_document
     from storage import queries
     from storage.db import create_engine, create_session_factory, migrate
 
@@ -169,13 +153,10 @@ async def _export(settings: Settings, channel: str, fmt: str) -> int:
         if incident is None:
             print(f"postmortem-bot: no incident has been declared in channel {channel}", file=sys.stderr)
             return 1
-        data = document_data(incident, await load_timeline(sessions, incident, settings.timeline_emojis))
+        data = await load_document(sessions, incident, settings.timeline_emojis)
     finally:
         await engine.dispose()
-    if fmt == "json":
-        print(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        sys.stdout.write(render_markdown(data))
+    sys.stdout.write(render(data, fmt))
     return 0
 
 

@@ -175,3 +175,36 @@ async def start_http(bot: Bot, host: str, port: int) -> tuple[web.AppRunner, int
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, bound
+
+
+# How long a stopping process lets acknowledged work finish: Slack will not resend it.
+DRAIN_TIMEOUT_S = 20
+
+
+async def drain_listeners(timeout: float = DRAIN_TIMEOUT_S) -> None:
+    """Wait (bounded) for listener tasks still running after their ack.
+
+    Bolt runs listeners as detached tasks once it has acknowledged the request; stopping
+    the process or disposing the engine under them would drop work Slack considers done.
+    """
+    pending = listener_tasks()
+    if not pending:
+        return
+    log.info("waiting for %d acknowledged request(s) to finish", len(pending))
+    _done, still = await asyncio.wait(pending, timeout=timeout)
+    if still:
+        log.warning("%d request(s) still running after %ss; stopping anyway", len(still), timeout)
+
+
+# The coroutine slack_bolt's AsyncioListenerRunner detaches after the ack (slack-bolt 1.30).
+BOLT_LISTENER_CORO = "run_ack_function_asynchronously"
+
+
+def listener_tasks() -> list[asyncio.Task]:
+    """Bolt's detached listener tasks still running."""
+    found = []
+    for task in asyncio.all_tasks():
+        coro = task.get_coro()
+        if not task.done() and BOLT_LISTENER_CORO in getattr(coro, "__qualname__", ""):
+            found.append(task)
+    return found

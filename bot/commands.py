@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from datetime import time
+
+from bot.payloads import GROUP_MENTION, SPECIAL_MENTION, plain_text
+from datetime import date, time
 
 
 class UsageError(ValueError):
@@ -30,15 +32,33 @@ class ShowTimeline:
 
 
 @dataclass(frozen=True)
+class Resolve:
+    pass
+
+
+@dataclass(frozen=True)
+class Publish:
+    pass
+
+
+@dataclass(frozen=True)
+class AddActionItem:
+    owner: str  # a Slack user id
+    due: date
+    title: str
+
+
+@dataclass(frozen=True)
 class Help:
     problem: str | None = None
 
 
-Command = Start | Note | ShowTimeline | Help
+Command = Start | Note | ShowTimeline | Resolve | Publish | AddActionItem | Help
 
 DEFAULT_SEVERITY = 3
 SEVERITY_FLAG = re.compile(r"(?:^|\s)--sev(?:erity)?(?:\s+|=)(?:sev)?(\S+)", re.IGNORECASE)
 NOTE_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?:\s+|$)")
+ACTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>\s+(\d{4}-\d{2}-\d{2})\s+(.+)$", re.DOTALL)
 
 
 def parse(text: str) -> Command:
@@ -55,6 +75,12 @@ def parse(text: str) -> Command:
         return _parse_note(rest)
     if name == "timeline":
         return ShowTimeline()
+    if name == "resolve":
+        return Resolve()
+    if name == "publish":
+        return Publish()
+    if name == "action":
+        return _parse_action(rest)
     if name == "help":
         return Help()
     return Help(problem=f"I don't know `{name}`.")
@@ -71,7 +97,7 @@ def _parse_start(rest: str) -> Start:
         rest = (rest[: match.start()] + " " + rest[match.end() :]).strip()
     if "--sev" in rest.lower():
         raise UsageError("Give the severity as `--sev 1` to `--sev 4`: `/postmortem start <title> --sev 2`.")
-    title = _unquote(rest)
+    title = plain_text(_unquote(rest))
     if not title:
         raise UsageError("Give the incident a title: `/postmortem start Checkout failing --sev 1`.")
     return Start(title=title, severity=severity)
@@ -86,9 +112,28 @@ def _parse_note(rest: str) -> Note:
             raise UsageError(f"`{match.group(0).strip()}` is not a time of day: use HH:MM, 00:00 to 23:59.")
         at = time(hour, minute)
         rest = rest[match.end() :].strip()
+    rest = plain_text(rest)
     if not rest:
         raise UsageError("Say what happened: `/postmortem note 14:05 Rolled back the deploy`.")
     return Note(text=rest, at=at)
+
+
+def _parse_action(rest: str) -> AddActionItem:
+    usage = "`/postmortem action @owner YYYY-MM-DD <what will be done>`"
+    if GROUP_MENTION.match(rest) or SPECIAL_MENTION.match(rest):
+        raise UsageError(f"An action item needs one person as its owner, not a group: {usage}.")
+    match = ACTION.match(rest.strip())
+    if not match:
+        raise UsageError(f"Give an owner, a due date and a title: {usage}.")
+    owner, due_text, title = match.groups()
+    try:
+        due = date.fromisoformat(due_text)
+    except ValueError:
+        raise UsageError(f"`{due_text}` is not a date: use YYYY-MM-DD, e.g. {usage}.") from None
+    title = plain_text(title).strip()
+    if not title:
+        raise UsageError(f"Say what will be done: {usage}.")
+    return AddActionItem(owner=owner, due=due, title=title)
 
 
 def _unquote(text: str) -> str:

@@ -17,6 +17,28 @@ TS_PATTERN = re.compile(r"^\d{1,12}\.\d{1,6}$")
 HUMAN_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
 
 
+# Slack's markup in message and (escaped) command text.
+USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
+GROUP_MENTION = re.compile(r"<!subteam\^([A-Z0-9]+)(?:\|([^>]*))?>")
+SPECIAL_MENTION = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
+DATE_TOKEN = re.compile(r"<!date\^[^|>]*\|([^>]*)>")
+CHANNEL_LINK = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
+URL_LINK = re.compile(r"<((?:https?|mailto|tel):[^|>]+)(?:\|([^>]*))?>")
+
+
+def plain_text(text: str) -> str:
+    """Slack-encoded text as the person typed it: mentions as @name (or @id), links as
+    written, &amp; &lt; &gt; decoded. Stored once like this, it is escaped once wherever it
+    is shown (mrkdwn, HTML, Markdown), and a stored `<!channel>` can never ping anyone."""
+    text = USER_MENTION.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
+    text = GROUP_MENTION.sub(lambda m: m.group(2) or "@group", text)
+    text = SPECIAL_MENTION.sub(lambda m: "@" + m.group(1), text)
+    text = DATE_TOKEN.sub(lambda m: m.group(1), text)
+    text = CHANNEL_LINK.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
+    text = URL_LINK.sub(lambda m: m.group(2) if m.group(2) and m.group(2) != m.group(1) else m.group(1), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 class MalformedPayload(ValueError):
     """A payload that is signed correctly but lacks what its type must carry."""
 
@@ -80,7 +102,7 @@ class SlackMessage:
             channel_id=channel_id,
             ts=ts,
             user_id=user if isinstance(user, str) and user else None,
-            text=text if isinstance(text, str) else "",
+            text=plain_text(text) if isinstance(text, str) else "",
             # A thread parent carries thread_ts == ts; only replies point elsewhere.
             thread_ts=thread_ts if thread_ts and thread_ts != ts else None,
             file_names=names,

@@ -9,6 +9,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock
 from bot.config import Settings
 from bot.incidents import IncidentService
+from bot.people import PeopleDirectory
+from bot.postmortems import PostmortemService
 from bot.timeline import TimelineService
 from storage.db import SessionFactory
 
@@ -18,11 +20,17 @@ class Services:
     settings: Settings
     incidents: IncidentService
     timeline: TimelineService
+    postmortems: PostmortemService
+    people: PeopleDirectory
 
     @classmethod
     def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> "Services":
+        people = PeopleDirectory(client)
+        emojis = settings.timeline_emojis
         return cls(
             settings=settings,
-            incidents=IncidentService(sessions, client, clock, settings.timeline_emojis),
-            timeline=TimelineService(sessions, client, clock, settings.timeline_emojis),
+            incidents=IncidentService(sessions, client, clock, emojis),
+            timeline=TimelineService(sessions, client, clock, emojis, people),
+            postmortems=PostmortemService(sessions, client, clock, people, emojis),
+            people=people,
         )

@@ -87,13 +87,3 @@ async def fetch_message(client: AsyncWebClient, channel: str, ts: str) -> dict[s
         if message.get("ts") == ts:
             return message
     return None
-
-
-async def user_timezone(client: AsyncWebClient, user_id: str) -> str:
-    """The IANA time zone of `user_id` from their Slack profile; UTC when Slack does not say."""
-    try:
-        response = await client.users_info(user=user_id)
-    except SlackApiError as exc:
-        log.warning("users.info failed for %s: %s; using UTC", user_id, error_code(exc))
-        return "UTC"
-    return (response.get("user") or {}).get("tz") or "UTC"

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.payloads import SlackMessage, ts_to_datetime
-from bot.slack import error_code, fetch_message, user_timezone
+from bot.people import PeopleDirectory
+from bot.slack import error_code, fetch_message
 from storage import queries
 from storage.db import SessionFactory
 from storage.models import LIFECYCLE, NOTE, Incident, Message, TimelineEntry
@@ -95,11 +96,13 @@ class TimelineService:
         client: AsyncWebClient,
         clock: Clock,
         timeline_emojis: tuple[str, ...] = ("pushpin",),
+        people: PeopleDirectory | None = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.clock = clock
         self.timeline_emojis = timeline_emojis
+        self.people = people or PeopleDirectory(client)
 
     # --- intake of channel events -------------------------------------------------------
 
@@ -261,7 +264,7 @@ class TimelineService:
         now = self.clock.now()
         occurred_at = now
         if at is not None:
-            tz_name = await user_timezone(self.client, user_id)
+            tz_name = (await self.people.get(user_id)).tz
             try:
                 zone = ZoneInfo(tz_name)
             except ZoneInfoNotFoundError:

@@ -8,12 +8,13 @@ code path they take.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -174,3 +175,72 @@ class ProcessedEvent(Base):
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+# Post-mortem statuses.
+DRAFT = "draft"
+IN_REVIEW = "in_review"
+PUBLISHED = "published"
+
+
+class Postmortem(Base):
+    """The post-mortem of one incident: its working draft and where it was shared.
+
+    `draft` is the latest content anyone saved or submitted (latest wins); every submission
+    is also kept whole as a PostmortemRevision. `view_revision` counts views.update calls so
+    that the modal's block ids change and Slack re-renders inputs from the stored draft.
+    """
+
+    __tablename__ = "postmortems"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=DRAFT)
+    draft: Mapped[dict[str, Any]] = mapped_column(JSON)
+    view_revision: Mapped[int] = mapped_column(Integer, default=0)
+    # Stored action items someone removed in the modal; deleted when the next submission lands.
+    removed_item_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # Who submitted and then met quality warnings; "Submit anyway" finishes their submission.
+    pending_submitter: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    updated_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    summary_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    file_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class PostmortemRevision(Base):
+    __tablename__ = "postmortem_revisions"
+    __table_args__ = (UniqueConstraint("postmortem_id", "number", name="uq_postmortem_revisions_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    postmortem_id: Mapped[int] = mapped_column(ForeignKey("postmortems.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    author_id: Mapped[str] = mapped_column(String(32))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# Action-item statuses.
+OPEN = "open"
+
+
+class ActionItem(Base):
+    __tablename__ = "action_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    owner_id: Mapped[str] = mapped_column(String(32), index=True)
+    due: Mapped[date] = mapped_column(Date)
+    priority: Mapped[str] = mapped_column(String(4), default="P2")
+    type: Mapped[str] = mapped_column(String(16), default="prevent")
+    status: Mapped[str] = mapped_column(String(16), default=OPEN)
+    ticket_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

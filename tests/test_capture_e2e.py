@@ -252,7 +252,9 @@ async def test_note_without_incident_says_how_to_start(rig: Rig) -> None:
 
 async def test_timeline_is_ephemeral_sorted_and_escapes_user_text(rig: Rig) -> None:
     await rig.start_incident()
-    msg, _ = await rig.driver.post_message(INCIDENT_CHANNEL, BOB, "<!channel> ping & <https://evil|click> <@UEVIL00001>")
+    # As Slack delivers it: @channel, a link and a mention are markup; typed & < > are entities.
+    slack_text = "<!channel> ping &amp; &lt;b&gt; <https://evil.example|click> <@UEVIL00001>"
+    msg, _ = await rig.driver.post_message(INCIDENT_CHANNEL, BOB, slack_text)
     await rig.processed((await rig.driver.react(INCIDENT_CHANNEL, msg["ts"], ALICE)).event_id)
     await rig.driver.slash_command(INCIDENT_CHANNEL, CAROL, "note <!here> too")
     await rig.responses(1)
@@ -260,11 +262,13 @@ async def test_timeline_is_ephemeral_sorted_and_escapes_user_text(rig: Rig) -> N
     answer = (await rig.responses(2))[1]
     assert answer["response_type"] == "ephemeral"
     rendered = json.dumps(answer)
-    for raw in ("<!channel>", "<!here>", "<https://evil|click>", "<@UEVIL00001>"):
-        assert raw not in rendered, f"{raw} would be live mrkdwn"
-    assert "&lt;!channel&gt; ping &amp; &lt;https://evil|click&gt;" in rendered
+    for live in ("<!channel>", "<!here>", "<https://evil", "<@UEVIL00001>"):
+        assert live not in rendered, f"{live} would be live mrkdwn"
+    assert "@channel ping &amp; &lt;b&gt; click @UEVIL00001" in rendered, "shown as typed, escaped once"
     body = "\n".join(b["text"]["text"] for b in answer["blocks"] if b["type"] == "section")
     assert body.index("Incident declared") < body.index("ping") < body.index("too")
+    # Stored as typed, so documents need no knowledge of Slack's encoding.
+    assert [i.text for i in await rig.timeline() if i.kind == "message"] == ["@channel ping & <b> click @UEVIL00001"]
 
 
 # --- delivery guarantees -----------------------------------------------------------------------

@@ -49,3 +49,38 @@ def test_usage_errors_say_what_to_type(text, hint):
     with pytest.raises(UsageError) as info:
         parse(text)
     assert hint in str(info.value)
+
+
+from datetime import date
+
+from bot.commands import AddActionItem, Publish, Resolve, plain_text
+
+
+def test_resolve_publish_and_action():
+    assert parse("resolve") == Resolve() and parse("publish") == Publish()
+    assert parse("action <@UBOB01|bob> 2026-12-01 Add a p99 alert on checkout") == AddActionItem(
+        owner="UBOB01", due=date(2026, 12, 1), title="Add a p99 alert on checkout"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, hint",
+    [
+        ("action <!subteam^S123|@oncall> 2026-12-01 Fix it", "not a group"),
+        ("action <!here> 2026-12-01 Fix it", "not a group"),
+        ("action bob 2026-12-01 Fix it", "owner"),
+        ("action <@UBOB01|bob> 2026-13-01 Fix it", "not a date"),
+        ("action <@UBOB01|bob> tomorrow Fix it", "owner, a due date"),
+    ],
+)
+def test_action_usage_errors(text, hint):
+    with pytest.raises(UsageError) as info:
+        parse(text)
+    assert hint in str(info.value)
+
+
+def test_escaped_command_text_is_stored_as_typed():
+    assert plain_text("ping <@U1|alice> in <#C1|inc> see <https://x.io/a|x.io/a> &lt;b&gt; &amp; <!here>") == (
+        "ping @alice in #inc see x.io/a <b> & @here"
+    )
+    assert parse("start Checkout &amp; payments &lt;EU&gt; --sev 2") == Start("Checkout & payments <EU>", 2)

@@ -234,7 +234,7 @@ def test_slash_command_is_postmortem(manifest):
     assert [c["command"] for c in commands] == ["/postmortem"]
     (command,) = commands
     assert command["url"] == PUBLIC_URL
-    assert command["should_escape"] is False
+    assert command["should_escape"] is True, "mentions must arrive as user ids"
     assert command["usage_hint"].startswith("start <title> [--sev 1-4]")
 
 

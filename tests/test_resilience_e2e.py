@@ -121,3 +121,22 @@ async def test_acks_arrive_while_the_database_is_locked_and_the_work_follows(rig
     await rig.responses(1)
     assert await count(rig, Message) == 1
     assert [i.text for i in await rig.timeline() if i.kind == "note"] == ["during the lock"]
+
+
+async def test_stopping_waits_for_acknowledged_work(rig: Rig) -> None:
+    """Work acknowledged to Slack finishes before the process lets go of the database."""
+    from bot.app import listener_tasks
+
+    await rig.start_incident()
+    rig.emulator.delay("conversations.history", 1.0)  # keeps the reaction's listener busy after its ack
+    old = rig.emulator.post_user_message(INCIDENT_CHANNEL, ALICE, "from before, fetched late")
+    delivery = await rig.driver.react(INCIDENT_CHANNEL, old["ts"], BOB)
+    assert delivery.status == 200
+    assert listener_tasks(), "the listener is still running after the ack"
+    await rig.runner.shutdown()
+    from bot.app import drain_listeners
+
+    await drain_listeners()
+    assert not listener_tasks()
+    async with rig.bot.services.timeline.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Message)) == 1

@@ -240,6 +240,75 @@ class SlackDriver:
         }
         return await self.send(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
+    # --- interactivity ----------------------------------------------------------------------
+
+    def _actor(self, user: str) -> dict[str, Any]:
+        return {"id": user, "username": self._user_name(user), "name": self._user_name(user), "team_id": self.team_id}
+
+    async def _interact(self, payload: dict[str, Any]) -> Delivery:
+        payload.setdefault("team", {"id": self.team_id, "domain": self.emulator.team_domain})
+        payload.setdefault("api_app_id", API_APP_ID)
+        payload.setdefault("token", "unused-verification-token")
+        payload.setdefault("is_enterprise_install", False)
+        return await self.send(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+
+    async def click_message_button(self, channel: str, message_ts: str, user: str, action_id: str) -> Delivery:
+        """Press the button `action_id` on a message (the incident card, a summary)."""
+        message = self.emulator.message(channel, message_ts)
+        if message is None:
+            raise KeyError(f"no message {message_ts} in {channel}")
+        block, element = _find_element(message.get("blocks") or [], action_id)
+        return await self._interact(
+            {
+                "type": "block_actions",
+                "user": self._actor(user),
+                "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+                "trigger_id": self.emulator.issue_trigger_id(user=user),
+                "channel": {"id": channel, "name": self._channel_name(channel)},
+                "message": message,
+                "response_url": self.emulator.new_response_url(),
+                "actions": [_action_payload(block, element)],
+            }
+        )
+
+    async def click_view_button(self, view: dict[str, Any], user: str, action_id: str, value: str | None = None,
+                                edits: dict[str, Any] | None = None) -> Delivery:
+        """Press a button inside an open modal; the view's state carries what is typed."""
+        block, element = _find_element(view.get("blocks") or [], action_id, value)
+        return await self._interact(
+            {
+                "type": "block_actions",
+                "user": self._actor(user),
+                "container": {"type": "view", "view_id": view["id"]},
+                "trigger_id": self.emulator.issue_trigger_id(user=user),
+                "view": dict(view, state={"values": view_state(view, edits)}),
+                "actions": [_action_payload(block, element)],
+            }
+        )
+
+    async def submit_view(self, view: dict[str, Any], user: str, edits: dict[str, Any] | None = None) -> Delivery:
+        """Press the modal's submit button with `edits` typed in (see view_state)."""
+        return await self._interact(
+            {
+                "type": "view_submission",
+                "user": self._actor(user),
+                "trigger_id": self.emulator.issue_trigger_id(user=user),
+                "view": dict(view, state={"values": view_state(view, edits)}),
+                "response_urls": [],
+            }
+        )
+
+    async def close_view(self, view: dict[str, Any], user: str, edits: dict[str, Any] | None = None) -> Delivery:
+        """Press the modal's close button (Slack sends view_closed when notify_on_close is set)."""
+        return await self._interact(
+            {
+                "type": "view_closed",
+                "user": self._actor(user),
+                "view": dict(view, state={"values": view_state(view, edits)}),
+                "is_cleared": False,
+            }
+        )
+
     # --- helpers -------------------------------------------------------------------------
 
     def _channel_type(self, channel: str) -> str:
@@ -253,3 +322,70 @@ class SlackDriver:
 
     def _user_name(self, user: str) -> str:
         return str(self.emulator.users.get(user, {}).get("name", user))
+
+
+def _find_element(blocks: list[dict[str, Any]], action_id: str, value: str | None = None) -> tuple[dict, dict]:
+    for block in blocks:
+        for element in block.get("elements") or ([block["accessory"]] if block.get("accessory") else []):
+            if element.get("action_id") == action_id and (value is None or element.get("value") == value):
+                return block, element
+    raise KeyError(f"no element {action_id!r} (value {value!r}) in these blocks")
+
+
+def _action_payload(block: dict[str, Any], element: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": element.get("type"),
+        "action_id": element["action_id"],
+        "block_id": block.get("block_id"),
+        "text": element.get("text"),
+        "value": element.get("value"),
+        "action_ts": f"{time.time():.6f}",
+    }
+
+
+def base_block_id(block_id: str) -> str:
+    """A block id without the bot's render-revision suffix ("pm_title.r3" -> "pm_title")."""
+    return block_id.split(".", 1)[0]
+
+
+def view_state(view: dict[str, Any], edits: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What Slack reports in view.state.values: every input's current value.
+
+    Inputs keep their initial values unless `edits` (keyed by block id, with or without the
+    revision suffix) says otherwise. An edit's value is what a person would pick: text for
+    text inputs, an option value for selects and radio buttons, a user id, an ISO date, or
+    None to clear the input.
+    """
+    edits = edits or {}
+    values: dict[str, Any] = {}
+    for block in view.get("blocks") or []:
+        if block.get("type") != "input":
+            continue
+        block_id = block["block_id"]
+        element = block["element"]
+        key = block_id if block_id in edits else base_block_id(block_id)
+        state = _element_state(element, edits[key], edited=True) if key in edits else _element_state(element, None, edited=False)
+        values[block_id] = {element["action_id"]: state}
+    return values
+
+
+def _element_state(element: dict[str, Any], value: Any, *, edited: bool) -> dict[str, Any]:
+    kind = element["type"]
+    if kind in ("plain_text_input", "url_text_input", "email_text_input", "number_input"):
+        return {"type": kind, "value": value if edited else element.get("initial_value")}
+    if kind in ("static_select", "radio_buttons", "external_select"):
+        if not edited:
+            return {"type": kind, "selected_option": element.get("initial_option")}
+        options = element.get("options") or [o for g in element.get("option_groups") or [] for o in g["options"]]
+        chosen = next((o for o in options if o["value"] == value), None)
+        if value is not None and chosen is None:
+            raise KeyError(f"no option {value!r} in {element['action_id']}")
+        return {"type": kind, "selected_option": chosen}
+    if kind == "users_select":
+        return {"type": kind, "selected_user": value if edited else element.get("initial_user")}
+    if kind == "datepicker":
+        return {"type": kind, "selected_date": value if edited else element.get("initial_date")}
+    if kind == "checkboxes":
+        selected = element.get("initial_options") or [] if not edited else [o for o in element["options"] if o["value"] in (value or [])]
+        return {"type": kind, "selected_options": selected}
+    raise KeyError(f"view_state does not know {kind} inputs yet")

@@ -11,7 +11,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.app import Bot, start_http
+from bot.app import Bot, drain_listeners, start_http
 from bot.clock import Clock
 from bot.config import Settings
 from bot.emulator.driver import SlackDriver
@@ -50,6 +50,8 @@ class Harness:
 
     async def stop(self) -> None:
         await self.driver.close()
+        await self.runner.shutdown()
+        await drain_listeners()
         await self.runner.cleanup()
         await self.bot.close()
 

@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import commands
 from bot.incidents import StartFailed
+from bot.postmortems import PostmortemError
 from bot.services import Services
 from bot.slack import error_code
 from bot.timeline import NoIncident
@@ -37,12 +38,26 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         team_id, channel_id, user_id = command["team_id"], command["channel_id"], command["user_id"]
         try:
-            answer = await _run(services, parsed, team_id, channel_id, user_id)
+            if isinstance(parsed, commands.Resolve):
+                # The trigger id lives 3 s: the service opens the modal before anything else.
+                answer = await _resolve(services, team_id, channel_id, user_id, command["trigger_id"])
+            else:
+                answer = await _run(services, parsed, team_id, channel_id, user_id)
         except SlackApiError as exc:
             log.warning("/postmortem %s failed on Slack: %s", type(parsed).__name__, error_code(exc))
             answer = ephemeral(f":warning: Slack refused a request ({error_code(exc)}). Nothing was lost; try again.")
         if answer is not None:
             await _respond(respond, answer)
+
+
+async def _resolve(services: Services, team_id: str, channel_id: str, user_id: str, trigger_id: str) -> dict | None:
+    try:
+        await services.postmortems.open_modal(
+            team_id=team_id, channel_id=channel_id, user_id=user_id, trigger_id=trigger_id, resolve=True
+        )
+    except PostmortemError as exc:
+        return ephemeral(f":warning: {exc}")
+    return None
 
 
 async def _run(services: Services, parsed: commands.Command, team_id: str, channel_id: str, user_id: str) -> dict | None:
@@ -68,6 +83,22 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
         except NoIncident:
             return ephemeral(NO_INCIDENT)
         return ephemeral(f"Added to the timeline: {entry_line(item)}")
+
+    if isinstance(parsed, commands.Publish):
+        try:
+            await services.postmortems.publish(team_id, channel_id, user_id)
+        except PostmortemError as exc:
+            return ephemeral(f":warning: {exc}")
+        return None
+
+    if isinstance(parsed, commands.AddActionItem):
+        try:
+            item = await services.postmortems.add_action_item(
+                team_id=team_id, channel_id=channel_id, user_id=user_id, owner=parsed.owner, due=parsed.due, title=parsed.title
+            )
+        except PostmortemError as exc:
+            return ephemeral(f":warning: {exc}")
+        return ephemeral(f"Action item added: *{escape(item.title)}*, owner {mention(item.owner_id)}, due {item.due.isoformat()}.")
 
     if isinstance(parsed, commands.ShowTimeline):
         incident = await services.timeline.current_incident(team_id, channel_id)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
@@ -14,10 +16,37 @@ from bot.ui.text import MAX_HEADER_TEXT, escape, mention, severity_label, slack_
 from storage.models import Incident
 
 STATUS_LABELS = {"active": ":red_circle: Active", "resolved": ":large_green_circle: Resolved"}
+POSTMORTEM_LABELS = {
+    None: "not started",
+    "draft": ":pencil2: draft",
+    "in_review": ":mag: in review",
+    "published": ":white_check_mark: published",
+}
+
+# action_ids of the card's buttons; each button's value is the incident id.
+RESOLVE = "incident_resolve"
+CONTINUE_POSTMORTEM = "postmortem_continue"
+PUBLISH_POSTMORTEM = "postmortem_publish"
 
 
-def incident_card(incident: Incident, timeline_emojis: tuple[str, ...] = ("pushpin",)) -> dict:
-    """chat.postMessage arguments (text, blocks) for the card of `incident`."""
+def card_buttons(incident: Incident, postmortem_status: str | None) -> list[ButtonElement]:
+    """What can be done next, and only that: a button that cannot work is not shown."""
+    value = str(incident.id)
+    if incident.status == "active":
+        return [ButtonElement(text="Resolve", action_id=RESOLVE, value=value, style="primary")]
+    if postmortem_status in (None, "draft"):
+        label = "Continue post-mortem" if postmortem_status == "draft" else "Write post-mortem"
+        return [ButtonElement(text=label, action_id=CONTINUE_POSTMORTEM, value=value, style="primary")]
+    buttons = [ButtonElement(text="Edit post-mortem", action_id=CONTINUE_POSTMORTEM, value=value)]
+    if postmortem_status == "in_review":
+        buttons.insert(0, ButtonElement(text="Publish", action_id=PUBLISH_POSTMORTEM, value=value, style="primary"))
+    return buttons
+
+
+def incident_card(
+    incident: Incident, timeline_emojis: tuple[str, ...] = ("pushpin",), postmortem_status: str | None = None
+) -> dict:
+    """chat.postMessage / chat.update arguments (text, blocks) for the card of `incident`."""
     header = truncate(f":rotating_light: {incident.title}", MAX_HEADER_TEXT)
     fields = [
         MarkdownTextObject(text=f"*Severity*\n{severity_label(incident.severity)}"),
@@ -25,6 +54,9 @@ def incident_card(incident: Incident, timeline_emojis: tuple[str, ...] = ("pushp
         MarkdownTextObject(text=f"*Commander*\n{mention(incident.commander_id)}"),
         MarkdownTextObject(text=f"*Started*\n{slack_date(incident.started_at)}"),
     ]
+    if incident.resolved_at is not None:
+        fields.append(MarkdownTextObject(text=f"*Resolved*\n{slack_date(incident.resolved_at)}"))
+        fields.append(MarkdownTextObject(text=f"*Post-mortem*\n{POSTMORTEM_LABELS.get(postmortem_status, postmortem_status)}"))
     emoji = " or ".join(f":{e}:" for e in timeline_emojis)
     hint = (
         f"React with {emoji} (or use the *Add to timeline* shortcut) to put a message on the timeline. "
@@ -34,6 +66,7 @@ def incident_card(incident: Incident, timeline_emojis: tuple[str, ...] = ("pushp
         HeaderBlock(text=PlainTextObject(text=header, emoji=True)),
         SectionBlock(fields=fields),
         ContextBlock(elements=[MarkdownTextObject(text=hint)]),
+        ActionsBlock(block_id="incident_card_actions", elements=card_buttons(incident, postmortem_status)),
     ]
     text = (
         f"Incident: {escape(incident.title)} ({severity_label(incident.severity)}), "

@@ -10,6 +10,9 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("start <title> [--sev 1-4]", "Declare an incident in this channel: pins a card and starts the timeline."),
     ("note [HH:MM] <text>", "Add a note to the timeline, now or at HH:MM today in your time zone."),
     ("timeline", "Show the draft timeline (only you see it)."),
+    ("resolve", "Mark the incident resolved and open the post-mortem form (a closed form keeps its draft)."),
+    ("action @owner YYYY-MM-DD <title>", "Add an action item with one owner and a due date."),
+    ("publish", "Publish the submitted post-mortem and share the final document."),
     ("help", "This list."),
 )
 

@@ -1,0 +1,80 @@
+"""Buttons: the incident card's (resolve, continue, publish) and the modal's row buttons."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+
+from bot.content import PostmortemContent
+from bot.postmortems import PostmortemError, metadata_incident_id
+from bot.services import Services
+from bot.slack import error_code
+from bot.ui import postmortem_modal as modal
+from bot.ui.card import CONTINUE_POSTMORTEM, PUBLISH_POSTMORTEM, RESOLVE
+from bot.ui.help import ephemeral
+
+log = logging.getLogger("postmortem_bot.listeners.actions")
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    postmortems = services.postmortems
+
+    async def open_modal(body: dict[str, Any], respond: AsyncRespond, resolve: bool) -> None:
+        try:
+            await postmortems.open_modal(
+                team_id=body["team"]["id"],
+                channel_id=body["channel"]["id"],
+                user_id=body["user"]["id"],
+                trigger_id=body["trigger_id"],
+                resolve=resolve,
+            )
+        except PostmortemError as exc:
+            await respond(**ephemeral(f":warning: {exc}"), replace_original=False)
+        except SlackApiError as exc:
+            log.warning("opening the post-mortem modal failed: %s", error_code(exc))
+            await respond(
+                **ephemeral(f":warning: Slack would not open the form ({error_code(exc)}). Press the button again."),
+                replace_original=False,
+            )
+
+    @app.action(RESOLVE)
+    async def on_resolve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        await open_modal(body, respond, resolve=True)
+
+    @app.action(CONTINUE_POSTMORTEM)
+    async def on_continue(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        await open_modal(body, respond, resolve=False)
+
+    @app.action(PUBLISH_POSTMORTEM)
+    async def on_publish(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        try:
+            await postmortems.publish(body["team"]["id"], body["channel"]["id"], body["user"]["id"])
+        except PostmortemError as exc:
+            await respond(**ephemeral(f":warning: {exc}"), replace_original=False)
+
+    @app.action(re.compile(f"^({modal.ADD_ACTION_ITEM}|{modal.REMOVE_ACTION_ITEM})$"))
+    async def on_row_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        view = body.get("view") or {}
+        try:
+            incident_id = metadata_incident_id(view.get("private_metadata"))
+            content = modal.parse_state((view.get("state") or {}).get("values") or {}, PostmortemContent())
+            remove_key = action.get("value") if action.get("action_id") == modal.REMOVE_ACTION_ITEM else None
+            await postmortems.change_rows(
+                incident_id=incident_id,
+                view_id=view["id"],
+                content=content,
+                user_id=body["user"]["id"],
+                remove_key=remove_key,
+            )
+        except (PostmortemError, KeyError) as exc:
+            log.warning("could not change the modal's action-item rows: %s", exc)
+        except SlackApiError as exc:
+            log.warning("views.update for the action-item rows failed: %s", error_code(exc))

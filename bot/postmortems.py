@@ -1,0 +1,572 @@
+"""Resolve to document: the post-mortem modal's life, revisions, action items and sharing.
+
+The rules live here; listeners only ack and call. Slack's 3-second clocks shape the order of
+work: a modal is opened (with a placeholder) before anything slow, field errors and quality
+warnings are computed without touching the database, and everything that writes happens
+after the ack. A submission is stored before it is shared, so a failed post or upload loses
+nothing: the revision stands and the person is told.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import quality
+from bot.clock import Clock
+from bot.content import ActionItemDraft, PostmortemContent
+from bot.documents import document_data, render_markdown
+from bot.people import PeopleDirectory
+from bot.slack import error_code
+from bot.timeline import TimelineItem, load_timeline
+from bot.ui import postmortem_modal as modal
+from bot.ui.card import incident_card
+from bot.ui.summary import loading_modal, postmortem_summary
+from bot.ui.text import escape, slack_date
+from storage import queries
+from storage.db import SessionFactory
+from storage.models import (
+    ACTIVE,
+    DRAFT,
+    IN_REVIEW,
+    LIFECYCLE,
+    OPEN,
+    PUBLISHED,
+    RESOLVED,
+    ActionItem,
+    Incident,
+    Postmortem,
+    PostmortemRevision,
+    TimelineEntry,
+)
+
+log = logging.getLogger("postmortem_bot.postmortems")
+
+# Budget for looking people up before a view_submission ack (Slack allows 3 s in all).
+PEOPLE_LOOKUP_BUDGET_S = 1.2
+
+
+class PostmortemError(Exception):
+    """Something the person can fix; the message says what."""
+
+
+@dataclass(frozen=True)
+class SubmissionCheck:
+    errors: dict[str, str]
+    warnings: list[quality.QualityWarning]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    incident: Incident
+    revision: int
+    shared: bool  # posted and uploaded to the channel
+    problem: str | None = None  # why sharing failed, for the submitter
+
+
+def humanize(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def item_mapping(item: ActionItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "title": item.title,
+        "owner_id": item.owner_id,
+        "due": item.due,
+        "priority": item.priority,
+        "type": item.type,
+        "status": item.status,
+        "ticket_url": item.ticket_url,
+    }
+
+
+class PostmortemService:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        client: AsyncWebClient,
+        clock: Clock,
+        people: PeopleDirectory,
+        timeline_emojis: tuple[str, ...] = ("pushpin",),
+    ) -> None:
+        self.sessions = sessions
+        self.client = client
+        self.clock = clock
+        self.people = people
+        self.timeline_emojis = timeline_emojis
+
+    # --- opening the modal -----------------------------------------------------------------
+
+    async def open_modal(
+        self, *, team_id: str, channel_id: str, user_id: str, trigger_id: str, resolve: bool
+    ) -> Incident:
+        """Open the post-mortem modal for the channel's incident, resolving it first if asked.
+
+        The trigger id dies 3 s after the click, so a placeholder view is opened before any
+        database work, then replaced by the real modal.
+        """
+        opened = await self.client.views_open(trigger_id=trigger_id, view=loading_modal())
+        view_id = opened["view"]["id"]
+        try:
+            incident = await self._incident_for(team_id, channel_id)
+            if resolve and incident.status == ACTIVE:
+                incident = await self.resolve(incident, user_id)
+            view = await self._modal_for(incident, user_id)
+        except PostmortemError as exc:
+            await self.client.views_update(view_id=view_id, view=loading_modal(problem=str(exc)))
+            raise
+        await self.client.views_update(view_id=view_id, view=view)
+        return incident
+
+    async def _incident_for(self, team_id: str, channel_id: str) -> Incident:
+        async with self.sessions() as session:
+            incident = await queries.latest_incident(session, channel_id, team_id)
+        if incident is None:
+            raise PostmortemError("There is no incident in this channel. Start one with `/postmortem start <title>`.")
+        return incident
+
+    async def resolve(self, incident: Incident, user_id: str) -> Incident:
+        """Mark the incident resolved (once) and log it on the timeline; the card follows."""
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            row = await session.get(Incident, incident.id, with_for_update=True)
+            assert row is not None
+            if row.status == ACTIVE:
+                row.status = RESOLVED
+                row.resolved_at = now
+                session.add(
+                    TimelineEntry(
+                        team_id=row.team_id,
+                        incident_id=row.id,
+                        kind=LIFECYCLE,
+                        occurred_at=now,
+                        user_id=user_id,
+                        text=f"Incident resolved after {humanize(now - row.started_at)}",
+                    )
+                )
+            incident = row
+        await self.refresh_card(incident)
+        return incident
+
+    async def _modal_for(self, incident: Incident, user_id: str, notice: str | None = None) -> dict:
+        postmortem = await self._postmortem(incident)
+        content = PostmortemContent.from_json(postmortem.draft)
+        items = await load_timeline(self.sessions, incident, self.timeline_emojis)
+        return modal.postmortem_modal(
+            content,
+            incident_id=incident.id,
+            context_line=self._context_line(incident, items),
+            revision=postmortem.view_revision,
+            notice=notice,
+        )
+
+    async def _postmortem(self, incident: Incident) -> Postmortem:
+        """The incident's post-mortem, created from what the bot knows on first use."""
+        async with self.sessions() as session:
+            found = await session.scalar(select(Postmortem).where(Postmortem.incident_id == incident.id))
+        if found is not None:
+            return found
+        items = await load_timeline(self.sessions, incident, self.timeline_emojis)
+        async with self.sessions.begin() as session:
+            existing = await session.scalar(select(Postmortem).where(Postmortem.incident_id == incident.id))
+            if existing is not None:  # someone else got here first
+                return existing
+            postmortem = Postmortem(
+                team_id=incident.team_id,
+                incident_id=incident.id,
+                status=DRAFT,
+                draft=self._prefill(incident, items).to_json(),
+                view_revision=0,
+                removed_item_ids=[],
+                updated_at=self.clock.now(),
+            )
+            session.add(postmortem)
+        return postmortem
+
+    def _prefill(self, incident: Incident, items: Sequence[TimelineItem]) -> PostmortemContent:
+        """What the bot knows: title, severity, duration, and how long detection took."""
+        content = PostmortemContent(title=incident.title, severity=incident.severity)
+        if incident.resolved_at is not None:
+            content.impact.duration = humanize(incident.resolved_at - incident.started_at)
+        first = min((i.occurred_at for i in items), default=None)
+        if first is not None and first < incident.started_at:
+            content.detection_time = f"{humanize(incident.started_at - first)} from the first sign to the declaration"
+        return content
+
+    def _context_line(self, incident: Incident, items: Sequence[TimelineItem]) -> str:
+        parts = []
+        first = min((i.occurred_at for i in items), default=None)
+        if first is not None and first < incident.started_at:
+            parts.append(f"First sign {slack_date(first)}")
+        parts.append(f"Declared {slack_date(incident.started_at)}")
+        if incident.resolved_at is not None:
+            parts.append(f"Resolved {slack_date(incident.resolved_at)}")
+            parts.append(f"Duration {humanize(incident.resolved_at - incident.started_at)}")
+        parts.append(f"{len(items)} timeline entries")
+        return " · ".join(parts)
+
+    # --- while the modal is open -----------------------------------------------------------
+
+    async def save_draft(self, incident_id: int, content: PostmortemContent, user_id: str) -> None:
+        """Keep what was typed (modal closed, or a row added or removed). Latest wins."""
+        async with self.sessions.begin() as session:
+            postmortem = await self._locked(session, incident_id)
+            postmortem.draft = content.to_json()
+            postmortem.updated_by = user_id
+            postmortem.updated_at = self.clock.now()
+        incident = await self._incident(incident_id)
+        await self.refresh_card(incident)
+
+    async def change_rows(
+        self, *, incident_id: int, view_id: str, content: PostmortemContent, user_id: str, remove_key: str | None
+    ) -> None:
+        """Add an action-item row, or remove one, and redraw the modal from the stored draft."""
+        content = modal.with_row_removed(content, remove_key) if remove_key else modal.with_row_added(content)
+        async with self.sessions.begin() as session:
+            postmortem = await self._locked(session, incident_id)
+            removed: list[int] = []
+            if remove_key and remove_key.startswith("i") and remove_key[1:].isdigit():
+                removed = [int(remove_key[1:])]
+            postmortem.removed_item_ids = sorted(set(postmortem.removed_item_ids or []) | set(removed))
+            postmortem.draft = content.to_json()
+            postmortem.view_revision += 1
+            postmortem.updated_by = user_id
+            postmortem.updated_at = self.clock.now()
+        incident = await self._incident(incident_id)
+        await self.client.views_update(view_id=view_id, view=await self._modal_for(incident, user_id))
+
+    # --- submitting ------------------------------------------------------------------------
+
+    async def check_submission(self, incident_id: int, content: PostmortemContent, user_id: str, revision: int) -> SubmissionCheck:
+        """Field errors and quality warnings, computed without the database (before the ack)."""
+        owners = {row.owner for row in content.action_items if row.owner and not row.is_blank()}
+        people = await self.people.many(owners | {user_id}, timeout=PEOPLE_LOOKUP_BUDGET_S)
+        not_people = {uid: reason for uid in owners if (reason := people[uid].not_a_person_reason())}
+        errors = modal.field_errors(
+            content,
+            today=self._today_for(people[user_id].tz),
+            severity=content.severity,
+            not_people=not_people,
+            revision=revision,
+        )
+        names = [n for p in people.values() if p.known for n in (p.name, p.real_name) if n]
+        return SubmissionCheck(errors=errors, warnings=quality.review(content, names))
+
+    def _today_for(self, tz_name: str) -> date:
+        try:
+            zone = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("UTC")
+        return self.clock.now().astimezone(zone).date()
+
+    async def stage_submission(self, incident_id: int, content: PostmortemContent, user_id: str) -> None:
+        """Hold a submission that met quality warnings until its author confirms it."""
+        async with self.sessions.begin() as session:
+            postmortem = await self._locked(session, incident_id)
+            postmortem.draft = content.to_json()
+            postmortem.pending_submitter = user_id
+            postmortem.updated_by = user_id
+            postmortem.updated_at = self.clock.now()
+
+    async def submit(self, incident_id: int, user_id: str, content: PostmortemContent | None = None) -> Submitted:
+        """Store a revision and the action items, then share the document in the channel.
+
+        `content` None means "the staged draft" (the author accepted the warnings).
+        """
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            postmortem = await self._locked(session, incident_id)
+            if content is None:
+                content = PostmortemContent.from_json(postmortem.draft)
+            incident = await session.get(Incident, incident_id)
+            assert incident is not None
+            content = await self._store_action_items(session, incident, postmortem, content, user_id)
+            number = (
+                await session.scalar(
+                    select(func.coalesce(func.max(PostmortemRevision.number), 0)).where(
+                        PostmortemRevision.postmortem_id == postmortem.id
+                    )
+                )
+            ) + 1
+            session.add(
+                PostmortemRevision(
+                    team_id=incident.team_id,
+                    postmortem_id=postmortem.id,
+                    number=number,
+                    author_id=user_id,
+                    content=content.to_json(),
+                    created_at=now,
+                )
+            )
+            postmortem.draft = content.to_json()
+            postmortem.pending_submitter = None
+            postmortem.updated_by = user_id
+            postmortem.updated_at = now
+            postmortem.submitted_at = now
+            if postmortem.status == DRAFT:
+                postmortem.status = IN_REVIEW
+            postmortem.view_revision += 1
+            # The document's own title and severity are the corrected ones.
+            incident.title = content.title.strip()[:200] or incident.title
+            incident.severity = content.severity
+        shared, problem = await self.share(incident_id, headline="Post-mortem submitted", by=user_id)
+        return Submitted(incident=incident, revision=number, shared=shared, problem=problem)
+
+    async def _store_action_items(
+        self, session: AsyncSession, incident: Incident, postmortem: Postmortem, content: PostmortemContent, user_id: str
+    ) -> PostmortemContent:
+        """Upsert the modal's rows as action items; rows become "i<id>" rows in the draft."""
+        now = self.clock.now()
+        existing = {
+            item.id: item
+            for item in await session.scalars(select(ActionItem).where(ActionItem.incident_id == incident.id))
+        }
+        kept_ids: set[int] = set()
+        rows = []
+        for row in content.action_items:
+            if row.is_blank():
+                continue
+            item = existing.get(row.item_id) if row.item_id is not None else None
+            if item is None:
+                item = ActionItem(
+                    team_id=incident.team_id,
+                    incident_id=incident.id,
+                    status=OPEN,
+                    created_by=user_id,
+                    created_at=now,
+                    owner_id=row.owner or user_id,
+                    due=row.due or now.date(),
+                    title="",
+                    updated_at=now,
+                )
+                session.add(item)
+            item.title = row.title.strip()[:300]
+            item.owner_id = row.owner or item.owner_id
+            item.due = row.due or item.due
+            item.priority = row.priority
+            item.type = row.type
+            item.ticket_url = row.ticket_url.strip() or None
+            item.updated_at = now
+            await session.flush()
+            kept_ids.add(item.id)
+            row.key = f"i{item.id}"
+            rows.append(row)
+        removed = set(postmortem.removed_item_ids or []) - kept_ids
+        if removed:
+            await session.execute(
+                delete(ActionItem).where(ActionItem.incident_id == incident.id, ActionItem.id.in_(removed))
+            )
+        postmortem.removed_item_ids = []
+        content.action_items = rows
+        return content
+
+    # --- sharing and publishing ------------------------------------------------------------
+
+    async def document(self, incident: Incident) -> dict[str, Any]:
+        return await load_document(self.sessions, incident, self.timeline_emojis, self.people)
+
+    async def share(self, incident_id: int, *, headline: str, by: str) -> tuple[bool, str | None]:
+        """Post the summary and upload the Markdown document to the incident channel.
+
+        Slack failures are retried by the client (429, 5xx); what still fails is reported
+        back and logged, and the stored revision is untouched.
+        """
+        incident = await self._incident(incident_id)
+        data = await self.document(incident)
+        problem = None
+        summary_ts = file_id = None
+        try:
+            posted = await self.client.chat_postMessage(
+                channel=incident.channel_id, **postmortem_summary(data, incident_id=incident.id, headline=headline, by=by)
+            )
+            summary_ts = posted["ts"]
+            uploaded = await self.client.files_upload_v2(
+                channel=incident.channel_id,
+                thread_ts=summary_ts,
+                content=render_markdown(data),
+                filename=f"postmortem-{incident.channel_id}-{incident.id}.md",
+                title=f"Post-mortem: {incident.title}"[:250],
+            )
+            files = uploaded.get("files") or [uploaded.get("file") or {}]
+            file_id = (files[0] or {}).get("id")
+        except SlackApiError as exc:
+            problem = error_code(exc)
+            log.error("sharing the post-mortem of incident %s failed: %s", incident.id, problem)
+        async with self.sessions.begin() as session:
+            postmortem = await self._locked(session, incident.id)
+            postmortem.summary_ts = summary_ts or postmortem.summary_ts
+            postmortem.file_id = file_id or postmortem.file_id
+        await self.refresh_card(incident)
+        return problem is None, problem
+
+    async def publish(self, team_id: str, channel_id: str, user_id: str) -> Incident:
+        incident = await self._incident_for(team_id, channel_id)
+        async with self.sessions.begin() as session:
+            postmortem = await session.scalar(
+                select(Postmortem).where(Postmortem.incident_id == incident.id).with_for_update()
+            )
+            if postmortem is None or postmortem.submitted_at is None:
+                raise PostmortemError("Nothing to publish yet: submit the post-mortem first (`/postmortem resolve`).")
+            if postmortem.status == PUBLISHED:
+                raise PostmortemError("This post-mortem is already published.")
+            postmortem.status = PUBLISHED
+            postmortem.published_at = self.clock.now()
+            postmortem.updated_by = user_id
+        shared, problem = await self.share(incident.id, headline="Post-mortem published", by=user_id)
+        if not shared:
+            raise PostmortemError(
+                f"Published, but Slack refused the document ({problem}); "
+                f"`postmortem-bot export --channel {channel_id}` has it."
+            )
+        return incident
+
+    async def add_action_item(
+        self, *, team_id: str, channel_id: str, user_id: str, owner: str, due: date, title: str
+    ) -> ActionItem:
+        """`/postmortem action`: one person, a date not in the past, a title."""
+        person = await self.people.get(owner)
+        reason = person.not_a_person_reason()
+        if reason:
+            raise PostmortemError(f"<@{owner}> {reason}: an action item needs one human owner.")
+        submitter = await self.people.get(user_id)
+        if due < self._today_for(submitter.tz):
+            raise PostmortemError(f"{due.isoformat()} is in the past: pick today or later.")
+        incident = await self._incident_for(team_id, channel_id)
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            item = ActionItem(
+                team_id=team_id,
+                incident_id=incident.id,
+                title=title[:300],
+                owner_id=owner,
+                due=due,
+                status=OPEN,
+                created_by=user_id,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(item)
+            await session.flush()
+            # Show it in the modal's draft too, so the next submission keeps it.
+            postmortem = await session.scalar(
+                select(Postmortem).where(Postmortem.incident_id == incident.id).with_for_update()
+            )
+            if postmortem is not None:
+                content = PostmortemContent.from_json(postmortem.draft)
+                content.action_items.append(
+                    ActionItemDraft(key=f"i{item.id}", title=item.title, owner=owner, due=due)
+                )
+                postmortem.draft = content.to_json()
+        return item
+
+    # --- shared bits -----------------------------------------------------------------------
+
+    async def refresh_card(self, incident: Incident) -> None:
+        """Redraw the pinned card; a card Slack lost is logged, never fatal."""
+        if not incident.card_ts:
+            return
+        async with self.sessions() as session:
+            status = await session.scalar(select(Postmortem.status).where(Postmortem.incident_id == incident.id))
+            fresh = await session.get(Incident, incident.id)
+        try:
+            await self.client.chat_update(
+                channel=incident.channel_id,
+                ts=incident.card_ts,
+                **incident_card(fresh or incident, self.timeline_emojis, status),
+            )
+        except SlackApiError as exc:
+            log.warning("could not update the card of incident %s: %s", incident.id, error_code(exc))
+
+    async def _incident(self, incident_id: int) -> Incident:
+        async with self.sessions() as session:
+            incident = await session.get(Incident, incident_id)
+        if incident is None:
+            raise PostmortemError("That incident no longer exists.")
+        return incident
+
+    async def _locked(self, session: AsyncSession, incident_id: int) -> Postmortem:
+        postmortem = await session.scalar(
+            select(Postmortem).where(Postmortem.incident_id == incident_id).with_for_update()
+        )
+        if postmortem is None:
+            raise PostmortemError("This post-mortem was not started yet: use the card's button or `/postmortem resolve`.")
+        return postmortem
+
+
+def metadata_incident_id(private_metadata: str | None) -> int:
+    """The incident id the modal carries (the only thing it carries)."""
+    try:
+        value = json.loads(private_metadata or "{}")["incident_id"]
+        return int(value)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PostmortemError("This form is out of date: open the post-mortem again from the card.") from exc
+
+
+def describe(submitted: Submitted) -> str:
+    """The submitter's receipt."""
+    if submitted.shared:
+        return f"Post-mortem revision {submitted.revision} of *{escape(submitted.incident.title)}* stored and shared."
+    return (
+        f"Post-mortem revision {submitted.revision} is stored, but Slack refused to share it ({submitted.problem}). "
+        f"Nothing is lost: `/postmortem publish` shares it again, and `postmortem-bot export --channel "
+        f"{submitted.incident.channel_id}` prints it."
+    )
+
+
+async def load_document(
+    sessions: SessionFactory,
+    incident: Incident,
+    emojis: tuple[str, ...],
+    people: PeopleDirectory | None = None,
+) -> dict[str, Any]:
+    """The document data: timeline, content, action items, revision authors.
+
+    With `people`, names are looked up in Slack; without (the export CLI), ids stand in.
+    """
+    items = await load_timeline(sessions, incident, emojis)
+    async with sessions() as session:
+        postmortem = await session.scalar(select(Postmortem).where(Postmortem.incident_id == incident.id))
+        actions = list(
+            await session.scalars(select(ActionItem).where(ActionItem.incident_id == incident.id).order_by(ActionItem.id))
+        )
+        authors: list[str] = []
+        if postmortem is not None:
+            authors = list(
+                await session.scalars(
+                    select(PostmortemRevision.author_id)
+                    .where(PostmortemRevision.postmortem_id == postmortem.id)
+                    .group_by(PostmortemRevision.author_id)
+                    .order_by(func.min(PostmortemRevision.number))
+                )
+            )
+    content = PostmortemContent.from_json(postmortem.draft) if postmortem is not None else None
+    names: dict[str, str] = {}
+    if people is not None:
+        ids = {i.user_id for i in items if i.user_id} | {a.owner_id for a in actions} | set(authors)
+        names = await people.names(ids | {incident.commander_id})
+    return document_data(
+        incident,
+        items,
+        content=content,
+        action_items=[item_mapping(a) for a in actions],
+        postmortem_status=postmortem.status if postmortem is not None else None,
+        authors=authors,
+        user_names=names,
+    )
