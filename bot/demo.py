@@ -1,4 +1,5 @@
-"""`postmortem-bot demo`: the bot on SQLite against the Slack emulator, playing a short incident.
+"""`postmortem-bot demo`: the bot on SQLite against the Slack emulator, playing a short incident
+from declaration to the shared post-mortem.
 
 For a newcomer without a Slack workspace: everything below goes through the same signed HTTP
 endpoint and the same Web API calls as production; only Slack itself is emulated.
@@ -7,14 +8,14 @@ endpoint and the same Web API calls as production; only Slack itself is emulated
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from bot.documents import document_data, render_markdown
 from bot.emulator.harness import Harness
 from bot.emulator.server import SlackEmulator
-from bot.emulator.transcript import render
+from bot.emulator.transcript import readable, render
 
 CHANNEL = "C0DEMOINC1"
 ALICE, BOB, CAROL = "U0ALICE001", "U0BOB00001", "U0CAROL001"
@@ -78,11 +79,60 @@ async def run_demo(database_url: str | None = None, out: TextIO = sys.stdout) ->
         await driver.slash_command(CHANNEL, ALICE, "timeline")
         log.show("only alice sees", (await harness.responses(answers + 2))[-1])
 
-        incident = await harness.bot.services.timeline.current_incident(emulator.team_id, CHANNEL)
-        assert incident is not None
-        document = render_markdown(document_data(incident, await harness.timeline(CHANNEL)))
-        out.write(f"\n--- postmortem-bot export --channel {CHANNEL} --format md ---\n\n{document}")
+        await post_mortem(harness, log, answers + 2)
     finally:
         await harness.stop()
         await emulator.stop()
     return 0
+
+
+async def post_mortem(harness: Harness, log: Transcript, answers: int) -> None:
+    """Resolve, write the post-mortem in the modal, submit, and print the document."""
+    emulator, driver, out = harness.emulator, harness.driver, log.out
+    future = (harness.bot.services.postmortems.clock.now() + timedelta(days=14)).date().isoformat()
+
+    log.say(ALICE, "/postmortem resolve")
+    view = await harness.open_postmortem(CHANNEL, ALICE)
+    context = next((b for b in view["blocks"] if b["type"] == "context"), {"elements": [{"text": ""}]})
+    out.write(f"  [a modal opens for alice: \"{view['title']['text']}\", {len(view['blocks'])} blocks]\n")
+    out.write(f"    {readable(context['elements'][0]['text'], log.name)}\n")
+    card = emulator.message(CHANNEL, (await harness.bot.services.timeline.current_incident(emulator.team_id, CHANNEL)).card_ts)
+    log.show("the pinned card now", card)
+
+    out.write("\nalice fills in the post-mortem and adds two action items\n")
+    edits = {
+        "pm_summary": "Checkout failed for most customers after deploy 4512 flipped the cache flag.",
+        "pm_users_affected": "about 40% of checkout attempts",
+        "pm_sla_breached": "yes",
+        "pm_detection_how": "Error-rate alert on checkout, then reports in #support.",
+        "pm_root_cause": "Deploy 4512 turned off the cache's stampede protection; the database saturated.",
+        "pm_why_1": "The database saturated because every request missed the cache at once.",
+        "pm_why_2": "The stampede protection flag was off in the new config.",
+        "pm_why_3": "The config schema has no default for that flag, so a missing value meant off.",
+        "pm_cause_category": "configuration",
+        "pm_went_well": "The rollback took four minutes.",
+        "pm_went_wrong": "The p99 latency alert fired ten minutes after customers noticed.",
+        "pm_lessons": "Config flags that protect capacity need safe defaults and a test.",
+    }
+    view = await harness.add_action_row(view, ALICE, edits)
+    view = await harness.add_action_row(view, ALICE)
+    first, second = harness.row_keys(view)
+    edits.update(harness.row_edits(first, "Add a p99 latency alert on checkout at 800 ms for 5 min", BOB, future, priority="P1"))
+    edits.update(
+        harness.row_edits(second, "Set a default for the stampede flag in the config schema, checked in CI", CAROL, future)
+    )
+    before = len(harness.bot_messages(CHANNEL))
+    delivery = await driver.submit_view(view, ALICE, edits)
+    out.write(f"  [submitted: HTTP {delivery.status}, the modal closes]\n")
+
+    async def shared() -> dict | None:
+        posted = [m for m in harness.bot_messages(CHANNEL)[before:] if "Post-mortem submitted" in m.get("text", "")]
+        return posted[-1] if posted and emulator.uploaded_files() else None
+
+    summary = await harness.eventually(shared)
+    log.show("#inc-checkout", summary)
+    receipt = emulator.messages(emulator.open_dm(ALICE))
+    if receipt:
+        log.show("DM to alice", receipt[-1])
+    document = emulator.uploaded_files()[-1]
+    out.write(f"\n--- {document['filename']}, attached in the summary's thread ---\n\n{document['content'].decode()}")

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import quality
 from bot.clock import Clock
 from bot.content import ActionItemDraft, PostmortemContent
-from bot.documents import document_data, render_markdown
+from bot.documents import document_data, duration_text, render_markdown
 from bot.people import PeopleDirectory
 from bot.slack import error_code
 from bot.timeline import TimelineItem, load_timeline
@@ -74,14 +74,8 @@ class Submitted:
 
 
 def humanize(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
+    """A duration as people read it ("1 h 47 min"); one wording for modal and document."""
+    return duration_text(max(0, int(delta.total_seconds()))) or "0 s"
 
 
 def item_mapping(item: ActionItem) -> dict[str, Any]:
@@ -198,6 +192,7 @@ class PostmortemService:
                 updated_at=self.clock.now(),
             )
             session.add(postmortem)
+        await self.refresh_card(incident)  # "not started" becomes "draft"
         return postmortem
 
     def _prefill(self, incident: Incident, items: Sequence[TimelineItem]) -> PostmortemContent:

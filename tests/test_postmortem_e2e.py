@@ -35,45 +35,19 @@ async def count(rig: Rig, model: type, *where: Any) -> int:
 
 
 async def latest_view(rig: Rig, callback_id: str = "postmortem_modal") -> dict:
-    async def found() -> dict | None:
-        views = [v for v in rig.emulator.views() if v.get("callback_id") == callback_id]
-        return views[-1] if views else None
-
-    return await rig.eventually(found)
+    return await rig.latest_view(callback_id)
 
 
 async def open_via_command(rig: Rig, user: str = ALICE) -> dict:
-    before = len(rig.emulator.calls_to("views.update"))
-    delivery = await rig.driver.slash_command(INCIDENT_CHANNEL, user, "resolve")
-    assert delivery.status == 200
-
-    async def updated() -> bool:
-        return len(rig.emulator.calls_to("views.update")) > before
-
-    await rig.eventually(updated)
-    return await latest_view(rig)
-
-
-def row_keys(view: dict) -> list[str]:
-    ids = [b.get("block_id", "").split(".")[0] for b in view["blocks"]]
-    return [i[3:].rsplit("_title", 1)[0] for i in ids if i.startswith("ai_") and i.endswith("_title")]
+    return await rig.open_postmortem(INCIDENT_CHANNEL, user)
 
 
 async def add_row(rig: Rig, view: dict, edits: dict | None = None) -> dict:
-    before = len(rig.emulator.calls_to("views.update"))
-    assert (await rig.driver.click_view_button(view, ALICE, "pm_add_action_item", edits=edits)).status == 200
-
-    async def updated() -> bool:
-        return len(rig.emulator.calls_to("views.update")) > before
-
-    await rig.eventually(updated)
-    return await latest_view(rig)
+    return await rig.add_action_row(view, ALICE, edits)
 
 
-def row_edits(key: str, title: str, owner: str | None, due: str | None, **more: str) -> dict:
-    edits = {f"ai_{key}_title": title, f"ai_{key}_owner": owner, f"ai_{key}_due": due}
-    edits.update({f"ai_{key}_{part}": value for part, value in more.items()})
-    return edits
+row_keys = Rig.row_keys
+row_edits = Rig.row_edits
 
 
 async def incident(rig: Rig) -> Incident:
@@ -148,14 +122,7 @@ async def test_rows_are_added_and_removed_and_typed_text_survives(rig: Rig) -> N
     first_title = next(b for b in view["blocks"] if b.get("block_id", "").startswith(f"ai_{key}_title"))
     assert first_title["element"]["initial_value"] == "Add a stampede test in CI"
 
-    before = len(rig.emulator.calls_to("views.update"))
-    await rig.driver.click_view_button(view, ALICE, "pm_remove_action_item", value=key)
-
-    async def updated() -> bool:
-        return len(rig.emulator.calls_to("views.update")) > before
-
-    await rig.eventually(updated)
-    view = await latest_view(rig)
+    view = await rig.remove_action_row(view, ALICE, key)
     assert key not in row_keys(view) and len(row_keys(view)) == 1
 
 

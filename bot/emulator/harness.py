@@ -113,3 +113,52 @@ class Harness:
 
         await self.eventually(recorded)
         return posted
+
+    # --- the post-mortem modal -------------------------------------------------------------
+
+    async def latest_view(self, callback_id: str = "postmortem_modal") -> dict:
+        """The newest view the bot opened or updated with `callback_id`."""
+
+        async def found() -> dict | None:
+            views = [v for v in self.emulator.views() if v.get("callback_id") == callback_id]
+            return views[-1] if views else None
+
+        return await self.eventually(found)
+
+    async def _after_view_update(self, act: Callable[[], Awaitable[Any]]) -> dict:
+        before = len(self.emulator.calls_to("views.update"))
+        await act()
+
+        async def updated() -> bool:
+            return len(self.emulator.calls_to("views.update")) > before
+
+        await self.eventually(updated)
+        return await self.latest_view()
+
+    async def open_postmortem(self, channel: str, user: str) -> dict:
+        """`/postmortem resolve` as `user`; returns the modal once the bot has filled it in."""
+        return await self._after_view_update(lambda: self.driver.slash_command(channel, user, "resolve"))
+
+    async def add_action_row(self, view: dict, user: str, edits: dict | None = None) -> dict:
+        """Press "Add action item" with `edits` typed so far; returns the redrawn modal."""
+        return await self._after_view_update(
+            lambda: self.driver.click_view_button(view, user, "pm_add_action_item", edits=edits)
+        )
+
+    async def remove_action_row(self, view: dict, user: str, key: str) -> dict:
+        return await self._after_view_update(
+            lambda: self.driver.click_view_button(view, user, "pm_remove_action_item", value=key)
+        )
+
+    @staticmethod
+    def row_keys(view: dict) -> list[str]:
+        """Keys of the modal's action-item rows, in order."""
+        ids = [b.get("block_id", "").split(".")[0] for b in view.get("blocks") or []]
+        return [i[3:].rsplit("_title", 1)[0] for i in ids if i.startswith("ai_") and i.endswith("_title")]
+
+    @staticmethod
+    def row_edits(key: str, title: str, owner: str | None, due: str | None, **more: str) -> dict:
+        """What a person types into one action-item row (see driver.view_state)."""
+        edits = {f"ai_{key}_title": title, f"ai_{key}_owner": owner, f"ai_{key}_due": due}
+        edits.update({f"ai_{key}_{part}": value for part, value in more.items()})
+        return edits
