@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.metadata import Metadata
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
@@ -224,6 +225,172 @@ async def test_permalink(slack: SlackEmulator, client: AsyncWebClient) -> None:
     response = await client.chat_getPermalink(channel=INCIDENT, message_ts=message["ts"])
     assert response["permalink"] == (
         f"https://emulated.slack.com/archives/{INCIDENT}/p{message['ts'].replace('.', '')}")
+
+
+# ----------------------------------------------------------------------- message metadata
+
+NUDGE = {"event_type": "nudge_sent", "event_payload": {"key": "action_item:7", "n": 1}}
+
+
+async def test_metadata_round_trip_needs_include_all_metadata(
+        slack: SlackEmulator, client: AsyncWebClient) -> None:
+    posted = await client.chat_postMessage(channel=INCIDENT, text="nudge", metadata=NUDGE)
+    assert posted["message"]["metadata"] == NUDGE
+    assert slack.message(INCIDENT, posted["ts"])["metadata"] == NUDGE
+    # slack_sdk's Metadata model is sent as the same JSON object.
+    modelled = await client.chat_postMessage(
+        channel=INCIDENT, text="reply", thread_ts=posted["ts"],
+        metadata=Metadata(event_type="reply_sent", event_payload={"of": posted["ts"]}))
+    assert slack.message(INCIDENT, modelled["ts"])["metadata"] == {
+        "event_type": "reply_sent", "event_payload": {"of": posted["ts"]}}
+    slack.post_user_message(INCIDENT, ALICE, "no metadata here")
+
+    plain = (await client.conversations_history(channel=INCIDENT))["messages"]
+    assert [m["text"] for m in plain] == ["no metadata here", "nudge"]
+    assert all("metadata" not in m for m in plain)
+    full = (await client.conversations_history(channel=INCIDENT,
+                                               include_all_metadata=True))["messages"]
+    assert [m.get("metadata") for m in full] == [None, NUDGE]
+
+    thread = (await client.conversations_replies(channel=INCIDENT, ts=posted["ts"]))["messages"]
+    assert [m["text"] for m in thread] == ["nudge", "reply"]
+    assert all("metadata" not in m for m in thread)
+    thread = (await client.conversations_replies(channel=INCIDENT, ts=posted["ts"],
+                                                 include_all_metadata=True))["messages"]
+    assert [m["metadata"]["event_type"] for m in thread] == ["nudge_sent", "reply_sent"]
+    # Hiding it from a listing does not lose it.
+    assert slack.message(INCIDENT, posted["ts"])["metadata"] == NUDGE
+
+
+async def test_metadata_as_a_form_json_string(slack: SlackEmulator) -> None:
+    form = {"token": slack.bot_token, "channel": INCIDENT, "text": "form",
+            "metadata": json.dumps(NUDGE)}
+    async with aiohttp.ClientSession() as http, \
+            http.post(slack.api_url + "chat.postMessage", data=form) as response:
+        body = await response.json()
+    assert body["ok"] is True
+    assert slack.message(INCIDENT, body["ts"])["metadata"] == NUDGE
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"event_payload": {"key": "x"}},  # no event_type
+        {"event_type": "", "event_payload": {}},
+        {"event_type": 7, "event_payload": {}},
+        {"event_type": "nudge_sent"},  # no event_payload
+        {"event_type": "nudge_sent", "event_payload": ["not", "an", "object"]},
+        ["not", "an", "object"],
+        "{not json",
+        json.dumps(["a JSON string", "but not an object"]),
+    ],
+)
+async def test_invalid_metadata(slack: SlackEmulator, client: AsyncWebClient,
+                                metadata: Any) -> None:
+    assert await slack_error(client.chat_postMessage(channel=INCIDENT, text="x",
+                                                     metadata=metadata)) \
+        == "invalid_metadata_format"
+    assert slack.messages(INCIDENT) == []
+    posted = await client.chat_postMessage(channel=INCIDENT, text="v1", metadata=NUDGE)
+    assert await slack_error(client.chat_update(channel=INCIDENT, ts=posted["ts"], text="v2",
+                                                metadata=metadata)) \
+        == "invalid_metadata_format"
+    unchanged = slack.message(INCIDENT, posted["ts"])
+    assert (unchanged["text"], unchanged["metadata"]) == ("v1", NUDGE)
+
+
+async def test_update_keeps_metadata_unless_given(slack: SlackEmulator,
+                                                  client: AsyncWebClient) -> None:
+    posted = await client.chat_postMessage(channel=INCIDENT, text="v1", metadata=NUDGE)
+    updated = await client.chat_update(channel=INCIDENT, ts=posted["ts"], text="v2")
+    assert updated["message"]["metadata"] == NUDGE
+    assert slack.message(INCIDENT, posted["ts"])["metadata"] == NUDGE
+    later = {"event_type": "nudge_sent", "event_payload": {"key": "action_item:7", "n": 2}}
+    updated = await client.chat_update(channel=INCIDENT, ts=posted["ts"], text="v3",
+                                       metadata=later)
+    assert updated["message"]["metadata"] == later
+    [listed] = (await client.conversations_history(channel=INCIDENT,
+                                                   include_all_metadata=True))["messages"]
+    assert (listed["text"], listed["metadata"]) == ("v3", later)
+    # A message posted without metadata gains it by an update.
+    bare = await client.chat_postMessage(channel=INCIDENT, text="bare")
+    await client.chat_update(channel=INCIDENT, ts=bare["ts"], text="dressed", metadata=NUDGE)
+    assert slack.message(INCIDENT, bare["ts"])["metadata"] == NUDGE
+
+
+# ----------------------------------------------------------------------- DMs
+
+
+async def test_dm_to_deactivated_user(slack: SlackEmulator, client: AsyncWebClient) -> None:
+    # Never DMed: the DM cannot be opened.
+    assert await slack_error(client.chat_postMessage(channel=GONE, text="x")) \
+        == "channel_not_found"
+    assert await slack_error(client.conversations_open(users=GONE)) == "user_disabled"
+    assert not any(c["is_im"] and c["user"] == GONE for c in slack.channels.values())
+    assert slack.messages_in_dm(GONE) == []
+
+    # Deactivated after the bot DMed them: Slack keeps the DM and still posts into it.
+    dm = (await client.chat_postMessage(channel=CAROL, text="before"))["channel"]
+    user = slack.deactivate_user(CAROL)
+    assert user["deleted"] is True
+    assert (await client.users_info(user=CAROL))["user"]["deleted"] is True
+    assert await slack_error(client.conversations_open(users=CAROL)) == "user_disabled"
+    after = await client.chat_postMessage(channel=CAROL, text="after")
+    assert after["channel"] == dm
+    assert [m["text"] for m in slack.messages_in_dm(CAROL)] == ["before", "after"]
+    assert (await client.conversations_info(channel=dm))["channel"]["is_user_deleted"] is True
+
+    with pytest.raises(ValueError, match="add_user"):
+        slack.deactivate_user("U0NOBODY01")
+    with pytest.raises(ValueError, match="bot"):
+        slack.deactivate_user(slack.bot_user_id)
+
+
+async def test_dm_to_a_bot(slack: SlackEmulator, client: AsyncWebClient) -> None:
+    other_bot = "U0OTHERBOT"
+    slack.add_user(other_bot, "other-bot", is_bot=True)
+    for bot in (other_bot, slack.bot_user_id):
+        assert await slack_error(client.chat_postMessage(channel=bot, text="x")) \
+            == "cannot_dm_bot"
+        assert await slack_error(client.conversations_open(users=bot)) == "cannot_dm_bot"
+    assert not any(c["is_im"] or c["is_mpim"] for c in slack.channels.values())
+    # The bot's own id next to one human is just that human's DM.
+    dm = (await client.conversations_open(users=f"{slack.bot_user_id},{ALICE}"))["channel"]
+    assert dm["id"] == slack.open_dm(ALICE)
+
+
+async def test_conversations_open_errors(client: AsyncWebClient) -> None:
+    assert await slack_error(client.conversations_open(users="")) \
+        == "users_list_not_supplied"
+    assert await slack_error(client.conversations_open(users="U0NOBODY01")) \
+        == "user_not_found"
+    assert await slack_error(client.conversations_open(users=f"{ALICE},{GONE}")) \
+        == "user_disabled"
+    nine = ",".join(f"U0MANY{i:04d}" for i in range(9))
+    assert await slack_error(client.conversations_open(users=nine)) == "too_many_users"
+    assert await slack_error(client.conversations_open(channel=INCIDENT)) \
+        == "channel_not_found"
+
+
+async def test_messages_in_dm(slack: SlackEmulator, client: AsyncWebClient) -> None:
+    assert slack.messages_in_dm(ALICE) == []
+    assert not any(c["is_im"] for c in slack.channels.values())  # looking opens nothing
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*due today*"}}]
+    first = await client.chat_postMessage(channel=ALICE, text="due today", blocks=blocks,
+                                          metadata=NUDGE)
+    dm = first["channel"]
+    answer = slack.post_user_message(dm, ALICE, "on it", thread_ts=first["ts"])
+    await client.chat_postMessage(channel=dm, text="thanks")
+    messages = slack.messages_in_dm(ALICE)
+    assert [m["text"] for m in messages] == ["due today", "on it", "thanks"]
+    assert messages[0]["blocks"] == blocks and messages[0]["metadata"] == NUDGE
+    assert messages[1]["thread_ts"] == first["ts"] and messages[1]["ts"] == answer["ts"]
+    assert messages == slack.messages(dm)
+    messages[0]["text"] = "changed"  # copies: the emulator's state is not touched
+    assert slack.messages_in_dm(ALICE)[0]["text"] == "due today"
+    assert slack.messages_in_dm(BOB) == []
+    with pytest.raises(ValueError, match="add_user"):
+        slack.messages_in_dm("U0NOBODY01")
 
 
 # ----------------------------------------------------------------------- conversations.*
@@ -767,6 +934,11 @@ GENERIC_ERRORS = {
 SPEC_PREDATES: dict[str, dict[str, str]] = {
     "chat.postMessage": {
         "invalid_blocks": "Block Kit validation error; added to the docs after 2020",
+        "invalid_metadata_format": "message metadata arrived in 2022, after the spec",
+        # Undocumented, but what Slack answers a bot token opening a DM with a bot user
+        # (HubSpot/slack-client#90; im.open / conversations.open reports); posting to a
+        # user id opens that DM first.
+        "cannot_dm_bot": "posting to a bot user's id: the DM cannot be opened",
     },
     "chat.postEphemeral": {
         "not_in_channel": "current docs list it: the bot must be in the channel",
@@ -774,6 +946,11 @@ SPEC_PREDATES: dict[str, dict[str, str]] = {
     },
     "chat.update": {
         "invalid_blocks": "Block Kit validation error; added to the docs after 2020",
+        "invalid_metadata_format": "message metadata arrived in 2022, after the spec",
+    },
+    "conversations.open": {
+        "cannot_dm_bot": "undocumented; Slack's answer to a bot token opening a DM with a "
+                         "bot user (HubSpot/slack-client#90)",
     },
     "conversations.history": {
         "not_in_channel": "bot tokens reading a public channel they are not in (well known)",

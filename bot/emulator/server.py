@@ -417,6 +417,36 @@ def _invalid(error: str, problems: list[str]) -> SlackError:
     return SlackError(error, {"response_metadata": {"messages": problems}})
 
 
+def _message_metadata(args: _Args) -> JSON | None:
+    """The ``metadata`` argument of chat.postMessage / chat.update, or None when absent.
+
+    Slack's message metadata (docs.slack.dev, "Message metadata") is an object with a
+    string ``event_type`` and an object ``event_payload``, both required; form callers
+    send it as a JSON string, slack_sdk as a JSON object -- both are accepted.  Anything
+    else (not JSON, not an object, a missing or empty ``event_type``, a payload that is
+    not an object) answers ``invalid_metadata_format``.  Only the two fields are kept.
+    """
+    value = args.json_value("metadata", error="invalid_metadata_format")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise SlackError("invalid_metadata_format")
+    event_type, payload = value.get("event_type"), value.get("event_payload")
+    if not isinstance(event_type, str) or not event_type or not isinstance(payload, dict):
+        raise SlackError("invalid_metadata_format")
+    return {"event_type": event_type, "event_payload": payload}
+
+
+def _listed(messages: Iterable[JSON], include_metadata: bool) -> list[JSON]:
+    """Copies of stored messages as conversations.history / .replies list them: message
+    ``metadata`` only when the call asked for it with ``include_all_metadata``."""
+    listed = copy.deepcopy(list(messages))
+    if not include_metadata:
+        for message in listed:
+            message.pop("metadata", None)
+    return listed
+
+
 # --------------------------------------------------------------------------------------
 # State
 # --------------------------------------------------------------------------------------
@@ -549,7 +579,7 @@ class SlackEmulator:
     Point ``AsyncWebClient(token=emulator.bot_token, base_url=emulator.api_url)`` at it.
     Tests set state up with :meth:`add_user` / :meth:`add_channel`, act as humans with
     :meth:`post_user_message` and friends, and inspect what the bot did with
-    :meth:`messages`, :meth:`views`, :attr:`calls`...
+    :meth:`messages`, :meth:`messages_in_dm`, :meth:`views`, :attr:`calls`...
     """
 
     trigger_lifetime: float
@@ -727,12 +757,30 @@ class SlackEmulator:
         self._channels[channel_id] = channel
         return self._conversation_json(channel)
 
+    def deactivate_user(self, user_id: str) -> JSON:
+        """Deactivate a member, as a workspace admin does; returns their users.info object.
+
+        Like ``add_user(..., deleted=True)`` but for someone who already exists (and may
+        already have a DM with the bot): users.info then says ``deleted: true``,
+        conversations.open answers ``user_disabled``, chat.postMessage to their user id
+        works only into an existing DM (see the chat.postMessage handler).
+        """
+        user = self._require_user(user_id)
+        if user_id == self.bot_user_id:
+            raise ValueError("the emulated bot cannot be deactivated")
+        user.deleted = True
+        user.updated = int(time.time())
+        return self._user_json(user)
+
     def open_dm(self, user: str) -> str:
-        """Id of the bot's DM with ``user``, creating it if needed (as conversations.open)."""
+        """Id of the bot's DM with ``user``, creating it if needed (as conversations.open).
+
+        A set-up helper: unlike the Web API it opens DMs with deactivated users and bots too.
+        """
         self._require_user(user)
-        for channel in self._channels.values():
-            if channel.is_im and channel.im_user == user:
-                return channel.id
+        existing = self._existing_dm(user)
+        if existing is not None:
+            return existing.id
         channel_id = self._new_id("D")
         self._channels[channel_id] = _Channel(
             channel_id, channel_id, is_private=True, is_im=True, im_user=user,
@@ -833,6 +881,17 @@ class SlackEmulator:
         """Every message of ``channel``, top-level and replies, in ts order (copies)."""
         conv = self._require_channel(channel)
         return [copy.deepcopy(m) for m in self._sorted(conv.messages.values())]
+
+    def messages_in_dm(self, user_id: str) -> list[JSON]:
+        """Every message of the bot's DM with ``user_id`` -- the bot's and theirs, thread
+        replies included -- in ts order, as stored (blocks, metadata...; copies).
+
+        Empty when there is no such DM yet; unlike ``messages(open_dm(user))`` this never
+        opens one.
+        """
+        self._require_user(user_id)
+        dm = self._existing_dm(user_id)
+        return [] if dm is None else self.messages(dm.id)
 
     def message(self, channel: str, ts: str) -> JSON | None:
         conv = self._require_channel(channel)
@@ -1232,6 +1291,11 @@ class SlackEmulator:
             raise ValueError(f"no message {ts} in {channel}")
         return message
 
+    def _existing_dm(self, user: str) -> _Channel | None:
+        """The bot's DM with ``user`` if it was ever opened."""
+        return next((c for c in self._channels.values() if c.is_im and c.im_user == user),
+                    None)
+
     def _visible_channel(self, channel_id: str) -> _Channel:
         """The channel as the bot sees it: private conversations it is not in do not
         exist for it (``channel_not_found``), as with Slack."""
@@ -1434,13 +1498,11 @@ class SlackEmulator:
 
     @api_method("chat.postMessage",
                 errors=("channel_not_found", "not_in_channel", "is_archived", "no_text",
-                        "invalid_blocks"))
+                        "invalid_blocks", "invalid_metadata_format", "cannot_dm_bot"))
     def _chat_post_message(self, args: _Args) -> JSON:
         channel_id = args.required("channel")
         if channel_id.startswith(("U", "W")):  # posting to a user id goes to their DM
-            if channel_id not in self._users or self._users[channel_id].deleted:
-                raise SlackError("channel_not_found")
-            channel_id = self.open_dm(channel_id)
+            channel_id = self._dm_to_post_in(channel_id)
         channel = self._visible_channel(channel_id)
         if channel.is_archived:
             raise SlackError("is_archived")
@@ -1449,13 +1511,13 @@ class SlackEmulator:
         text, blocks, attachments = self._message_content(args)
         if text is None and not blocks and not attachments:
             raise SlackError("no_text")
+        metadata = _message_metadata(args)
         message = self._bot_message(text or "")
         if blocks:
             message["blocks"] = blocks
         if attachments:
             message["attachments"] = attachments
-        metadata = args.json_value("metadata")
-        if metadata:
+        if metadata is not None:
             message["metadata"] = metadata
         thread_ts = args.text("thread_ts")
         if thread_ts is None:
@@ -1469,6 +1531,32 @@ class SlackEmulator:
             # Slack accepts an unknown thread_ts; the reply then belongs to no visible thread.
             self._attach_to_thread(channel, message, thread_ts)
         return {"channel": channel.id, "ts": message["ts"], "message": copy.deepcopy(message)}
+
+    def _dm_to_post_in(self, user_id: str) -> str:
+        """The DM chat.postMessage uses when its ``channel`` is a user id.
+
+        * an unknown user: ``channel_not_found``, as for any channel Slack cannot resolve;
+        * a bot (another app's bot user, or this bot itself): ``cannot_dm_bot`` -- not in
+          chat.postMessage's documented errors, but what Slack answers when a bot token
+          tries to open a DM with a bot user (im.open / conversations.open);
+        * a deactivated user: their DM stays, and Slack still posts into it (asked about
+          "chat_postMessage succeeds to deleted user", slackapi/python-slack-sdk#1156, a
+          Slack engineer answered that deactivated users' conversations still exist).  With
+          no DM yet it cannot be opened (conversations.open answers ``user_disabled``);
+          chat.postMessage documents nothing closer than ``channel_not_found`` ("value
+          passed for channel was invalid") for that, so that is the answer here.
+        """
+        user = self._users.get(user_id)
+        if user is None:
+            raise SlackError("channel_not_found")
+        if user.is_bot:
+            raise SlackError("cannot_dm_bot")
+        existing = self._existing_dm(user_id)
+        if existing is not None:
+            return existing.id
+        if user.deleted:
+            raise SlackError("channel_not_found")
+        return self.open_dm(user_id)
 
     @api_method("chat.postEphemeral",
                 errors=("channel_not_found", "not_in_channel", "is_archived",
@@ -1491,7 +1579,7 @@ class SlackEmulator:
 
     @api_method("chat.update",
                 errors=("channel_not_found", "message_not_found", "cant_update_message",
-                        "no_text", "invalid_blocks"))
+                        "no_text", "invalid_blocks", "invalid_metadata_format"))
     def _chat_update(self, args: _Args) -> JSON:
         channel = self._visible_channel(args.required("channel"))
         message = self._visible_message(channel, args.required("ts"), "message_not_found")
@@ -1500,8 +1588,11 @@ class SlackEmulator:
         text, blocks, attachments = self._message_content(args)
         if text is None and blocks is None and attachments is None:
             raise SlackError("no_text")
+        metadata = _message_metadata(args)
         if text is not None:
             message["text"] = text[:MAX_TEXT_CHARS]
+        if metadata is not None:  # omitted metadata is kept, as Slack does
+            message["metadata"] = metadata
         # Omitted blocks/attachments are kept; an empty list removes them (Slack's rule).
         for key, value in (("blocks", blocks), ("attachments", attachments)):
             if value:
@@ -1575,7 +1666,8 @@ class SlackEmulator:
             start = _ts_key(_decode_cursor(cursor, "next_ts"))
             found = [m for m in found if _ts_key(m["ts"]) <= start]
         page, rest = found[:limit], found[limit:]
-        body: JSON = {"messages": copy.deepcopy(page), "has_more": bool(rest),
+        body: JSON = {"messages": _listed(page, args.flag("include_all_metadata")),
+                      "has_more": bool(rest),
                       "pin_count": len(channel.pins), "channel_actions_ts": None,
                       "channel_actions_count": 0}
         if rest:
@@ -1605,14 +1697,15 @@ class SlackEmulator:
             start = _ts_key(_decode_cursor(cursor, "next_ts"))
             replies = [m for m in replies if _ts_key(m["ts"]) >= start]
         page, rest = replies[:limit], replies[limit:]
-        body: JSON = {"messages": copy.deepcopy([parent, *page]), "has_more": bool(rest)}
+        body: JSON = {"messages": _listed([parent, *page], args.flag("include_all_metadata")),
+                      "has_more": bool(rest)}
         if rest:
             body["response_metadata"] = {"next_cursor": _encode_cursor("next_ts", rest[0]["ts"])}
         return body
 
     @api_method("conversations.open",
                 errors=("channel_not_found", "user_not_found", "user_disabled",
-                        "users_list_not_supplied", "too_many_users"))
+                        "users_list_not_supplied", "too_many_users", "cannot_dm_bot"))
     def _conversations_open(self, args: _Args) -> JSON:
         channel_id = args.text("channel")
         if channel_id is not None:  # re-open an existing DM / group DM
@@ -1632,6 +1725,10 @@ class SlackEmulator:
             if self._users[user].deleted:
                 raise SlackError("user_disabled")
         humans = [u for u in dict.fromkeys(users) if u != self.bot_user_id]
+        # A bot token cannot open a 1:1 DM with a bot user, itself included: Slack answers
+        # cannot_dm_bot (undocumented in the spec; seen from im.open and conversations.open).
+        if not humans or (len(humans) == 1 and self._users[humans[0]].is_bot):
+            raise SlackError("cannot_dm_bot")
         if len(humans) == 1:
             existed = any(c.is_im and c.im_user == humans[0] for c in self._channels.values())
             channel = self._channels[self.open_dm(humans[0])]
