@@ -44,6 +44,7 @@ def test_timeline_of_thousands_of_long_entries_fits_one_message():
     message = timeline_message(incident(), items)
     assert len(message["blocks"]) <= MAX_MESSAGE_BLOCKS
     assert all(len(t) <= MAX_SECTION_TEXT for t in section_texts(message))
+    assert sum(len(t) for t in section_texts(message)) <= 11_000, "Slack refuses ~12k+ characters of blocks"
     assert "later entries not shown" in message["blocks"][-1]["elements"][0]["text"]
     shown = sum(t.count(":speech_balloon:") for t in section_texts(message))
     assert f"{2000 - shown} later entries" in message["blocks"][-1]["elements"][0]["text"]

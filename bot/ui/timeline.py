@@ -20,6 +20,10 @@ from bot.ui.text import (
 )
 from storage.models import Incident
 
+# Slack refuses a message whose blocks hold more than roughly 12-13k characters
+# (msg_blocks_too_long), well before 50 blocks of 3,000 characters.
+MAX_TOTAL_TEXT = 11_000
+
 KIND_ICONS = {"message": ":speech_balloon:", "note": ":memo:", "lifecycle": ":gear:"}
 MAX_ENTRY_TEXT = 600  # keeps one long message from crowding out the rest of the view
 
@@ -63,17 +67,19 @@ def timeline_message(incident: Incident, items: Sequence[TimelineItem]) -> dict:
     budget = MAX_MESSAGE_BLOCKS - len(blocks) - 1  # keep one block for the "more" note
     chunk: list[str] = []
     shown = 0
+    total = 0
     for item in items:
         line = truncate(entry_line(item), MAX_SECTION_TEXT)
+        if total + len(line) + 1 > MAX_TOTAL_TEXT:
+            break
         if chunk and len("\n".join(chunk + [line])) > MAX_SECTION_TEXT:
             if len(blocks) >= budget + 2:
                 break
             blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
             chunk = []
         chunk.append(line)
+        total += len(line) + 1
         shown += 1
-    else:
-        pass
     if chunk and len(blocks) < budget + 2:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
     elif chunk:
