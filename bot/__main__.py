@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000)
     sub.add_parser("run", help="Socket Mode (needs SLACK_APP_TOKEN)")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    sweep = sub.add_parser("sweep", help="send the nudges due at an instant, once, and exit")
+    sweep.add_argument("--at", help="ISO 8601 instant (default: now); naive times are UTC")
     demo = sub.add_parser("demo", help="play a short incident against the built-in Slack emulator")
     demo.add_argument("--database-url", help="where to keep the demo's data (default: a new SQLite file)")
     export = sub.add_parser("export", help="print the latest incident's document for a channel")
@@ -52,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.demo import run_demo
 
             return asyncio.run(run_demo(args.database_url))
+        if args.command == "sweep":
+            settings.require("SLACK_BOT_TOKEN")
+            return asyncio.run(_sweep(settings, args.at))
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
         if args.command == "export":
@@ -123,6 +128,33 @@ async def _run_socket_mode(settings: Settings) -> int:
         await handler.close_async()
         await drain_listeners()
         await bot.close()
+    return 0
+
+
+async def _sweep(settings: Settings, at: str | None) -> int:
+    from datetime import datetime, timezone
+
+    from bot.app import Bot
+    from bot.clock import FixedClock, SystemClock
+
+    if at:
+        try:
+            instant = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            print(f"postmortem-bot: --at {at!r} is not an ISO 8601 instant (e.g. 2026-11-24T09:30:00Z)", file=sys.stderr)
+            return 2
+        clock = FixedClock(instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc))
+    else:
+        clock = SystemClock()
+    bot = await Bot.create(settings, clock=clock)
+    try:
+        report = await bot.services.nudges.sweep(clock.now())
+    finally:
+        await bot.close()
+    for line in report.lines():
+        print(line)
+    print(f"sweep at {clock.now().isoformat()}: {len(report.sent)} sent, {len(report.recovered)} recovered, "
+          f"{len(report.retried)} to retry, {len(report.failed)} undeliverable")
     return 0
 
 

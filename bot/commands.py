@@ -49,11 +49,18 @@ class AddActionItem:
 
 
 @dataclass(frozen=True)
+class Meeting:
+    day: date
+    at: time
+    attendees: tuple[str, ...]  # user ids
+
+
+@dataclass(frozen=True)
 class Help:
     problem: str | None = None
 
 
-Command = Start | Note | ShowTimeline | Resolve | Publish | AddActionItem | Help
+Command = Start | Note | ShowTimeline | Resolve | Publish | AddActionItem | Meeting | Help
 
 DEFAULT_SEVERITY = 3
 SEVERITY_FLAG = re.compile(r"(?:^|\s)--sev(?:erity)?(?:\s+|=)(?:sev)?(\S+)", re.IGNORECASE)
@@ -81,6 +88,8 @@ def parse(text: str) -> Command:
         return Publish()
     if name == "action":
         return _parse_action(rest)
+    if name == "meeting":
+        return _parse_meeting(rest)
     if name == "help":
         return Help()
     return Help(problem=f"I don't know `{name}`.")
@@ -134,6 +143,26 @@ def _parse_action(rest: str) -> AddActionItem:
     if not title:
         raise UsageError(f"Say what will be done: {usage}.")
     return AddActionItem(owner=owner, due=due, title=title)
+
+
+MEETING = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}):(\d{2})\b(.*)$", re.DOTALL)
+MENTIONED = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def _parse_meeting(rest: str) -> Meeting:
+    usage = "`/postmortem meeting YYYY-MM-DD HH:MM [@attendees]` (your time zone)"
+    match = MEETING.match(rest.strip())
+    if not match:
+        raise UsageError(f"Give the date and time of the review meeting: {usage}.")
+    day_text, hour, minute, tail = match.groups()
+    try:
+        day = date.fromisoformat(day_text)
+        at = time(int(hour), int(minute))
+    except ValueError:
+        raise UsageError(f"`{day_text} {hour}:{minute}` is not a date and time: {usage}.") from None
+    if GROUP_MENTION.search(tail):
+        raise UsageError("Invite people by name, not groups: the bot sends each attendee the agenda.")
+    return Meeting(day=day, at=at, attendees=tuple(dict.fromkeys(MENTIONED.findall(tail))))
 
 
 def _unquote(text: str) -> str:

@@ -24,6 +24,8 @@ class Settings:
     # Reactions that promote a message to the draft timeline.
     timeline_emojis: tuple[str, ...] = ("pushpin",)
     log_level: str = "INFO"
+    # When nudges may reach people, in their own time zone: "09:00-17:00 mon-fri".
+    working_hours: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -44,6 +46,7 @@ class Settings:
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             timeline_emojis=emojis or ("pushpin",),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            working_hours=env.get("POSTMORTEM_WORKING_HOURS") or None,
         )
 
     def require(self, *names: str) -> None:

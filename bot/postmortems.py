@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
@@ -26,6 +26,9 @@ from bot.clock import Clock
 from bot.content import ActionItemDraft, PostmortemContent
 from bot.documents import document_data, duration_text, render_markdown
 from bot.people import PeopleDirectory
+
+if TYPE_CHECKING:
+    from bot.nudges import NudgeService
 from bot.slack import error_code
 from bot.timeline import TimelineItem, load_timeline
 from bot.ui import postmortem_modal as modal
@@ -99,12 +102,14 @@ class PostmortemService:
         clock: Clock,
         people: PeopleDirectory,
         timeline_emojis: tuple[str, ...] = ("pushpin",),
+        nudges: "NudgeService | None" = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.clock = clock
         self.people = people
         self.timeline_emojis = timeline_emojis
+        self.nudges = nudges
 
     # --- opening the modal -----------------------------------------------------------------
 
@@ -157,6 +162,8 @@ class PostmortemService:
                 )
             incident = row
         await self.refresh_card(incident)
+        if self.nudges is not None:
+            await self.nudges.plan_incident(incident.id)
         return incident
 
     async def _modal_for(self, incident: Incident, user_id: str, notice: str | None = None) -> dict:
@@ -321,6 +328,7 @@ class PostmortemService:
             # The document's own title and severity are the corrected ones.
             incident.title = content.title.strip()[:200] or incident.title
             incident.severity = content.severity
+        await self._plan_items(content)
         shared, problem = await self.share(incident_id, headline="Post-mortem submitted", by=user_id)
         return Submitted(incident=incident, revision=number, shared=shared, problem=problem)
 
@@ -371,6 +379,14 @@ class PostmortemService:
         postmortem.removed_item_ids = []
         content.action_items = rows
         return content
+
+    async def _plan_items(self, content: PostmortemContent) -> None:
+        """Each stored item gets its next nudge (the assignment DM first)."""
+        if self.nudges is None:
+            return
+        for row in content.action_items:
+            if row.item_id is not None:
+                await self.nudges.plan_item(row.item_id)
 
     # --- sharing and publishing ------------------------------------------------------------
 
@@ -469,6 +485,8 @@ class PostmortemService:
                     ActionItemDraft(key=f"i{item.id}", title=item.title, owner=owner, due=due)
                 )
                 postmortem.draft = content.to_json()
+        if self.nudges is not None:
+            await self.nudges.plan_item(item.id)
         return item
 
     # --- shared bits -----------------------------------------------------------------------

@@ -8,7 +8,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.action_items import ActionItemService
 from bot.incidents import IncidentService
+from bot.nudges import NudgeService
+from bot.schedule import WorkingHours
 from bot.people import PeopleDirectory
 from bot.postmortems import PostmortemService
 from bot.timeline import TimelineService
@@ -22,15 +25,20 @@ class Services:
     timeline: TimelineService
     postmortems: PostmortemService
     people: PeopleDirectory
+    nudges: NudgeService
+    action_items: ActionItemService
 
     @classmethod
     def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> "Services":
         people = PeopleDirectory(client)
         emojis = settings.timeline_emojis
+        nudges = NudgeService(sessions, client, clock, people, WorkingHours.parse(settings.working_hours))
         return cls(
             settings=settings,
             incidents=IncidentService(sessions, client, clock, emojis),
             timeline=TimelineService(sessions, client, clock, emojis, people),
-            postmortems=PostmortemService(sessions, client, clock, people, emojis),
+            postmortems=PostmortemService(sessions, client, clock, people, emojis, nudges),
             people=people,
+            nudges=nudges,
+            action_items=ActionItemService(sessions, client, clock, people, nudges),
         )

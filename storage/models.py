@@ -89,6 +89,10 @@ class Incident(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    meeting_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    meeting_attendees: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # SEV3-4 get a review meeting only when someone asks for one.
+    meeting_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 
     entries: Mapped[list["TimelineEntry"]] = relationship(back_populates="incident")
 
@@ -244,3 +248,54 @@ class ActionItem(Base):
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Why it was snoozed or will not be done, in the owner's words.
+    status_note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # The latest DM about it, updated in place when the owner answers.
+    dm_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    dm_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+# Nudge statuses: pending -> claimed -> sent; or cancelled (the subject changed), failed (undeliverable).
+PENDING = "pending"
+CLAIMED = "claimed"
+SENT = "sent"
+CANCELLED = "cancelled"
+FAILED = "failed"
+
+
+class Nudge(Base):
+    """One message the bot owes someone at a time. The database is the schedule.
+
+    Unique by (kind, subject, slot): two sweepers planning the same reminder make one row.
+    A sweep claims due rows atomically, sends, then marks them sent; a claim left behind by
+    a crash is recovered by looking for the message itself in Slack (its metadata carries
+    the nudge's key), so a message is never sent twice nor lost.
+    """
+
+    __tablename__ = "nudges"
+    __table_args__ = (
+        UniqueConstraint("kind", "subject", "slot", name="uq_nudges_key"),
+        Index("ix_nudges_due", "status", "not_before"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64))  # "action_item:12", "incident:3"
+    slot: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(32))  # a user id (DM) or a channel id
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    message_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    message_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.subject}/{self.slot}"

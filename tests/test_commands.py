@@ -84,3 +84,18 @@ def test_escaped_command_text_is_stored_as_typed():
         "ping @alice in #inc see x.io/a <b> & @here"
     )
     assert parse("start Checkout &amp; payments &lt;EU&gt; --sev 2") == Start("Checkout & payments <EU>", 2)
+
+
+from datetime import time as dtime
+
+from bot.commands import Meeting
+
+
+def test_meeting():
+    assert parse("meeting 2026-11-25 14:30 <@U1|alice> <@U2|bob> <@U1|alice>") == Meeting(
+        day=date(2026, 11, 25), at=dtime(14, 30), attendees=("U1", "U2")
+    )
+    with pytest.raises(UsageError, match="date and time"):
+        parse("meeting tomorrow")
+    with pytest.raises(UsageError, match="not groups"):
+        parse("meeting 2026-11-25 14:30 <!subteam^S1|@sre>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import actions, commands, events, shortcuts, views
+from bot.listeners import actions, commands, events, followup, shortcuts, views
 from bot.services import Services
 
 
@@ -13,5 +13,6 @@ def register_all(app: AsyncApp, services: Services) -> None:
     shortcuts.register(app, services)
     actions.register(app, services)
     views.register(app, services)
+    followup.register(app, services)
     # Last: it holds the catch-all for event types nobody else handles.
     events.register(app, services)

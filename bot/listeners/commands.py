@@ -9,6 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from bot import commands
+from bot.action_items import AnswerError
 from bot.incidents import StartFailed
 from bot.postmortems import PostmortemError
 from bot.services import Services
@@ -99,6 +100,22 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
         except PostmortemError as exc:
             return ephemeral(f":warning: {exc}")
         return ephemeral(f"Action item added: *{escape(item.title)}*, owner {mention(item.owner_id)}, due {item.due.isoformat()}.")
+
+    if isinstance(parsed, commands.Meeting):
+        incident = await services.timeline.current_incident(team_id, channel_id)
+        if incident is None:
+            return ephemeral(NO_INCIDENT)
+        try:
+            at = await services.action_items.schedule_meeting(
+                incident_id=incident.id,
+                user_id=user_id,
+                day=parsed.day,
+                at=parsed.at,
+                attendees=list(parsed.attendees) or [user_id],
+            )
+        except AnswerError as exc:
+            return ephemeral(f":warning: {exc}")
+        return ephemeral(f"Review meeting set for {slack_date(at)}; the agenda comes 24 h before.")
 
     if isinstance(parsed, commands.ShowTimeline):
         incident = await services.timeline.current_incident(team_id, channel_id)

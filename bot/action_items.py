@@ -1,0 +1,211 @@
+"""Answers to action-item DMs, and review meetings.
+
+Only the item's owner or the incident's commander may change an item; anyone else gets an
+explanation. Every answer updates the item, replans its nudges, updates the DM in place,
+and leaves a short reply in the incident channel's thread, so the next render shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+
+from bot.clock import Clock
+from bot.ics import meeting_invite
+from bot.nudges import NudgeService, item_mapping, local_date
+from bot.people import PeopleDirectory
+from bot.slack import error_code
+from bot.ui import nudges as ui
+from storage.db import SessionFactory
+from storage.models import ActionItem, Incident, Postmortem
+
+log = logging.getLogger("postmortem_bot.action_items")
+
+SNOOZES = {"1d": timedelta(days=1), "1w": timedelta(weeks=1)}
+MEETING_LENGTH = timedelta(hours=1)
+
+
+class NotAllowed(Exception):
+    """The person may not change this item; the message says who can."""
+
+
+class AnswerError(Exception):
+    """The answer cannot be applied; the message says why."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: str  # done, in_progress, snooze, change_due, not_mine, wont_do
+    snooze: str | None = None
+    due: date | None = None
+    new_owner: str | None = None
+    note: str = ""
+
+
+class ActionItemService:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        client: AsyncWebClient,
+        clock: Clock,
+        people: PeopleDirectory,
+        nudges: NudgeService,
+    ) -> None:
+        self.sessions = sessions
+        self.client = client
+        self.clock = clock
+        self.people = people
+        self.nudges = nudges
+
+    async def item(self, item_id: int) -> dict[str, Any]:
+        async with self.sessions() as session:
+            item = await session.get(ActionItem, item_id)
+            incident = await session.get(Incident, item.incident_id) if item else None
+        if item is None or incident is None:
+            raise AnswerError("This action item no longer exists.")
+        return item_mapping(item, incident)
+
+    async def check_allowed(self, item_id: int, user_id: str) -> dict[str, Any]:
+        mapping = await self.item(item_id)
+        if user_id not in (mapping["owner_id"], mapping["commander_id"]):
+            raise NotAllowed(
+                f"Only the owner (<@{mapping['owner_id']}>) or the incident commander "
+                f"(<@{mapping['commander_id']}>) can change this action item."
+            )
+        return mapping
+
+    async def answer(self, item_id: int, user_id: str, answer: Answer) -> dict[str, Any]:
+        """Apply `answer` by `user_id`; returns the item as it now is."""
+        await self.check_allowed(item_id, user_id)
+        now = self.clock.now()
+        what = ""
+        async with self.sessions.begin() as session:
+            item = await session.get(ActionItem, item_id, with_for_update=True)
+            assert item is not None
+            if answer.kind == "done":
+                item.status, what = "done", "done"
+            elif answer.kind == "in_progress":
+                item.status, what = "in_progress", "in_progress"
+            elif answer.kind == "snooze":
+                length = SNOOZES.get(answer.snooze or "")
+                if length is None:
+                    raise AnswerError("Snooze for a day or a week.")
+                item.snoozed_until = now + length
+                item.status_note = answer.note or None
+                what = f"snooze:{answer.snooze}"
+            elif answer.kind == "change_due":
+                tz = (await self.people.get(user_id)).tz
+                if answer.due is None or answer.due < local_date(now, tz):
+                    raise AnswerError("Pick a due date today or later.")
+                item.due, item.snoozed_until = answer.due, None
+                what = "change_due"
+            elif answer.kind == "wont_do":
+                if not answer.note.strip():
+                    raise AnswerError("Say why it won't be done: the reason goes into the post-mortem.")
+                item.status, item.status_note = "wont_do", answer.note.strip()[:500]
+                what = "wont_do"
+            elif answer.kind == "not_mine":
+                if answer.new_owner:
+                    person = await self.people.get(answer.new_owner)
+                    reason = person.not_a_person_reason()
+                    if reason:
+                        raise AnswerError(f"That account {reason}: pick a person.")
+                    item.owner_id = answer.new_owner
+                what = "not_mine"
+                item.status_note = answer.note or item.status_note
+            else:
+                raise AnswerError(f"Unknown answer {answer.kind}")
+            item.updated_at = now
+        mapping = await self.item(item_id)
+        await self.nudges.plan_item(item_id)
+        await self._tell(mapping, by=user_id, what=what, answer=answer)
+        return mapping
+
+    async def _tell(self, item: dict[str, Any], *, by: str, what: str, answer: Answer) -> None:
+        """The DM in place, the channel's thread, and the commander when it is not theirs."""
+        async with self.sessions() as session:
+            row = await session.get(ActionItem, item["id"])
+            thread = await session.scalar(
+                select(Postmortem.summary_ts).join(Incident, Incident.id == Postmortem.incident_id).where(
+                    Incident.channel_id == item["incident_channel"], Postmortem.incident_id == row.incident_id
+                )
+            )
+            incident = await session.get(Incident, row.incident_id)
+        if row.dm_channel and row.dm_ts:
+            await self._safely(
+                self.client.chat_update(channel=row.dm_channel, ts=row.dm_ts, **ui.action_item_answered(item, by=by, what=what))
+            )
+        await self._safely(
+            self.client.chat_postMessage(
+                channel=item["incident_channel"],
+                thread_ts=thread or (incident.card_ts if incident else None),
+                **ui.channel_update(item, by=by, what=what),
+            )
+        )
+        if answer.kind == "not_mine" and not answer.new_owner:
+            await self._safely(
+                self.client.chat_postMessage(channel=item["commander_id"], **ui.channel_update(item, by=by, what=what))
+            )
+
+    async def _safely(self, call: Any) -> None:
+        try:
+            await call
+        except SlackApiError as exc:
+            log.warning("could not tell Slack about an action-item answer: %s", error_code(exc))
+
+    # --- review meetings -----------------------------------------------------------------
+
+    async def schedule_meeting(
+        self, *, incident_id: int, user_id: str, day: date, at: time, attendees: list[str], location: str = ""
+    ) -> datetime:
+        """Fix the review meeting: announce it with an .ics invite, plan agenda and follow-up."""
+        tz = (await self.people.get(user_id)).tz
+        try:
+            zone = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("UTC")
+        meeting_at = datetime.combine(day, at, tzinfo=zone).astimezone(self.clock.now().tzinfo)
+        if meeting_at < self.clock.now():
+            raise AnswerError("That time has passed: pick a time still to come.")
+        async with self.sessions.begin() as session:
+            incident = await session.get(Incident, incident_id, with_for_update=True)
+            if incident is None:
+                raise AnswerError("That incident no longer exists.")
+            incident.meeting_at = meeting_at
+            incident.meeting_attendees = sorted(set(attendees))
+            incident.meeting_requested = True
+        names = await self.people.names(attendees)
+        mapping = {"id": incident.id, "title": incident.title, "channel": incident.channel_id, "severity": incident.severity,
+                   "resolved_at": incident.resolved_at, "deadline": None, "commander_id": incident.commander_id}
+        try:
+            posted = await self.client.chat_postMessage(
+                channel=incident.channel_id,
+                **ui.meeting_scheduled(mapping, at=meeting_at, attendees=attendees, by=user_id, location=location),
+            )
+            invite = meeting_invite(
+                uid=f"postmortem-{incident.id}-{secrets.token_hex(4)}@postmortem-bot",
+                title=f"Post-mortem review: {incident.title}",
+                start=meeting_at,
+                duration=MEETING_LENGTH,
+                attendees_emails_or_names=[names.get(a, a) for a in attendees],
+                description=f"Review of the incident in Slack channel {incident.channel_id}. {location}".strip(),
+                organizer=names.get(user_id, user_id),
+                now=self.clock.now(),
+                location=location,
+            )
+            await self.client.files_upload_v2(
+                channel=incident.channel_id, thread_ts=posted["ts"], content=invite,
+                filename="postmortem-review.ics", title="Calendar invite",
+            )
+        except SlackApiError as exc:
+            log.warning("meeting announcement for incident %s failed: %s", incident.id, error_code(exc))
+        await self.nudges.plan_incident(incident.id)
+        return meeting_at

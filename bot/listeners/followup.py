@@ -1,0 +1,162 @@
+"""Follow-through: the buttons in action-item DMs, their small modals, and the meeting form."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+import logging
+from typing import Any, Awaitable, Callable
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.action_items import Answer, AnswerError, NotAllowed
+from bot.services import Services
+from bot.slack import error_code
+from bot.ui import nudges as ui
+from bot.ui.help import ephemeral
+
+log = logging.getLogger("postmortem_bot.listeners.followup")
+
+
+def _item_id(value: str | None) -> int | None:
+    """Button values are the item id; snooze options are "<id>:<length>"."""
+    head = (value or "").split(":", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _metadata_id(view: dict[str, Any], key: str) -> int | None:
+    try:
+        return int(json.loads(view.get("private_metadata") or "{}")[key])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    items = services.action_items
+
+    async def reply(respond: AsyncRespond, text: str) -> None:
+        try:
+            await respond(**ephemeral(text), replace_original=False)
+        except Exception:
+            log.exception("could not answer through response_url")
+
+    async def apply(body: dict[str, Any], respond: AsyncRespond, item_id: int | None, answer: Answer) -> None:
+        if item_id is None:
+            log.warning("action-item button without an item id")
+            return
+        try:
+            await items.answer(item_id, body["user"]["id"], answer)
+        except (NotAllowed, AnswerError) as exc:
+            await reply(respond, f":warning: {exc}")
+
+    @app.action(ui.ITEM_DONE)
+    async def on_done(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        await apply(body, respond, _item_id(action.get("value")), Answer("done"))
+
+    @app.action(ui.ITEM_IN_PROGRESS)
+    async def on_in_progress(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        await apply(body, respond, _item_id(action.get("value")), Answer("in_progress"))
+
+    @app.action(ui.ITEM_SNOOZE)
+    async def on_snooze(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        value = (action.get("selected_option") or {}).get("value", "")
+        length = value.split(":", 1)[1] if ":" in value else None
+        await apply(body, respond, _item_id(value), Answer("snooze", snooze=length))
+
+    def modal_opener(build: Callable[[dict[str, Any]], dict]) -> Callable[..., Awaitable[None]]:
+        """Buttons that need more than a click open a small modal, checked first for who may."""
+
+        async def open_modal(
+            ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        ) -> None:
+            await ack()
+            item_id = _item_id(action.get("value"))
+            if item_id is None:
+                return
+            try:
+                item = await items.check_allowed(item_id, body["user"]["id"])
+                await client.views_open(trigger_id=body["trigger_id"], view=build(item))
+            except (NotAllowed, AnswerError) as exc:
+                await reply(respond, f":warning: {exc}")
+            except SlackApiError as exc:
+                await reply(respond, f":warning: Slack would not open the form ({error_code(exc)}); press the button again.")
+
+        return open_modal
+
+    app.action(ui.ITEM_CHANGE_DUE)(modal_opener(lambda item: ui.change_due_modal(item, today=item["due"])))
+    app.action(ui.ITEM_NOT_MINE)(modal_opener(ui.not_mine_modal))
+    app.action(ui.ITEM_WONT_DO)(modal_opener(ui.wont_do_modal))
+
+    async def submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], answer: Answer, block: str) -> None:
+        item_id = _metadata_id(view, "item_id")
+        if item_id is None:
+            await ack()
+            return
+        try:
+            # Fast checks first so errors land on the field; the rest happens after the ack.
+            await items.check_allowed(item_id, body["user"]["id"])
+        except (NotAllowed, AnswerError) as exc:
+            await ack(response_action="errors", errors={block: str(exc)})
+            return
+        await ack()
+        try:
+            await items.answer(item_id, body["user"]["id"], answer)
+        except (NotAllowed, AnswerError) as exc:
+            log.warning("action-item answer refused after ack: %s", exc)
+
+    @app.view(ui.CHANGE_DUE_CALLBACK)
+    async def on_change_due(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        due = ui.read_change_due(view.get("state", {}).get("values", {}))
+        # UTC's date is a day's grace either way; the service checks the owner's own date.
+        errors = ui.change_due_errors(due, today=items.clock.now().date() - timedelta(days=1))
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await submit(ack, body, view, Answer("change_due", due=due), ui.CHANGE_DUE_BLOCK)
+
+    @app.view(ui.NOT_MINE_CALLBACK)
+    async def on_not_mine(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        owner, note = ui.read_not_mine(view.get("state", {}).get("values", {}))
+        await submit(ack, body, view, Answer("not_mine", new_owner=owner, note=note), ui.NOT_MINE_OWNER_BLOCK)
+
+    @app.view(ui.WONT_DO_CALLBACK)
+    async def on_wont_do(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        reason = ui.read_wont_do(view.get("state", {}).get("values", {}))
+        if not reason.strip():
+            await ack(response_action="errors", errors={ui.WONT_DO_BLOCK: "Say why: the reason goes into the post-mortem."})
+            return
+        await submit(ack, body, view, Answer("wont_do", note=reason), ui.WONT_DO_BLOCK)
+
+    @app.action(ui.SCHEDULE_MEETING)
+    async def on_schedule_meeting(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        incident_id = _item_id(action.get("value"))
+        if incident_id is None:
+            return
+        incident = {"id": incident_id, "title": "", "channel": ""}
+        try:
+            await client.views_open(trigger_id=body["trigger_id"], view=ui.meeting_modal(incident, initial_attendees=[body["user"]["id"]]))
+        except SlackApiError as exc:
+            await reply(respond, f":warning: Slack would not open the form ({error_code(exc)}); press the button again.")
+
+    @app.view(ui.MEETING_CALLBACK)
+    async def on_meeting(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        incident_id = _metadata_id(view, "incident_id")
+        day, at, attendees, location = ui.read_meeting(view.get("state", {}).get("values", {}))
+        if incident_id is None or day is None or at is None:
+            await ack(response_action="errors", errors={ui.MEETING_DATE_BLOCK: "Pick a date and a time."})
+            return
+        await ack()
+        try:
+            await items.schedule_meeting(
+                incident_id=incident_id, user_id=body["user"]["id"], day=day, at=at, attendees=attendees, location=location
+            )
+        except AnswerError as exc:
+            log.warning("meeting not scheduled: %s", exc)

@@ -1,0 +1,505 @@
+"""Follow-through: the schedule of nudges, and the sweep that sends them exactly once.
+
+The database is the schedule (DESIGN.md). Each subject (an action item, an incident's
+meeting) has at most one pending nudge: the next one. A sweep claims due rows atomically
+(FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers), sends each, marks it
+sent, and plans the subject's next nudge. Its cost follows what is due, not what exists.
+
+Exactly once: every message carries its nudge's key in Slack message metadata. A claim
+left behind by a crash (between send and mark) is recovered after a lease by asking Slack
+whether the message exists: if it does, the row is marked sent; if not, it is sent now.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import schedule
+from bot.clock import Clock
+from bot.people import PeopleDirectory
+from bot.slack import error_code
+from bot.ui import nudges as ui
+from storage.db import SessionFactory
+from storage.models import (
+    CANCELLED,
+    CLAIMED,
+    FAILED,
+    PENDING,
+    SENT,
+    ActionItem,
+    Incident,
+    Nudge,
+)
+
+log = logging.getLogger("postmortem_bot.nudges")
+
+NUDGE_EVENT_TYPE = "postmortem_nudge"
+# A claim older than this is taken to be a crashed sweeper's.
+CLAIM_LEASE = timedelta(minutes=5)
+SWEEP_BATCH = 200
+RETRY_BACKOFF = timedelta(minutes=10)
+# A pending reminder this far past its time was planned before an outage.
+STALE_AFTER = timedelta(hours=12)
+MAX_ATTEMPTS = 5
+# Slack's answers that mean "this person cannot be reached", not "try again".
+UNREACHABLE = {"user_disabled", "user_not_found", "cannot_dm_bot", "channel_not_found", "account_inactive", "is_archived"}
+
+ITEM_KINDS = ("action_item", "overdue_commander", "overdue_channel")
+
+
+def local_date(at: datetime, tz: str) -> date:
+    try:
+        return at.astimezone(ZoneInfo(tz)).date()
+    except (ZoneInfoNotFoundError, ValueError):
+        return at.date()
+
+
+def item_subject(item_id: int) -> str:
+    return f"action_item:{item_id}"
+
+
+def incident_subject(incident_id: int) -> str:
+    return f"incident:{incident_id}"
+
+
+def subject_id(subject: str) -> int:
+    return int(subject.split(":", 1)[1])
+
+
+@dataclass
+class SweepReport:
+    sent: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return (
+            [f"sent {k}" for k in self.sent]
+            + [f"recovered {k} (already in Slack)" for k in self.recovered]
+            + [f"retry later {k}" for k in self.retried]
+            + [f"failed {k}" for k in self.failed]
+        )
+
+
+def item_mapping(item: ActionItem, incident: Incident) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "title": item.title,
+        "owner_id": item.owner_id,
+        "due": item.due,
+        "priority": item.priority,
+        "type": item.type,
+        "status": item.status,
+        "ticket_url": item.ticket_url,
+        "status_note": item.status_note,
+        "incident_title": incident.title,
+        "incident_channel": incident.channel_id,
+        "commander_id": incident.commander_id,
+    }
+
+
+class NudgeService:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        client: AsyncWebClient,
+        clock: Clock,
+        people: PeopleDirectory,
+        hours: schedule.WorkingHours | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.client = client
+        self.clock = clock
+        self.people = people
+        self.hours = hours or schedule.WorkingHours()
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+    # --- planning --------------------------------------------------------------------------
+
+    async def plan_item(self, item_id: int) -> None:
+        """(Re)plan an action item's next nudge from its current state."""
+        async with self.sessions() as session:
+            item = await session.get(ActionItem, item_id)
+            if item is None:
+                return
+            last = await self._last_sent(session, item_subject(item_id), "action_item")
+        tz = (await self.people.get(item.owner_id)).tz
+        now = self.clock.now()
+        planned = schedule.next_action_item_nudge(
+            due=item.due,
+            status=item.status,
+            assigned_notified=last is not None,
+            last_slot=last.slot if last else None,
+            last_sent_at=last.sent_at if last else None,
+            snoozed_until=item.snoozed_until,
+            now=now,
+            tz=tz,
+            hours=self.hours,
+        )
+        async with self.sessions.begin() as session:
+            await self._cancel_pending(session, item_subject(item_id), ITEM_KINDS)
+            if planned is None:
+                return
+            item = await session.get(ActionItem, item_id)
+            assert item is not None
+            incident = await session.get(Incident, item.incident_id)
+            assert incident is not None
+            await self._put(session, item.team_id, "action_item", item_subject(item_id), planned.slot, item.owner_id, planned.not_before)
+            tell_commander, tell_channel = schedule.escalation(planned.slot)
+            if tell_commander:
+                await self._put(session, item.team_id, "overdue_commander", item_subject(item_id), planned.slot, incident.commander_id, planned.not_before)
+            if tell_channel:
+                await self._put(session, item.team_id, "overdue_channel", item_subject(item_id), planned.slot, incident.channel_id, planned.not_before)
+
+    async def plan_incident(self, incident_id: int) -> None:
+        """(Re)plan an incident's meeting nudges: unscheduled reminders, agenda, publication, 30-day review."""
+        async with self.sessions() as session:
+            incident = await session.get(Incident, incident_id)
+            if incident is None or incident.resolved_at is None:
+                return
+            last = await self._last_sent(session, incident_subject(incident_id), "meeting_unscheduled")
+        tz = (await self.people.get(incident.commander_id)).tz
+        now = self.clock.now()
+        deadline = schedule.meeting_deadline(
+            incident.resolved_at, incident.severity, requested=incident.meeting_requested, tz=tz
+        )
+        planned = schedule.next_meeting_nudge(
+            resolved_at=incident.resolved_at,
+            deadline=deadline,
+            scheduled=incident.meeting_at is not None,
+            last_sent_at=last.sent_at if last else None,
+            now=now,
+            tz=tz,
+            hours=self.hours,
+        )
+        subject = incident_subject(incident_id)
+        async with self.sessions.begin() as session:
+            await self._cancel_pending(session, subject, ("meeting_unscheduled", "meeting_agenda", "publication_request"))
+            if planned is not None:
+                await self._put(session, incident.team_id, "meeting_unscheduled", subject, planned.slot, incident.commander_id, planned.not_before)
+            if incident.meeting_at is not None:
+                slot = incident.meeting_at.strftime("%Y%m%dT%H%M")
+                agenda_at = max(schedule.meeting_agenda_at(incident.meeting_at), now)
+                await self._put(session, incident.team_id, "meeting_agenda", subject, slot, incident.channel_id, agenda_at)
+                await self._put(
+                    session, incident.team_id, "publication_request", subject, slot, incident.channel_id,
+                    schedule.publication_request_at(incident.meeting_at),
+                )
+            await self._put(
+                session, incident.team_id, "review_30d", subject, "30d", incident.channel_id,
+                schedule.review_at(incident.resolved_at),
+            )
+
+    async def _put(
+        self, session: AsyncSession, team_id: str, kind: str, subject: str, slot: str, recipient: str, not_before: datetime
+    ) -> None:
+        """Insert a pending nudge; a cancelled one with the same key comes back; a sent one stays sent."""
+        from storage.queries import _insert  # the dialect's INSERT with ON CONFLICT
+
+        stmt = _insert(session, Nudge).values(
+            team_id=team_id, kind=kind, subject=subject, slot=slot, recipient=recipient,
+            not_before=not_before, status=PENDING, attempts=0, created_at=self.clock.now(),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["kind", "subject", "slot"],
+            set_={"status": PENDING, "not_before": stmt.excluded.not_before, "recipient": stmt.excluded.recipient},
+            where=Nudge.status == CANCELLED,
+        )
+        await session.execute(stmt)
+
+    async def _cancel_pending(self, session: AsyncSession, subject: str, kinds: tuple[str, ...]) -> None:
+        await session.execute(
+            update(Nudge)
+            .where(Nudge.subject == subject, Nudge.kind.in_(kinds), Nudge.status == PENDING)
+            .values(status=CANCELLED)
+        )
+
+    async def _last_sent(self, session: AsyncSession, subject: str, kind: str) -> Nudge | None:
+        return await session.scalar(
+            select(Nudge)
+            .where(Nudge.subject == subject, Nudge.kind == kind, Nudge.status == SENT)
+            .order_by(Nudge.sent_at.desc(), Nudge.id.desc())
+            .limit(1)
+        )
+
+    # --- the sweep -------------------------------------------------------------------------
+
+    async def sweep(self, now: datetime | None = None, limit: int = SWEEP_BATCH) -> SweepReport:
+        """Send what is due at `now`, once. Safe to run in several processes at once."""
+        now = now or self.clock.now()
+        report = SweepReport()
+        for nudge in await self._stale_claims(now):
+            await self._recover(nudge, now, report)
+        await self._replan_overdue(now)
+        while True:
+            batch = await self._claim(now, limit)
+            for nudge in batch:
+                await self._deliver(nudge, now, report)
+            if len(batch) < limit:
+                return report
+
+    async def _replan_overdue(self, now: datetime) -> None:
+        """After downtime, an action item's pending reminder may name a slot whose day has
+        gone: plan it again, so one current reminder goes out instead of a stale one first."""
+        async with self.sessions() as session:
+            subjects = list(
+                await session.scalars(
+                    select(Nudge.subject).where(
+                        Nudge.status == PENDING, Nudge.kind == "action_item", Nudge.not_before < now - STALE_AFTER
+                    )
+                )
+            )
+        for subject in subjects:
+            await self.plan_item(subject_id(subject))
+
+    async def _claim(self, now: datetime, limit: int) -> list[Nudge]:
+        async with self.sessions.begin() as session:
+            rows = list(
+                await session.scalars(
+                    select(Nudge)
+                    .where(Nudge.status == PENDING, Nudge.not_before <= now)
+                    .order_by(Nudge.not_before, Nudge.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for row in rows:
+                row.status = CLAIMED
+                row.claimed_by = self.worker_id
+                row.claimed_at = now
+                row.attempts += 1
+        return rows
+
+    async def _stale_claims(self, now: datetime) -> list[Nudge]:
+        async with self.sessions.begin() as session:
+            rows = list(
+                await session.scalars(
+                    select(Nudge)
+                    .where(Nudge.status == CLAIMED, Nudge.claimed_at < now - CLAIM_LEASE)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for row in rows:
+                row.claimed_by = self.worker_id
+                row.claimed_at = now
+        return rows
+
+    async def _recover(self, nudge: Nudge, now: datetime, report: SweepReport) -> None:
+        """A crashed sweeper's claim: sent already (Slack has it) or not (send it now)."""
+        try:
+            found = await self._find_in_slack(nudge)
+        except SlackApiError as exc:
+            code = error_code(exc)
+            if code in UNREACHABLE:
+                await self._fail(nudge, code)
+                report.failed.append(f"{nudge.key} ({code})")
+                return
+            log.warning("cannot check Slack for %s (%s); will retry", nudge.key, code)
+            await self._release(nudge, now, code)
+            return
+        if found is None:
+            await self._deliver(nudge, now, report)
+            return
+        channel, ts = found
+        await self._mark_sent(nudge, now, channel, ts)
+        report.recovered.append(nudge.key)
+        await self._after_sent(nudge)
+
+    async def _find_in_slack(self, nudge: Nudge) -> tuple[str, str] | None:
+        channel = nudge.recipient
+        if channel.startswith(("U", "W")):
+            opened = await self.client.conversations_open(users=channel)
+            channel = opened["channel"]["id"]
+        oldest = (nudge.claimed_at or nudge.created_at) - CLAIM_LEASE * 4
+        history = await self.client.conversations_history(
+            channel=channel, oldest=f"{oldest.timestamp():.6f}", include_all_metadata=True, limit=200
+        )
+        for message in history.get("messages", []):
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == NUDGE_EVENT_TYPE and (metadata.get("event_payload") or {}).get("key") == nudge.key:
+                return channel, message["ts"]
+        return None
+
+    async def _reachable(self, recipient: str) -> str | None:
+        """Why a person cannot be nudged, or None. Slack still delivers to a deactivated
+        user's existing DM, so the bot asks who they are instead of trusting the post."""
+        if not recipient.startswith(("U", "W")):
+            return None
+        person = await self.people.get(recipient)
+        if person.deleted:
+            return "user_disabled"
+        if person.is_bot:
+            return "cannot_dm_bot"
+        return None
+
+    async def _deliver(self, nudge: Nudge, now: datetime, report: SweepReport) -> None:
+        unreachable = await self._reachable(nudge.recipient)
+        if unreachable:
+            await self._fail(nudge, unreachable)
+            report.failed.append(f"{nudge.key} ({unreachable})")
+            return
+        try:
+            message = await self._compose(nudge, now)
+            if message is None:  # the subject moved on (done, scheduled, deleted): nothing to say
+                await self._set_status(nudge, CANCELLED)
+                return
+            posted = await self.client.chat_postMessage(
+                channel=nudge.recipient,
+                metadata={"event_type": NUDGE_EVENT_TYPE, "event_payload": {"key": nudge.key}},
+                **message,
+            )
+        except SlackApiError as exc:
+            code = error_code(exc)
+            if code in UNREACHABLE or nudge.attempts >= MAX_ATTEMPTS:
+                await self._fail(nudge, code)
+                report.failed.append(f"{nudge.key} ({code})")
+            else:
+                await self._release(nudge, now + RETRY_BACKOFF, code)
+                report.retried.append(f"{nudge.key} ({code})")
+            return
+        except Exception as exc:  # never let one nudge stop the others
+            log.exception("nudge %s failed", nudge.key)
+            await self._release(nudge, now + RETRY_BACKOFF, type(exc).__name__)
+            report.retried.append(f"{nudge.key} ({type(exc).__name__})")
+            return
+        await self._mark_sent(nudge, now, posted["channel"], posted["ts"])
+        report.sent.append(nudge.key)
+        await self._after_sent(nudge)
+
+    async def _compose(self, nudge: Nudge, now: datetime) -> dict | None:
+        """The message for `nudge`, from the subject's state now; None when it has nothing to say."""
+        async with self.sessions() as session:
+            if nudge.kind in ITEM_KINDS:
+                item = await session.get(ActionItem, subject_id(nudge.subject))
+                if item is None or item.status in ("done", "wont_do"):
+                    return None
+                incident = await session.get(Incident, item.incident_id)
+                assert incident is not None
+                mapping = item_mapping(item, incident)
+                tz = (await self.people.get(item.owner_id)).tz
+                today = local_date(now, tz)
+                overdue_days = (today - item.due).days
+                if nudge.kind == "action_item":
+                    return ui.action_item_dm(mapping, reason=nudge.slot, today=today)
+                if nudge.kind == "overdue_commander":
+                    return ui.overdue_to_commander(mapping, overdue_days=overdue_days)
+                return ui.overdue_to_channel(mapping, overdue_days=overdue_days)
+            incident = await session.get(Incident, subject_id(nudge.subject))
+            if incident is None:
+                return None
+            if nudge.kind == "meeting_unscheduled":
+                if incident.meeting_at is not None:
+                    return None
+                deadline = schedule.meeting_deadline(
+                    incident.resolved_at, incident.severity, requested=incident.meeting_requested
+                )
+                return ui.meeting_unscheduled(self._incident_mapping(incident, deadline))
+            if nudge.kind == "meeting_agenda":
+                return await self._agenda(incident)
+            if nudge.kind == "publication_request":
+                return ui.publication_request(
+                    self._incident_mapping(incident, None), deadline=incident.meeting_at + timedelta(hours=49)
+                )
+            if nudge.kind == "review_30d":
+                items = list(await session.scalars(select(ActionItem).where(ActionItem.incident_id == incident.id)))
+                return ui.review_30_days(
+                    self._incident_mapping(incident, None),
+                    items=[item_mapping(i, incident) for i in items],
+                    today=now.date(),
+                )
+        log.warning("unknown nudge kind %s", nudge.kind)
+        return None
+
+    @staticmethod
+    def _incident_mapping(incident: Incident, deadline: datetime | None) -> dict[str, Any]:
+        return {
+            "id": incident.id,
+            "title": incident.title,
+            "channel": incident.channel_id,
+            "severity": incident.severity,
+            "resolved_at": incident.resolved_at,
+            "deadline": deadline,
+            "commander_id": incident.commander_id,
+            "meeting_at": incident.meeting_at,
+        }
+
+    async def _agenda(self, incident: Incident) -> dict:
+        from bot.timeline import load_timeline
+        from bot.ui.timeline import entry_line
+
+        items = await load_timeline(self.sessions, incident, ("pushpin",))
+        async with self.sessions() as session:
+            actions = list(await session.scalars(select(ActionItem).where(ActionItem.incident_id == incident.id)))
+        assert incident.meeting_at is not None
+        return ui.meeting_agenda(
+            self._incident_mapping(incident, None),
+            at=incident.meeting_at,
+            timeline_lines=[entry_line(i) for i in items],
+            action_items=[item_mapping(a, incident) for a in actions],
+        )
+
+    async def _after_sent(self, nudge: Nudge) -> None:
+        """Remember the DM to update in place, and plan what comes next."""
+        if nudge.kind == "action_item":
+            async with self.sessions.begin() as session:
+                await session.execute(
+                    update(ActionItem)
+                    .where(ActionItem.id == subject_id(nudge.subject))
+                    .values(dm_channel=nudge.message_channel, dm_ts=nudge.message_ts)
+                )
+            await self.plan_item(subject_id(nudge.subject))
+        elif nudge.kind == "meeting_unscheduled":
+            await self.plan_incident(subject_id(nudge.subject))
+
+    async def _mark_sent(self, nudge: Nudge, now: datetime, channel: str, ts: str) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Nudge)
+                .where(Nudge.id == nudge.id)
+                .values(status=SENT, sent_at=now, message_channel=channel, message_ts=ts, last_error=None)
+            )
+        nudge.status, nudge.sent_at, nudge.message_channel, nudge.message_ts = SENT, now, channel, ts
+
+    async def _release(self, nudge: Nudge, not_before: datetime, error: str) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Nudge)
+                .where(Nudge.id == nudge.id)
+                .values(status=PENDING, not_before=not_before, claimed_by=None, claimed_at=None, last_error=error[:200])
+            )
+
+    async def _set_status(self, nudge: Nudge, status: str) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(update(Nudge).where(Nudge.id == nudge.id).values(status=status))
+
+    async def _fail(self, nudge: Nudge, code: str) -> None:
+        """Undeliverable: mark it, and tell the commander (once) so a person can step in."""
+        async with self.sessions.begin() as session:
+            await session.execute(update(Nudge).where(Nudge.id == nudge.id).values(status=FAILED, last_error=code[:200]))
+        if nudge.kind != "action_item":
+            return
+        async with self.sessions() as session:
+            item = await session.get(ActionItem, subject_id(nudge.subject))
+            incident = await session.get(Incident, item.incident_id) if item else None
+        if item is None or incident is None:
+            return
+        try:
+            await self.client.chat_postMessage(
+                channel=incident.commander_id,
+                **ui.undeliverable(item_mapping(item, incident), error=code),
+            )
+        except SlackApiError as exc:
+            log.error("could not tell the commander about undeliverable nudge %s: %s", nudge.key, error_code(exc))
