@@ -119,7 +119,9 @@ class NudgeService:
         people: PeopleDirectory,
         hours: schedule.WorkingHours | None = None,
         worker_id: str | None = None,
+        timeline_emojis: tuple[str, ...] = ("pushpin",),
     ) -> None:
+        self.timeline_emojis = timeline_emojis
         self.sessions = sessions
         self.client = client
         self.clock = clock
@@ -150,11 +152,12 @@ class NudgeService:
             hours=self.hours,
         )
         async with self.sessions.begin() as session:
+            # Re-read under lock: an answer may have landed since the plan was computed
+            # (a snooze's replanning finishing after a "done"), and the latest state wins.
+            item = await session.get(ActionItem, item_id, with_for_update=True)
             await self._cancel_pending(session, item_subject(item_id), ITEM_KINDS)
-            if planned is None:
+            if planned is None or item is None or item.status in ("done", "wont_do"):
                 return
-            item = await session.get(ActionItem, item_id)
-            assert item is not None
             incident = await session.get(Incident, item.incident_id)
             assert incident is not None
             await self._put(session, item.team_id, "action_item", item_subject(item_id), planned.slot, item.owner_id, planned.not_before)
@@ -380,47 +383,58 @@ class NudgeService:
         await self._after_sent(nudge)
 
     async def _compose(self, nudge: Nudge, now: datetime) -> dict | None:
-        """The message for `nudge`, from the subject's state now; None when it has nothing to say."""
-        async with self.sessions() as session:
-            if nudge.kind in ITEM_KINDS:
+        """The message for `nudge`, from the subject's state now; None when it has nothing to say.
+
+        The database is read first and the session closed before anything else: on SQLite an
+        open session holds the write lock, so no Slack call or second session may happen in it.
+        """
+        if nudge.kind in ITEM_KINDS:
+            async with self.sessions() as session:
                 item = await session.get(ActionItem, subject_id(nudge.subject))
-                if item is None or item.status in ("done", "wont_do"):
-                    return None
-                incident = await session.get(Incident, item.incident_id)
-                assert incident is not None
-                mapping = item_mapping(item, incident)
-                tz = (await self.people.get(item.owner_id)).tz
-                today = local_date(now, tz)
-                overdue_days = (today - item.due).days
-                if nudge.kind == "action_item":
-                    return ui.action_item_dm(mapping, reason=nudge.slot, today=today)
-                if nudge.kind == "overdue_commander":
-                    return ui.overdue_to_commander(mapping, overdue_days=overdue_days)
-                return ui.overdue_to_channel(mapping, overdue_days=overdue_days)
-            incident = await session.get(Incident, subject_id(nudge.subject))
-            if incident is None:
+                incident = await session.get(Incident, item.incident_id) if item is not None else None
+            if item is None or incident is None or item.status in ("done", "wont_do"):
                 return None
-            if nudge.kind == "meeting_unscheduled":
-                if incident.meeting_at is not None:
-                    return None
-                deadline = schedule.meeting_deadline(
-                    incident.resolved_at, incident.severity, requested=incident.meeting_requested
-                )
-                return ui.meeting_unscheduled(self._incident_mapping(incident, deadline))
-            if nudge.kind == "meeting_agenda":
-                return await self._agenda(incident)
-            if nudge.kind == "publication_request":
-                return ui.publication_request(
-                    self._incident_mapping(incident, None), deadline=incident.meeting_at + timedelta(hours=49)
-                )
-            if nudge.kind == "review_30d":
-                items = list(await session.scalars(select(ActionItem).where(ActionItem.incident_id == incident.id)))
-                return ui.review_30_days(
-                    self._incident_mapping(incident, None),
-                    items=[item_mapping(i, incident) for i in items],
-                    today=now.date(),
-                )
-        log.warning("unknown nudge kind %s", nudge.kind)
+            mapping = item_mapping(item, incident)
+            today = local_date(now, (await self.people.get(item.owner_id)).tz)
+            overdue_days = (today - item.due).days
+            if nudge.kind == "action_item":
+                return ui.action_item_dm(mapping, reason=nudge.slot, today=today)
+            if nudge.kind == "overdue_commander":
+                return ui.overdue_to_commander(mapping, overdue_days=overdue_days)
+            return ui.overdue_to_channel(mapping, overdue_days=overdue_days)
+
+        async with self.sessions() as session:
+            incident = await session.get(Incident, subject_id(nudge.subject))
+            items = list(await session.scalars(select(ActionItem).where(ActionItem.incident_id == subject_id(nudge.subject))))
+        if incident is None:
+            return None
+        if nudge.kind == "meeting_unscheduled":
+            if incident.meeting_at is not None or incident.resolved_at is None:
+                return None
+            deadline = schedule.meeting_deadline(incident.resolved_at, incident.severity, requested=incident.meeting_requested)
+            return ui.meeting_unscheduled(self._incident_mapping(incident, deadline))
+        if nudge.kind == "meeting_agenda" and incident.meeting_at is not None:
+            from bot.timeline import load_timeline
+            from bot.ui.timeline import entry_line
+
+            timeline = await load_timeline(self.sessions, incident, self.timeline_emojis)
+            return ui.meeting_agenda(
+                self._incident_mapping(incident, None),
+                at=incident.meeting_at,
+                timeline_lines=[entry_line(i) for i in timeline],
+                action_items=[item_mapping(a, incident) for a in items],
+            )
+        if nudge.kind == "publication_request" and incident.meeting_at is not None:
+            return ui.publication_request(
+                self._incident_mapping(incident, None), deadline=incident.meeting_at + timedelta(hours=49)
+            )
+        if nudge.kind == "review_30d":
+            return ui.review_30_days(
+                self._incident_mapping(incident, None),
+                items=[item_mapping(i, incident) for i in items],
+                today=now.date(),
+            )
+        log.warning("nothing to say for nudge %s", nudge.key)
         return None
 
     @staticmethod
@@ -435,21 +449,6 @@ class NudgeService:
             "commander_id": incident.commander_id,
             "meeting_at": incident.meeting_at,
         }
-
-    async def _agenda(self, incident: Incident) -> dict:
-        from bot.timeline import load_timeline
-        from bot.ui.timeline import entry_line
-
-        items = await load_timeline(self.sessions, incident, ("pushpin",))
-        async with self.sessions() as session:
-            actions = list(await session.scalars(select(ActionItem).where(ActionItem.incident_id == incident.id)))
-        assert incident.meeting_at is not None
-        return ui.meeting_agenda(
-            self._incident_mapping(incident, None),
-            at=incident.meeting_at,
-            timeline_lines=[entry_line(i) for i in items],
-            action_items=[item_mapping(a, incident) for a in actions],
-        )
 
     async def _after_sent(self, nudge: Nudge) -> None:
         """Remember the DM to update in place, and plan what comes next."""

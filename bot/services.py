@@ -32,7 +32,9 @@ class Services:
     def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> "Services":
         people = PeopleDirectory(client)
         emojis = settings.timeline_emojis
-        nudges = NudgeService(sessions, client, clock, people, WorkingHours.parse(settings.working_hours))
+        nudges = NudgeService(
+            sessions, client, clock, people, WorkingHours.parse(settings.working_hours), timeline_emojis=emojis
+        )
         return cls(
             settings=settings,
             incidents=IncidentService(sessions, client, clock, emojis),

@@ -271,6 +271,27 @@ class SlackDriver:
             }
         )
 
+    async def choose_in_message(self, channel: str, message_ts: str, user: str, action_id: str, option: str) -> Delivery:
+        """Pick `option` (its value) in a message's static select, e.g. Snooze."""
+        message = self.emulator.message(channel, message_ts)
+        if message is None:
+            raise KeyError(f"no message {message_ts} in {channel}")
+        block, element = _find_element(message.get("blocks") or [], action_id)
+        chosen = next(o for o in element.get("options") or [] if o["value"] == option)
+        action = dict(_action_payload(block, element), selected_option=chosen)
+        return await self._interact(
+            {
+                "type": "block_actions",
+                "user": self._actor(user),
+                "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+                "trigger_id": self.emulator.issue_trigger_id(user=user),
+                "channel": {"id": channel, "name": self._channel_name(channel)},
+                "message": message,
+                "response_url": self.emulator.new_response_url(),
+                "actions": [action],
+            }
+        )
+
     async def click_view_button(self, view: dict[str, Any], user: str, action_id: str, value: str | None = None,
                                 edits: dict[str, Any] | None = None) -> Delivery:
         """Press a button inside an open modal; the view's state carries what is typed."""
