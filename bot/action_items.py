@@ -11,7 +11,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Awaitable, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
@@ -58,12 +58,14 @@ class ActionItemService:
         clock: Clock,
         people: PeopleDirectory,
         nudges: NudgeService,
+        refresh_card: Callable[[Incident], Awaitable[None]] | None = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.clock = clock
         self.people = people
         self.nudges = nudges
+        self.refresh_card = refresh_card
 
     async def item(self, item_id: int) -> dict[str, Any]:
         async with self.sessions() as session:
@@ -208,4 +210,15 @@ class ActionItemService:
         except SlackApiError as exc:
             log.warning("meeting announcement for incident %s failed: %s", incident.id, error_code(exc))
         await self.nudges.plan_incident(incident.id)
+        if self.refresh_card is not None:
+            await self.refresh_card(incident)
         return meeting_at
+
+    async def incident_summary(self, incident_id: int) -> dict[str, Any]:
+        """What the meeting form shows about its incident."""
+        async with self.sessions() as session:
+            incident = await session.get(Incident, incident_id)
+        if incident is None:
+            raise AnswerError("That incident no longer exists.")
+        return {"id": incident.id, "title": incident.title, "channel": incident.channel_id,
+                "severity": incident.severity, "resolved_at": incident.resolved_at, "commander_id": incident.commander_id}

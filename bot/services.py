@@ -35,12 +35,13 @@ class Services:
         nudges = NudgeService(
             sessions, client, clock, people, WorkingHours.parse(settings.working_hours), timeline_emojis=emojis
         )
+        postmortems = PostmortemService(sessions, client, clock, people, emojis, nudges)
         return cls(
             settings=settings,
             incidents=IncidentService(sessions, client, clock, emojis),
             timeline=TimelineService(sessions, client, clock, emojis, people),
-            postmortems=PostmortemService(sessions, client, clock, people, emojis, nudges),
+            postmortems=postmortems,
             people=people,
             nudges=nudges,
-            action_items=ActionItemService(sessions, client, clock, people, nudges),
+            action_items=ActionItemService(sessions, client, clock, people, nudges, postmortems.refresh_card),
         )

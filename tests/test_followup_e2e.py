@@ -297,3 +297,28 @@ async def test_meeting_nudges_until_scheduled_then_agenda_and_publication(rig: R
     review = await pending(rig, "review_30d")
     lines = await sweep_at(rig, review.not_before)
     assert any(l.startswith("sent review_30d/") for l in lines)
+
+
+async def test_the_cards_schedule_button_sets_the_meeting_and_the_card_shows_it(rig: Rig) -> None:
+    card = await rig.start_incident("Checkout failing --sev 2")
+    view = await rig.open_postmortem(INCIDENT_CHANNEL, ALICE)
+    await rig.driver.close_view(view, ALICE)
+
+    async def card_offers_meeting() -> dict | None:
+        current = rig.emulator.message(INCIDENT_CHANNEL, card["ts"])
+        return current if "meeting_schedule" in json.dumps(current["blocks"]) else None
+
+    current = await rig.eventually(card_offers_meeting)
+    assert "due by" in json.dumps(current["blocks"]), "the card shows the deadline severity sets"
+    await rig.driver.click_message_button(INCIDENT_CHANNEL, card["ts"], ALICE, "meeting_schedule")
+    form = await rig.latest_view("meeting_modal")
+    assert "Checkout failing" in json.dumps(form["blocks"])
+    day = (datetime.now(timezone.utc) + timedelta(days=2)).date().isoformat()
+    assert (await rig.driver.submit_view(form, ALICE, {"meeting_date": day, "meeting_time": "15:30", "meeting_attendees": [BOB]})).status == 200
+
+    async def scheduled() -> bool:
+        current = rig.emulator.message(INCIDENT_CHANNEL, card["ts"])
+        return "meeting_schedule" not in json.dumps(current["blocks"]) and "Review meeting" in json.dumps(current["blocks"])
+
+    await rig.eventually(scheduled)
+    assert await pending(rig, "meeting_agenda")

@@ -406,6 +406,10 @@ def _element_state(element: dict[str, Any], value: Any, *, edited: bool) -> dict
         return {"type": kind, "selected_user": value if edited else element.get("initial_user")}
     if kind == "datepicker":
         return {"type": kind, "selected_date": value if edited else element.get("initial_date")}
+    if kind == "timepicker":
+        return {"type": kind, "selected_time": value if edited else element.get("initial_time")}
+    if kind == "multi_users_select":
+        return {"type": kind, "selected_users": list(value or []) if edited else list(element.get("initial_users") or [])}
     if kind == "checkboxes":
         selected = element.get("initial_options") or [] if not edited else [o for o in element["options"] if o["value"] in (value or [])]
         return {"type": kind, "selected_options": selected}

@@ -140,9 +140,11 @@ def register(app: AsyncApp, services: Services) -> None:
         incident_id = _item_id(action.get("value"))
         if incident_id is None:
             return
-        incident = {"id": incident_id, "title": "", "channel": ""}
         try:
+            incident = await items.incident_summary(incident_id)
             await client.views_open(trigger_id=body["trigger_id"], view=ui.meeting_modal(incident, initial_attendees=[body["user"]["id"]]))
+        except AnswerError as exc:
+            await reply(respond, f":warning: {exc}")
         except SlackApiError as exc:
             await reply(respond, f":warning: Slack would not open the form ({error_code(exc)}); press the button again.")
 

@@ -12,6 +12,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.schedule import meeting_deadline
 from bot.ui.text import MAX_HEADER_TEXT, escape, mention, severity_label, slack_date, truncate, utc_label
 from storage.models import Incident
 
@@ -27,6 +28,17 @@ POSTMORTEM_LABELS = {
 RESOLVE = "incident_resolve"
 CONTINUE_POSTMORTEM = "postmortem_continue"
 PUBLISH_POSTMORTEM = "postmortem_publish"
+SCHEDULE_MEETING = "meeting_schedule"  # the same action as the commander's DM button
+
+
+def meeting_line(incident: Incident) -> str | None:
+    """The review meeting: when it is, or the deadline severity sets for it (DESIGN.md)."""
+    if incident.meeting_at is not None:
+        return f"{slack_date(incident.meeting_at)}"
+    if incident.resolved_at is None:
+        return None
+    deadline = meeting_deadline(incident.resolved_at, incident.severity, requested=bool(incident.meeting_requested))
+    return f"not scheduled, due by {slack_date(deadline)}" if deadline else None
 
 
 def card_buttons(incident: Incident, postmortem_status: str | None) -> list[ButtonElement]:
@@ -34,6 +46,13 @@ def card_buttons(incident: Incident, postmortem_status: str | None) -> list[Butt
     value = str(incident.id)
     if incident.status == "active":
         return [ButtonElement(text="Resolve", action_id=RESOLVE, value=value, style="primary")]
+    buttons = _postmortem_buttons(value, postmortem_status)
+    if incident.meeting_at is None and meeting_line(incident) is not None:
+        buttons.append(ButtonElement(text="Schedule meeting", action_id=SCHEDULE_MEETING, value=value))
+    return buttons
+
+
+def _postmortem_buttons(value: str, postmortem_status: str | None) -> list[ButtonElement]:
     if postmortem_status in (None, "draft"):
         label = "Continue post-mortem" if postmortem_status == "draft" else "Write post-mortem"
         return [ButtonElement(text=label, action_id=CONTINUE_POSTMORTEM, value=value, style="primary")]
@@ -57,6 +76,9 @@ def incident_card(
     if incident.resolved_at is not None:
         fields.append(MarkdownTextObject(text=f"*Resolved*\n{slack_date(incident.resolved_at)}"))
         fields.append(MarkdownTextObject(text=f"*Post-mortem*\n{POSTMORTEM_LABELS.get(postmortem_status, postmortem_status)}"))
+        meeting = meeting_line(incident)
+        if meeting:
+            fields.append(MarkdownTextObject(text=f"*Review meeting*\n{meeting}"))
     emoji = " or ".join(f":{e}:" for e in timeline_emojis)
     hint = (
         f"React with {emoji} (or use the *Add to timeline* shortcut) to put a message on the timeline. "
