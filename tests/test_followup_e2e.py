@@ -322,3 +322,24 @@ async def test_the_cards_schedule_button_sets_the_meeting_and_the_card_shows_it(
 
     await rig.eventually(scheduled)
     assert await pending(rig, "meeting_agenda")
+
+
+async def test_slack_faults_during_a_sweep_delay_nudges_but_never_double_or_drop_them(rig: Rig) -> None:
+    await rig.start_incident()
+    item = await item_with_owner(rig)
+    row = await pending(rig)
+    rig.emulator.fail("chat.postMessage", status=429, retry_after=1)
+    assert await sweep_at(rig, row.not_before) == [f"sent {row.key}"], "a 429 is waited out (Retry-After) and sent once"
+    assert len(dm_messages(rig, BOB)) == 1
+
+    nxt = await pending(rig)
+    rig.emulator.fail("chat.postMessage", status=500, times=20)  # past the client's own retries
+    lines = await sweep_at(rig, nxt.not_before)
+    assert lines == [f"retry later {nxt.key} (http_500)"], lines
+    async with rig.bot.services.timeline.sessions() as session:
+        released = await session.get(Nudge, nxt.id)
+    assert released.status == "pending" and released.not_before > nxt.not_before
+    rig.emulator.clear_faults("chat.postMessage")  # Slack recovers
+    assert await sweep_at(rig, released.not_before) == [f"sent {nxt.key}"]
+    assert len(dm_messages(rig, BOB)) == 2
+    assert (await item_state(rig, item.id)).status == "open"

@@ -233,8 +233,12 @@ async def test_clean_submission_is_stored_shared_and_put_in_review(rig: Rig) -> 
     assert postmortem.status == "in_review" and postmortem.summary_ts == summary["ts"]
     assert [(i.owner_id, i.priority) for i in items] == [(BOB, "P1"), (CAROL, "P2")]
     assert items[1].ticket_url == "https://tracker.example.com/OPS-42"
-    receipt = [m for m in rig.emulator.messages(rig.emulator.open_dm(ALICE))]
-    assert receipt and "revision 1" in receipt[-1]["text"]
+
+    async def receipt() -> str | None:
+        dm = rig.emulator.messages(rig.emulator.open_dm(ALICE))
+        return dm[-1]["text"] if dm else None
+
+    assert "revision 1" in await rig.eventually(receipt)
 
 
 async def test_two_contributors_latest_wins_every_revision_kept_items_not_duplicated(rig: Rig) -> None:

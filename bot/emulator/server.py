@@ -978,6 +978,10 @@ class SlackEmulator:
         fault = _Fault(status, error, 1 if retry_after is None else retry_after)
         self._faults.setdefault(method, deque()).extend([fault] * times)
 
+    def clear_faults(self, method: str) -> None:
+        """Forget the injected failures still queued for `method` (Slack recovers)."""
+        self._faults.pop(method, None)
+
     def delay(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` sleep ``seconds`` before answering."""
         self._check_injectable(method, times)
