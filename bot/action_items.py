@@ -16,16 +16,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.clock import Clock
 from bot.ics import meeting_invite
-from bot.nudges import NudgeService, item_mapping, local_date
+from bot.nudges import NudgeService, item_mapping, item_subject, local_date
 from bot.people import PeopleDirectory
 from bot.slack import error_code
 from bot.ui import nudges as ui
 from storage.db import SessionFactory
-from storage.models import ActionItem, Incident, Postmortem
+from storage.models import ActionItem, Incident, Nudge, Postmortem
 
 log = logging.getLogger("postmortem_bot.action_items")
 
@@ -120,7 +120,16 @@ class ActionItemService:
                     reason = person.not_a_person_reason()
                     if reason:
                         raise AnswerError(f"That account {reason}: pick a person.")
-                    item.owner_id = answer.new_owner
+                    if answer.new_owner != item.owner_id:
+                        item.owner_id = answer.new_owner
+                        # A new owner starts the reminder sequence afresh (assignment first):
+                        # forget the settled reminders of the previous one.
+                        await session.execute(
+                            delete(Nudge).where(
+                                Nudge.subject == item_subject(item_id),
+                                Nudge.status.in_(("sent", "cancelled", "failed", "pending")),
+                            )
+                        )
                 what = "not_mine"
                 item.status_note = answer.note or item.status_note
             else:
@@ -152,7 +161,7 @@ class ActionItemService:
                 **ui.channel_update(item, by=by, what=what),
             )
         )
-        if answer.kind == "not_mine" and not answer.new_owner:
+        if answer.kind == "not_mine":  # the commander decides who owns it in the end
             await self._safely(
                 self.client.chat_postMessage(channel=item["commander_id"], **ui.channel_update(item, by=by, what=what))
             )

@@ -169,6 +169,7 @@ async def test_dm_buttons_write_back_and_only_the_owner_or_commander_may_press(r
 
     channel = rig.emulator.open_dm(BOB)
     await rig.driver.choose_in_message(channel, dm["ts"], BOB, "item_snooze", f"{item.id}:1w")
+    await rig.driver.submit_view(await rig.latest_view("item_snooze_modal"), BOB)  # the reason is optional
 
     async def snoozed() -> bool:
         return (await item_state(rig, item.id)).snoozed_until is not None
@@ -343,3 +344,37 @@ async def test_slack_faults_during_a_sweep_delay_nudges_but_never_double_or_drop
     assert await sweep_at(rig, released.not_before) == [f"sent {nxt.key}"]
     assert len(dm_messages(rig, BOB)) == 2
     assert (await item_state(rig, item.id)).status == "open"
+
+
+async def test_snooze_with_a_reason_and_not_mine_hands_over_with_a_fresh_assignment(rig: Rig) -> None:
+    await rig.start_incident()
+    item = await item_with_owner(rig)
+    await sweep_at(rig, (await pending(rig)).not_before)
+    dm = dm_messages(rig, BOB)[-1]
+    await rig.driver.choose_in_message(rig.emulator.open_dm(BOB), dm["ts"], BOB, "item_snooze", f"{item.id}:1d")
+    form = await rig.latest_view("item_snooze_modal")
+    await rig.driver.submit_view(form, BOB, {"item_snooze_reason": "Waiting for the vendor fix"})
+
+    async def snoozed() -> bool:
+        state = await item_state(rig, item.id)
+        return state.snoozed_until is not None and state.status_note == "Waiting for the vendor fix"
+
+    await rig.eventually(snoozed)
+
+    await press(rig, BOB, BOB, "item_not_mine")
+    form = await rig.latest_view("item_not_mine_modal")
+    await rig.driver.submit_view(form, BOB, {"item_new_owner": CAROL, "item_not_mine_note": "Carol owns the alerting"})
+
+    async def handed_over() -> bool:
+        return (await item_state(rig, item.id)).owner_id == CAROL
+
+    await rig.eventually(handed_over)
+
+    async def commander_told() -> bool:
+        return any("Add a p99 alert" in json.dumps(m) for m in dm_messages(rig, ALICE))
+
+    await rig.eventually(commander_told)
+    row = await pending(rig)
+    assert (row.slot, row.recipient) == ("assigned", CAROL), "the new owner gets the assignment DM"
+    assert await sweep_at(rig, row.not_before) == [f"sent {row.key}"]
+    assert len(dm_messages(rig, CAROL)) == 1

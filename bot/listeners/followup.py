@@ -62,11 +62,22 @@ def register(app: AsyncApp, services: Services) -> None:
         await apply(body, respond, _item_id(action.get("value")), Answer("in_progress"))
 
     @app.action(ui.ITEM_SNOOZE)
-    async def on_snooze(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_snooze(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        """The length is chosen in the DM; a small form takes the optional reason."""
         await ack()
         value = (action.get("selected_option") or {}).get("value", "")
-        length = value.split(":", 1)[1] if ":" in value else None
-        await apply(body, respond, _item_id(value), Answer("snooze", snooze=length))
+        item_id, length = _item_id(value), value.split(":", 1)[1] if ":" in value else ""
+        if item_id is None:
+            return
+        try:
+            item = await items.check_allowed(item_id, body["user"]["id"])
+            await client.views_open(trigger_id=body["trigger_id"], view=ui.snooze_modal(item, length=length))
+        except (NotAllowed, AnswerError) as exc:
+            await reply(respond, f":warning: {exc}")
+        except SlackApiError as exc:
+            await reply(respond, f":warning: Slack would not open the form ({error_code(exc)}); choose again.")
 
     def modal_opener(build: Callable[[dict[str, Any]], dict]) -> Callable[..., Awaitable[None]]:
         """Buttons that need more than a click open a small modal, checked first for who may."""
@@ -118,6 +129,15 @@ def register(app: AsyncApp, services: Services) -> None:
             await ack(response_action="errors", errors=errors)
             return
         await submit(ack, body, view, Answer("change_due", due=due), ui.CHANGE_DUE_BLOCK)
+
+    @app.view(ui.SNOOZE_CALLBACK)
+    async def on_snooze_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            length = json.loads(view.get("private_metadata") or "{}").get("length")
+        except ValueError:
+            length = None
+        reason = ui.read_snooze(view.get("state", {}).get("values", {}))
+        await submit(ack, body, view, Answer("snooze", snooze=length, note=reason), ui.SNOOZE_REASON_BLOCK)
 
     @app.view(ui.NOT_MINE_CALLBACK)
     async def on_not_mine(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -696,6 +696,36 @@ def wont_do_modal(item: Mapping[str, Any]) -> dict:
     return _modal(WONT_DO_CALLBACK, "Won't do", "Close item", blocks, {"item_id": int(_id(item.get("id")))})
 
 
+SNOOZE_CALLBACK = "item_snooze_modal"
+SNOOZE_REASON_BLOCK = "item_snooze_reason"
+SNOOZE_REASON_ACTION = "reason"
+
+
+def snooze_modal(item: Mapping[str, Any], *, length: str) -> dict:
+    """Snooze, chosen in the DM's select: confirm, with an optional reason for the channel."""
+    label = SNOOZE_CHOICES.get(length, "a while")
+    blocks = [
+        _item_heading(item),
+        InputBlock(
+            block_id=SNOOZE_REASON_BLOCK,
+            label=_plain(f"Snooze for {label}: why? (optional)"),
+            hint=_plain("Shown with the snooze in the incident channel."),
+            element=PlainTextInputElement(
+                action_id=SNOOZE_REASON_ACTION,
+                max_length=MAX_REASON,
+                placeholder=_plain("e.g. Waiting for the vendor's fix"),
+            ),
+            optional=True,
+        ),
+    ]
+    return _modal(SNOOZE_CALLBACK, "Snooze", "Snooze", blocks, {"item_id": int(_id(item.get("id"))), "length": length})
+
+
+def read_snooze(values: Any) -> str:
+    """The optional reason typed in the snooze modal; "" if none."""
+    return _read_text(values, SNOOZE_REASON_BLOCK, SNOOZE_REASON_ACTION, MAX_REASON)
+
+
 def _element(values: Any, block: str, action: str) -> Mapping[str, Any]:
     """The state of one input in view.state.values; {} when it is missing or malformed."""
     if not isinstance(values, Mapping):
