@@ -80,6 +80,7 @@ async def run_demo(database_url: str | None = None, out: TextIO = sys.stdout) ->
         log.show("only alice sees", (await harness.responses(answers + 2))[-1])
 
         await post_mortem(harness, log, answers + 2)
+        await follow_through(harness, log)
     finally:
         await harness.stop()
         await emulator.stop()
@@ -136,3 +137,38 @@ async def post_mortem(harness: Harness, log: Transcript, answers: int) -> None:
         log.show("DM to alice", receipt[-1])
     document = emulator.uploaded_files()[-1]
     out.write(f"\n--- {document['filename']}, attached in the summary's thread ---\n\n{document['content'].decode()}")
+
+
+async def follow_through(harness: Harness, log: Transcript) -> None:
+    """The next sweep DMs an owner inside their working hours; they answer with a button."""
+    from sqlalchemy import select
+
+    from storage.models import Nudge
+
+    emulator, out = harness.emulator, log.out
+    async with harness.bot.services.timeline.sessions() as session:
+        first = await session.scalar(
+            select(Nudge).where(Nudge.status == "pending", Nudge.recipient == BOB).order_by(Nudge.not_before)
+        )
+    if first is None:
+        return
+    out.write(f"\n--- postmortem-bot sweep --at {first.not_before.isoformat()} (bob's next working hour, Paris) ---\n")
+    report = await harness.bot.services.nudges.sweep(first.not_before)
+    for line in report.lines():
+        out.write(f"  {line}\n")
+    dm = [m for m in emulator.messages_in_dm(BOB) if m.get("user") == emulator.bot_user_id][-1]
+    log.show("DM to bob", dm)
+    out.write("\nbob presses [In progress]\n")
+    await harness.driver.click_message_button(emulator.open_dm(BOB), dm["ts"], BOB, "item_in_progress")
+
+    async def updated() -> dict | None:
+        current = emulator.message(emulator.open_dm(BOB), dm["ts"])
+        return current if current and current.get("blocks") != dm.get("blocks") else None
+
+    log.show("bob's DM, updated in place", await harness.eventually(updated))
+
+    async def replied() -> dict | None:
+        replies = [m for m in harness.bot_messages(CHANNEL) if m.get("thread_ts") and "started on" in m.get("text", "")]
+        return replies[-1] if replies else None
+
+    log.show("#inc-checkout, in the summary's thread", await harness.eventually(replied))

@@ -33,7 +33,10 @@ def render(message: Mapping[str, Any], user_name: Callable[[str], str]) -> str:
         elif kind == "context":
             lines.append("  " + " ".join(e.get("text", "") for e in block.get("elements") or []))
         elif kind == "actions":
-            buttons = [e.get("text", {}).get("text", e.get("type", "")) for e in block.get("elements") or []]
+            buttons = [
+                (e.get("text") or e.get("placeholder") or {}).get("text", e.get("type", ""))
+                for e in block.get("elements") or []
+            ]
             lines.append("  " + "  ".join(f"[{b}]" for b in buttons))
         elif kind == "divider":
             lines.append("  ----")
