@@ -94,16 +94,9 @@ class SweepReport:
 
 
 def item_mapping(item: ActionItem, incident: Incident) -> dict[str, Any]:
+    """An action item with what its messages say about the incident."""
     return {
-        "id": item.id,
-        "title": item.title,
-        "owner_id": item.owner_id,
-        "due": item.due,
-        "priority": item.priority,
-        "type": item.type,
-        "status": item.status,
-        "ticket_url": item.ticket_url,
-        "status_note": item.status_note,
+        **item.fields(),
         "incident_title": incident.title,
         "incident_channel": incident.channel_id,
         "commander_id": incident.commander_id,

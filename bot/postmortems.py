@@ -81,19 +81,6 @@ def humanize(delta: timedelta) -> str:
     return duration_text(max(0, int(delta.total_seconds()))) or "0 s"
 
 
-def item_mapping(item: ActionItem) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "title": item.title,
-        "owner_id": item.owner_id,
-        "due": item.due,
-        "priority": item.priority,
-        "type": item.type,
-        "status": item.status,
-        "ticket_url": item.ticket_url,
-    }
-
-
 class PostmortemService:
     def __init__(
         self,
@@ -578,7 +565,7 @@ async def load_document(
         incident,
         items,
         content=content,
-        action_items=[item_mapping(a) for a in actions],
+        action_items=[a.fields() for a in actions],
         postmortem_status=postmortem.status if postmortem is not None else None,
         authors=authors,
         user_names=names,
