@@ -84,6 +84,8 @@ def _message_row(team_id: str, incident_id: int, message: SlackMessage, source: 
         "thread_ts": message.thread_ts,
         "file_names": list(message.file_names),
         "posted_at": message.posted_at,
+        # Known for a message fetched after an edit: an older edit arriving late must lose.
+        "edited_ts": message.edited_ts,
         "deleted": False,
         "source": source,
     }

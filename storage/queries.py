@@ -91,7 +91,7 @@ async def message_exists(session: AsyncSession, team_id: str, channel_id: str, t
 async def insert_message(session: AsyncSession, values: dict[str, Any]) -> None:
     """Insert a message; a repeat is ignored, except that it fills in a 'missing' placeholder."""
     stmt = _insert(session, Message).values(**values)
-    fill = {k: stmt.excluded[k] for k in ("user_id", "text", "thread_ts", "file_names", "source")}
+    fill = {k: stmt.excluded[k] for k in ("user_id", "text", "thread_ts", "file_names", "source", "edited_ts")}
     stmt = stmt.on_conflict_do_update(
         index_elements=["team_id", "channel_id", "ts"],
         set_=fill,

@@ -127,6 +127,33 @@ class SlackDriver:
 
     # --- people acting in Slack ---------------------------------------------------------------
 
+    # --- building events without sending them (replays, storms, ordering tests) ---------------
+
+    def posted_event(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> tuple[dict, dict]:
+        """Post as a person in the emulator; returns (message, the event Slack would send)."""
+        message = self.emulator.post_user_message(channel, user, text, thread_ts=thread_ts)
+        event = dict(message, channel=channel, event_ts=message["ts"], channel_type=self._channel_type(channel))
+        event.setdefault("client_msg_id", str(uuid.uuid4()))
+        return message, event
+
+    def edited_event(self, channel: str, ts: str, text: str) -> dict:
+        new, previous = self.emulator.edit_user_message(channel, ts, text)
+        event_ts = self.emulator.new_ts()
+        return {"type": "message", "subtype": "message_changed", "hidden": True, "channel": channel,
+                "channel_type": self._channel_type(channel), "ts": event_ts, "event_ts": event_ts,
+                "message": new, "previous_message": previous}
+
+    def deleted_event(self, channel: str, ts: str) -> dict:
+        previous = self.emulator.delete_message(channel, ts)
+        event_ts = self.emulator.new_ts()
+        return {"type": "message", "subtype": "message_deleted", "hidden": True, "channel": channel,
+                "channel_type": self._channel_type(channel), "ts": event_ts, "event_ts": event_ts,
+                "deleted_ts": ts, "previous_message": previous}
+
+    def reacted_event(self, channel: str, ts: str, user: str, name: str, *, added: bool) -> dict:
+        (self.emulator.add_reaction if added else self.emulator.remove_reaction)(channel, ts, user, name)
+        return self.reaction_event("reaction_added" if added else "reaction_removed", channel, ts, user, name)
+
     async def post_message(
         self,
         channel: str,
