@@ -150,6 +150,10 @@ class Bot:
             except Exception as exc:  # bolt parses JSON and form bodies eagerly
                 log.warning("rejected a malformed signed request: %s", exc)
                 return web.json_response({"error": "malformed request body"}, status=400)
+            problem = malformed(bolt_request.body)
+            if problem:
+                log.warning("rejected a signed request with a malformed payload: %s", problem)
+                return web.json_response({"error": f"malformed payload: {problem}"}, status=400)
             response = await self.app.async_dispatch(bolt_request)
             return await to_aiohttp_response(response)
 
@@ -165,6 +169,42 @@ class Bot:
         web_app.router.add_post("/slack/events", slack_events)
         web_app.router.add_get("/healthz", healthz)
         return web_app
+
+
+# Parts of a payload bolt reads as objects before any listener runs; Slack always sends
+# them as objects, and bolt answers 500 when a signed request says otherwise.
+OBJECT_FIELDS = ("event", "user", "team", "channel", "view", "container", "message", "enterprise", "authorizations")
+
+
+def malformed(body: Any) -> str | None:
+    """Why a signed payload cannot be what Slack sends, or None."""
+    if not isinstance(body, dict):
+        return "not an object"
+    for name in OBJECT_FIELDS:
+        value = body.get(name)
+        if value is not None and not isinstance(value, dict) and not (name == "authorizations" and isinstance(value, list)):
+            return f"{name} is not an object"
+    actions = body.get("actions")
+    if actions is not None and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
+        return "actions is not a list of objects"
+    event = body.get("event")
+    if isinstance(event, dict) and not isinstance(event.get("type"), str):
+        return "event.type is not a string"  # bolt matches listeners on it
+    for name in ("type", "callback_id", "command"):
+        if name in body and not isinstance(body[name], str):
+            return f"{name} is not a string"
+    view = body.get("view")
+    if "view" in body and not isinstance(view, dict):
+        return "view is not an object"  # bolt reads it whenever the key is there
+    if isinstance(view, dict):
+        if not isinstance(view.get("type"), str):
+            return "view.type is not a string"  # bolt reads it unguarded
+        if "state" in view and not isinstance(view["state"], dict):
+            return "view.state is not an object"
+        for name in ("callback_id", "id", "private_metadata"):
+            if view.get(name) is not None and not isinstance(view[name], str):
+                return f"view.{name} is not a string"
+    return None
 
 
 async def start_http(bot: Bot, host: str, port: int) -> tuple[web.AppRunner, int]:

@@ -64,6 +64,13 @@ def require_ts(payload: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def actor(body: Mapping[str, Any]) -> str | None:
+    """The id of the person who pressed or submitted, or None in a malformed payload."""
+    user = body.get("user")
+    user_id = user.get("id") if isinstance(user, Mapping) else None
+    return user_id if isinstance(user_id, str) and user_id else None
+
+
 @dataclass(frozen=True)
 class SlackMessage:
     """A message as the timeline needs it."""
@@ -98,6 +105,8 @@ class SlackMessage:
         text = message.get("text")
         user = message.get("user")
         subtype = message.get("subtype")
+        if subtype is not None and not isinstance(subtype, str):
+            raise MalformedPayload(f"bad subtype {subtype!r}")
         return cls(
             channel_id=channel_id,
             ts=ts,

@@ -105,7 +105,7 @@ class SlackDriver:
             "event": event,
             "type": "event_callback",
             "event_id": event_id,
-            "event_time": int(float(event.get("event_ts") or time.time())),
+            "event_time": _event_time(event.get("event_ts")),
             "authorizations": [
                 {
                     "enterprise_id": None,
@@ -441,3 +441,11 @@ def _element_state(element: dict[str, Any], value: Any, *, edited: bool) -> dict
         selected = element.get("initial_options") or [] if not edited else [o for o in element["options"] if o["value"] in (value or [])]
         return {"type": kind, "selected_options": selected}
     raise KeyError(f"view_state does not know {kind} inputs yet")
+
+
+def _event_time(event_ts: Any) -> int:
+    """The envelope's event_time: the event's own ts when it is one (fuzzed events may lie)."""
+    try:
+        return int(float(event_ts))
+    except (TypeError, ValueError):
+        return int(time.time())

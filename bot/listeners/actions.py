@@ -23,6 +23,12 @@ log = logging.getLogger("postmortem_bot.listeners.actions")
 def register(app: AsyncApp, services: Services) -> None:
     postmortems = services.postmortems
 
+    async def reply(respond: AsyncRespond, text: str) -> None:
+        try:
+            await respond(**ephemeral(text), replace_original=False)
+        except Exception:  # no response_url (a modal's button) or a dead one: logged, not fatal
+            log.exception("could not answer through response_url")
+
     async def open_modal(body: dict[str, Any], respond: AsyncRespond, resolve: bool) -> None:
         try:
             await postmortems.open_modal(
@@ -32,14 +38,13 @@ def register(app: AsyncApp, services: Services) -> None:
                 trigger_id=body["trigger_id"],
                 resolve=resolve,
             )
+        except (KeyError, TypeError) as exc:
+            log.warning("malformed button payload: %s", exc)
         except PostmortemError as exc:
-            await respond(**ephemeral(f":warning: {exc}"), replace_original=False)
+            await reply(respond, f":warning: {exc}")
         except SlackApiError as exc:
             log.warning("opening the post-mortem modal failed: %s", error_code(exc))
-            await respond(
-                **ephemeral(f":warning: Slack would not open the form ({error_code(exc)}). Press the button again."),
-                replace_original=False,
-            )
+            await reply(respond, f":warning: Slack would not open the form ({error_code(exc)}). Press the button again.")
 
     @app.action(RESOLVE)
     async def on_resolve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
@@ -56,8 +61,10 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         try:
             await postmortems.publish(body["team"]["id"], body["channel"]["id"], body["user"]["id"])
+        except (KeyError, TypeError) as exc:
+            log.warning("malformed publish payload: %s", exc)
         except PostmortemError as exc:
-            await respond(**ephemeral(f":warning: {exc}"), replace_original=False)
+            await reply(respond, f":warning: {exc}")
 
     @app.action(re.compile(f"^({modal.ADD_ACTION_ITEM}|{modal.REMOVE_ACTION_ITEM})$"))
     async def on_row_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -66,7 +73,8 @@ def register(app: AsyncApp, services: Services) -> None:
         try:
             incident_id = metadata_incident_id(view.get("private_metadata"))
             content = modal.parse_state((view.get("state") or {}).get("values") or {}, PostmortemContent())
-            remove_key = action.get("value") if action.get("action_id") == modal.REMOVE_ACTION_ITEM else None
+            value = action.get("value")
+            remove_key = value if action.get("action_id") == modal.REMOVE_ACTION_ITEM and isinstance(value, str) else None
             await postmortems.change_rows(
                 incident_id=incident_id,
                 view_id=view["id"],
@@ -74,7 +82,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 user_id=body["user"]["id"],
                 remove_key=remove_key,
             )
-        except (PostmortemError, KeyError) as exc:
+        except (PostmortemError, KeyError, TypeError) as exc:
             log.warning("could not change the modal's action-item rows: %s", exc)
         except SlackApiError as exc:
             log.warning("views.update for the action-item rows failed: %s", error_code(exc))

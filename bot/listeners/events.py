@@ -18,6 +18,11 @@ from bot.services import Services
 log = logging.getLogger("postmortem_bot.listeners.events")
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A nested payload object, or {} when a malformed payload has something else there."""
+    return value if isinstance(value, dict) else {}
+
+
 def _envelope(body: dict[str, Any]) -> tuple[str, str]:
     return require_str(body, "team_id"), require_str(body, "event_id")
 
@@ -32,14 +37,23 @@ def register(app: AsyncApp, services: Services) -> None:
             channel_id = require_str(event, "channel")
             subtype = event.get("subtype")
             if subtype == "message_changed":
-                previous = event.get("previous_message") or {}
+                previous = _object(event.get("previous_message"))
+                previous_text = previous.get("text")
                 await timeline.record_edit(
-                    team_id, event_id, SlackMessage.parse(channel_id, event.get("message")), previous.get("text")
+                    team_id,
+                    event_id,
+                    SlackMessage.parse(channel_id, event.get("message")),
+                    previous_text if isinstance(previous_text, str) else None,
                 )
             elif subtype == "message_deleted":
-                previous = event.get("previous_message") or {}
+                previous = _object(event.get("previous_message"))
+                previous_user = previous.get("user")
                 await timeline.record_delete(
-                    team_id, event_id, channel_id, require_ts(event, "deleted_ts"), previous.get("user")
+                    team_id,
+                    event_id,
+                    channel_id,
+                    require_ts(event, "deleted_ts"),
+                    previous_user if isinstance(previous_user, str) else None,
                 )
             else:
                 await timeline.record_message(team_id, event_id, SlackMessage.parse(channel_id, event))
@@ -49,7 +63,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_reaction(body: dict[str, Any], event: dict[str, Any], present: bool) -> None:
         try:
             team_id, event_id = _envelope(body)
-            item = event.get("item") or {}
+            item = _object(event.get("item"))
             if item.get("type") != "message":
                 await timeline.skip_event(team_id, event_id)  # reactions on files are not timeline material
                 return
@@ -62,7 +76,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 emoji=require_str(event, "reaction"),
                 present=present,
                 event_ts=require_ts(event, "event_ts"),
-                item_user=event.get("item_user"),
+                item_user=event.get("item_user") if isinstance(event.get("item_user"), str) else None,
             )
         except MalformedPayload as exc:
             log.warning("ignored malformed reaction event: %s", exc)

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.action_items import Answer, AnswerError, NotAllowed
+from bot.payloads import actor
 from bot.services import Services
 from bot.slack import error_code
 from bot.ui import nudges as ui
@@ -22,7 +23,9 @@ log = logging.getLogger("postmortem_bot.listeners.followup")
 
 def _item_id(value: str | None) -> int | None:
     """Button values are the item id; snooze options are "<id>:<length>"."""
-    head = (value or "").split(":", 1)[0]
+    if not isinstance(value, str):
+        return None
+    head = value.split(":", 1)[0]
     return int(head) if head.isdigit() else None
 
 
@@ -43,11 +46,11 @@ def register(app: AsyncApp, services: Services) -> None:
             log.exception("could not answer through response_url")
 
     async def apply(body: dict[str, Any], respond: AsyncRespond, item_id: int | None, answer: Answer) -> None:
-        if item_id is None:
-            log.warning("action-item button without an item id")
+        if item_id is None or actor(body) is None:
+            log.warning("action-item button without an item id or a user")
             return
         try:
-            await items.answer(item_id, body["user"]["id"], answer)
+            await items.answer(item_id, actor(body) or "", answer)
         except (NotAllowed, AnswerError) as exc:
             await reply(respond, f":warning: {exc}")
 
@@ -67,12 +70,15 @@ def register(app: AsyncApp, services: Services) -> None:
     ) -> None:
         """The length is chosen in the DM; a small form takes the optional reason."""
         await ack()
-        value = (action.get("selected_option") or {}).get("value", "")
+        selected = action.get("selected_option")
+        value = selected.get("value") if isinstance(selected, dict) else None
+        if not isinstance(value, str):
+            return
         item_id, length = _item_id(value), value.split(":", 1)[1] if ":" in value else ""
         if item_id is None:
             return
         try:
-            item = await items.check_allowed(item_id, body["user"]["id"])
+            item = await items.check_allowed(item_id, actor(body) or "")
             await client.views_open(trigger_id=body["trigger_id"], view=ui.snooze_modal(item, length=length))
         except (NotAllowed, AnswerError) as exc:
             await reply(respond, f":warning: {exc}")
@@ -90,7 +96,7 @@ def register(app: AsyncApp, services: Services) -> None:
             if item_id is None:
                 return
             try:
-                item = await items.check_allowed(item_id, body["user"]["id"])
+                item = await items.check_allowed(item_id, actor(body) or "")
                 await client.views_open(trigger_id=body["trigger_id"], view=build(item))
             except (NotAllowed, AnswerError) as exc:
                 await reply(respond, f":warning: {exc}")
@@ -105,18 +111,18 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], answer: Answer, block: str) -> None:
         item_id = _metadata_id(view, "item_id")
-        if item_id is None:
+        if item_id is None or actor(body) is None:
             await ack()
             return
         try:
             # Fast checks first so errors land on the field; the rest happens after the ack.
-            await items.check_allowed(item_id, body["user"]["id"])
+            await items.check_allowed(item_id, actor(body) or "")
         except (NotAllowed, AnswerError) as exc:
             await ack(response_action="errors", errors={block: str(exc)})
             return
         await ack()
         try:
-            await items.answer(item_id, body["user"]["id"], answer)
+            await items.answer(item_id, actor(body) or "", answer)
         except (NotAllowed, AnswerError) as exc:
             log.warning("action-item answer refused after ack: %s", exc)
 
@@ -162,7 +168,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         try:
             incident = await items.incident_summary(incident_id)
-            await client.views_open(trigger_id=body["trigger_id"], view=ui.meeting_modal(incident, initial_attendees=[body["user"]["id"]]))
+            await client.views_open(trigger_id=body["trigger_id"], view=ui.meeting_modal(incident, initial_attendees=[actor(body) or ""]))
         except AnswerError as exc:
             await reply(respond, f":warning: {exc}")
         except SlackApiError as exc:
@@ -172,13 +178,16 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_meeting(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         incident_id = _metadata_id(view, "incident_id")
         day, at, attendees, location = ui.read_meeting(view.get("state", {}).get("values", {}))
+        if actor(body) is None:
+            await ack()
+            return
         if incident_id is None or day is None or at is None:
             await ack(response_action="errors", errors={ui.MEETING_DATE_BLOCK: "Pick a date and a time."})
             return
         await ack()
         try:
             await items.schedule_meeting(
-                incident_id=incident_id, user_id=body["user"]["id"], day=day, at=at, attendees=attendees, location=location
+                incident_id=incident_id, user_id=actor(body) or "", day=day, at=at, attendees=attendees, location=location
             )
         except AnswerError as exc:
             log.warning("meeting not scheduled: %s", exc)

@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.content import PostmortemContent
+from bot.payloads import actor
 from bot.postmortems import PostmortemError, describe, metadata_incident_id
 from bot.services import Services
 from bot.slack import error_code
@@ -34,7 +35,11 @@ def register(app: AsyncApp, services: Services) -> None:
 
     @app.view(modal.CALLBACK_ID)
     async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
-        user_id = body["user"]["id"]
+        user_id = actor(body)
+        if user_id is None:
+            log.warning("view submission without a user")
+            await ack()
+            return
         try:
             incident_id = metadata_incident_id(view.get("private_metadata"))
         except PostmortemError as exc:
@@ -62,7 +67,9 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.view(modal.WARNINGS_CALLBACK_ID)
     async def on_submit_anyway(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
         await ack(response_action="clear")
-        user_id = body["user"]["id"]
+        user_id = actor(body)
+        if user_id is None:
+            return
         try:
             submitted = await postmortems.submit(metadata_incident_id(view.get("private_metadata")), user_id)
         except PostmortemError as exc:
@@ -73,8 +80,11 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.view_closed(modal.CALLBACK_ID)
     async def on_closed(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         await ack()
+        user_id = actor(body)
+        if user_id is None:
+            return
         try:
-            await postmortems.save_draft(metadata_incident_id(view.get("private_metadata")), _content(view), body["user"]["id"])
+            await postmortems.save_draft(metadata_incident_id(view.get("private_metadata")), _content(view), user_id)
         except PostmortemError as exc:
             log.warning("closed post-mortem modal not saved: %s", exc)
 
