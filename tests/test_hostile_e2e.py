@@ -140,3 +140,20 @@ async def test_fuzzed_signed_payloads_never_get_a_5xx_nor_crash_a_listener(
     # Listeners run after the ack; one that failed on an earlier example shows up here.
     crashed = [r.getMessage() for r in caplog.records if r.name == "postmortem_bot.app" and "listener failed" in r.getMessage()]
     assert not crashed, crashed
+
+
+async def test_tokens_and_signing_secret_never_reach_the_logs_even_at_debug(rig: Rig, caplog: "pytest.LogCaptureFixture") -> None:
+    caplog.set_level(logging.DEBUG)
+    card = await rig.start_incident()
+    message, delivery = await rig.driver.post_message(INCIDENT_CHANNEL, BOB, "db at 95%")
+    await rig.processed((await rig.driver.react(INCIDENT_CHANNEL, message["ts"], ALICE)).event_id)
+    await rig.driver.send_event(dict(message, channel=INCIDENT_CHANNEL), secret="forged")
+    await rig.driver.click_message_button(INCIDENT_CHANNEL, card["ts"], ALICE, "incident_resolve")
+    await rig.latest_view()
+    text = "\n".join(
+        record.getMessage() + (record.exc_text or "") + str(getattr(record, "args", ""))
+        for record in caplog.records
+    )
+    assert len(caplog.records) > 50, "the flow was logged at DEBUG"
+    for secret in (rig.emulator.bot_token, rig.driver.signing_secret):
+        assert secret not in text, f"{secret[:6]}… appears in the logs"
