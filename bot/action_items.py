@@ -12,7 +12,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Awaitable, Callable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -20,7 +19,8 @@ from sqlalchemy import delete, select
 
 from bot.clock import Clock
 from bot.ics import meeting_invite
-from bot.nudges import NudgeService, item_mapping, item_subject, local_date
+from bot.nudges import NudgeService, item_mapping, item_subject
+from bot.schedule import local_date, zone
 from bot.people import PeopleDirectory
 from bot.slack import error_code
 from bot.ui import nudges as ui
@@ -179,11 +179,7 @@ class ActionItemService:
     ) -> datetime:
         """Fix the review meeting: announce it with an .ics invite, plan agenda and follow-up."""
         tz = (await self.people.get(user_id)).tz
-        try:
-            zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = ZoneInfo("UTC")
-        meeting_at = datetime.combine(day, at, tzinfo=zone).astimezone(self.clock.now().tzinfo)
+        meeting_at = datetime.combine(day, at, tzinfo=zone(tz)).astimezone(self.clock.now().tzinfo)
         if meeting_at < self.clock.now():
             raise AnswerError("That time has passed: pick a time still to come.")
         async with self.sessions.begin() as session:

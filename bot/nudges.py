@@ -16,9 +16,8 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -56,13 +55,6 @@ MAX_ATTEMPTS = 5
 UNREACHABLE = {"user_disabled", "user_not_found", "cannot_dm_bot", "channel_not_found", "account_inactive", "is_archived"}
 
 ITEM_KINDS = ("action_item", "overdue_commander", "overdue_channel")
-
-
-def local_date(at: datetime, tz: str) -> date:
-    try:
-        return at.astimezone(ZoneInfo(tz)).date()
-    except (ZoneInfoNotFoundError, ValueError):
-        return at.date()
 
 
 def item_subject(item_id: int) -> str:
@@ -388,7 +380,7 @@ class NudgeService:
             if item is None or incident is None or item.status in ("done", "wont_do"):
                 return None
             mapping = item_mapping(item, incident)
-            today = local_date(now, (await self.people.get(item.owner_id)).tz)
+            today = schedule.local_date(now, (await self.people.get(item.owner_id)).tz)
             overdue_days = (today - item.due).days
             if nudge.kind == "action_item":
                 return ui.action_item_dm(mapping, reason=nudge.slot, today=today)

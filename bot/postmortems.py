@@ -14,7 +14,6 @@ import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Sequence
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -26,6 +25,7 @@ from bot.clock import Clock
 from bot.content import ActionItemDraft, PostmortemContent
 from bot.documents import document_data, duration_text, render_markdown
 from bot.people import PeopleDirectory
+from bot.schedule import local_date
 
 if TYPE_CHECKING:
     from bot.nudges import NudgeService
@@ -259,11 +259,7 @@ class PostmortemService:
         return SubmissionCheck(errors=errors, warnings=quality.review(content, names))
 
     def _today_for(self, tz_name: str) -> date:
-        try:
-            zone = ZoneInfo(tz_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = ZoneInfo("UTC")
-        return self.clock.now().astimezone(zone).date()
+        return local_date(self.clock.now(), tz_name)
 
     async def stage_submission(self, incident_id: int, content: PostmortemContent, user_id: str) -> None:
         """Hold a submission that met quality warnings until its author confirms it."""

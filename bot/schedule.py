@@ -97,6 +97,15 @@ def _zone(tz: str | None) -> tzinfo:
         return UTC
 
 
+def local_date(at: datetime, tz: str | None) -> date:
+    """The calendar date at instant `at` in time zone `tz` (UTC when unknown)."""
+    return at.astimezone(_zone(tz)).date()
+
+
+# Public name for the bot's other modules: one place decides what an unknown zone means.
+zone = _zone
+
+
 def _utc(at: datetime, name: str) -> datetime:
     """`at` in UTC. A naive datetime is refused: guessing its zone is how reminders go out at night."""
     if at.tzinfo is None or at.utcoffset() is None:

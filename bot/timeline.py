@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, AsyncIterator, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.payloads import SlackMessage, ts_to_datetime
 from bot.people import PeopleDirectory
+from bot.schedule import zone
 from bot.slack import error_code, fetch_message
 from storage import queries
 from storage.db import SessionFactory
@@ -266,13 +266,9 @@ class TimelineService:
         now = self.clock.now()
         occurred_at = now
         if at is not None:
-            tz_name = (await self.people.get(user_id)).tz
-            try:
-                zone = ZoneInfo(tz_name)
-            except ZoneInfoNotFoundError:
-                zone = ZoneInfo("UTC")
-            local_now = now.astimezone(zone)
-            candidate = datetime.combine(local_now.date(), at, tzinfo=zone)
+            local_zone = zone((await self.people.get(user_id)).tz)
+            local_now = now.astimezone(local_zone)
+            candidate = datetime.combine(local_now.date(), at, tzinfo=local_zone)
             if candidate > local_now:
                 candidate -= timedelta(days=1)
             occurred_at = candidate.astimezone(now.tzinfo)
