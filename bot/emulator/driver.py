@@ -281,31 +281,22 @@ class SlackDriver:
 
     async def click_message_button(self, channel: str, message_ts: str, user: str, action_id: str) -> Delivery:
         """Press the button `action_id` on a message (the incident card, a summary)."""
-        message = self.emulator.message(channel, message_ts)
-        if message is None:
-            raise KeyError(f"no message {message_ts} in {channel}")
-        block, element = _find_element(message.get("blocks") or [], action_id)
-        return await self._interact(
-            {
-                "type": "block_actions",
-                "user": self._actor(user),
-                "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
-                "trigger_id": self.emulator.issue_trigger_id(user=user),
-                "channel": {"id": channel, "name": self._channel_name(channel)},
-                "message": message,
-                "response_url": self.emulator.new_response_url(),
-                "actions": [_action_payload(block, element)],
-            }
-        )
+        return await self._message_action(channel, message_ts, user, action_id)
 
     async def choose_in_message(self, channel: str, message_ts: str, user: str, action_id: str, option: str) -> Delivery:
         """Pick `option` (its value) in a message's static select, e.g. Snooze."""
+        return await self._message_action(channel, message_ts, user, action_id, option)
+
+    async def _message_action(
+        self, channel: str, message_ts: str, user: str, action_id: str, option: str | None = None
+    ) -> Delivery:
         message = self.emulator.message(channel, message_ts)
         if message is None:
             raise KeyError(f"no message {message_ts} in {channel}")
         block, element = _find_element(message.get("blocks") or [], action_id)
-        chosen = next(o for o in element.get("options") or [] if o["value"] == option)
-        action = dict(_action_payload(block, element), selected_option=chosen)
+        action = _action_payload(block, element)
+        if option is not None:
+            action["selected_option"] = next(o for o in element.get("options") or [] if o["value"] == option)
         return await self._interact(
             {
                 "type": "block_actions",

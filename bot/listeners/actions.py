@@ -15,19 +15,13 @@ from bot.services import Services
 from bot.slack import error_code
 from bot.ui import postmortem_modal as modal
 from bot.ui.card import CONTINUE_POSTMORTEM, PUBLISH_POSTMORTEM, RESOLVE
-from bot.ui.help import ephemeral
+from bot.listeners.answers import warn_privately
 
 log = logging.getLogger("postmortem_bot.listeners.actions")
 
 
 def register(app: AsyncApp, services: Services) -> None:
     postmortems = services.postmortems
-
-    async def reply(respond: AsyncRespond, text: str) -> None:
-        try:
-            await respond(**ephemeral(text), replace_original=False)
-        except Exception:  # no response_url (a modal's button) or a dead one: logged, not fatal
-            log.exception("could not answer through response_url")
 
     async def open_modal(body: dict[str, Any], respond: AsyncRespond, resolve: bool) -> None:
         try:
@@ -41,10 +35,10 @@ def register(app: AsyncApp, services: Services) -> None:
         except (KeyError, TypeError) as exc:
             log.warning("malformed button payload: %s", exc)
         except PostmortemError as exc:
-            await reply(respond, f":warning: {exc}")
+            await warn_privately(respond, str(exc))
         except SlackApiError as exc:
             log.warning("opening the post-mortem modal failed: %s", error_code(exc))
-            await reply(respond, f":warning: Slack would not open the form ({error_code(exc)}). Press the button again.")
+            await warn_privately(respond, f"Slack would not open the form ({error_code(exc)}). Press the button again.")
 
     @app.action(RESOLVE)
     async def on_resolve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
@@ -64,7 +58,7 @@ def register(app: AsyncApp, services: Services) -> None:
         except (KeyError, TypeError) as exc:
             log.warning("malformed publish payload: %s", exc)
         except PostmortemError as exc:
-            await reply(respond, f":warning: {exc}")
+            await warn_privately(respond, str(exc))
 
     @app.action(re.compile(f"^({modal.ADD_ACTION_ITEM}|{modal.REMOVE_ACTION_ITEM})$"))
     async def on_row_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:

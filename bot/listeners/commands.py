@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot import commands
 from bot.action_items import AnswerError
 from bot.incidents import StartFailed
+from bot.listeners.answers import answer_privately
 from bot.postmortems import PostmortemError
 from bot.services import Services
 from bot.slack import error_code
@@ -48,7 +49,7 @@ def register(app: AsyncApp, services: Services) -> None:
             log.warning("/postmortem %s failed on Slack: %s", type(parsed).__name__, error_code(exc))
             answer = ephemeral(f":warning: Slack refused a request ({error_code(exc)}). Nothing was lost; try again.")
         if answer is not None:
-            await _respond(respond, answer)
+            await answer_privately(respond, answer)
 
 
 async def _resolve(services: Services, team_id: str, channel_id: str, user_id: str, trigger_id: str) -> dict | None:
@@ -124,9 +125,3 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
         return timeline_message(incident, await services.timeline.items(incident))
     raise AssertionError(f"unhandled command {parsed!r}")
 
-
-async def _respond(respond: AsyncRespond, answer: dict) -> None:
-    try:
-        await respond(**answer)
-    except Exception:  # a dead response_url must not take the listener down
-        log.exception("could not answer through response_url")

@@ -16,7 +16,7 @@ from bot.payloads import actor
 from bot.services import Services
 from bot.slack import error_code
 from bot.ui import nudges as ui
-from bot.ui.help import ephemeral
+from bot.listeners.answers import warn_privately
 
 log = logging.getLogger("postmortem_bot.listeners.followup")
 
@@ -39,12 +39,6 @@ def _metadata_id(view: dict[str, Any], key: str) -> int | None:
 def register(app: AsyncApp, services: Services) -> None:
     items = services.action_items
 
-    async def reply(respond: AsyncRespond, text: str) -> None:
-        try:
-            await respond(**ephemeral(text), replace_original=False)
-        except Exception:
-            log.exception("could not answer through response_url")
-
     async def apply(body: dict[str, Any], respond: AsyncRespond, item_id: int | None, answer: Answer) -> None:
         if item_id is None or actor(body) is None:
             log.warning("action-item button without an item id or a user")
@@ -52,7 +46,7 @@ def register(app: AsyncApp, services: Services) -> None:
         try:
             await items.answer(item_id, actor(body) or "", answer)
         except (NotAllowed, AnswerError) as exc:
-            await reply(respond, f":warning: {exc}")
+            await warn_privately(respond, str(exc))
 
     @app.action(ui.ITEM_DONE)
     async def on_done(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
@@ -81,9 +75,9 @@ def register(app: AsyncApp, services: Services) -> None:
             item = await items.check_allowed(item_id, actor(body) or "")
             await client.views_open(trigger_id=body["trigger_id"], view=ui.snooze_modal(item, length=length))
         except (NotAllowed, AnswerError) as exc:
-            await reply(respond, f":warning: {exc}")
+            await warn_privately(respond, str(exc))
         except SlackApiError as exc:
-            await reply(respond, f":warning: Slack would not open the form ({error_code(exc)}); choose again.")
+            await warn_privately(respond, f"Slack would not open the form ({error_code(exc)}); choose again.")
 
     def modal_opener(build: Callable[[dict[str, Any]], dict]) -> Callable[..., Awaitable[None]]:
         """Buttons that need more than a click open a small modal, checked first for who may."""
@@ -99,9 +93,9 @@ def register(app: AsyncApp, services: Services) -> None:
                 item = await items.check_allowed(item_id, actor(body) or "")
                 await client.views_open(trigger_id=body["trigger_id"], view=build(item))
             except (NotAllowed, AnswerError) as exc:
-                await reply(respond, f":warning: {exc}")
+                await warn_privately(respond, str(exc))
             except SlackApiError as exc:
-                await reply(respond, f":warning: Slack would not open the form ({error_code(exc)}); press the button again.")
+                await warn_privately(respond, f"Slack would not open the form ({error_code(exc)}); press the button again.")
 
         return open_modal
 
@@ -170,9 +164,9 @@ def register(app: AsyncApp, services: Services) -> None:
             incident = await items.incident_summary(incident_id)
             await client.views_open(trigger_id=body["trigger_id"], view=ui.meeting_modal(incident, initial_attendees=[actor(body) or ""]))
         except AnswerError as exc:
-            await reply(respond, f":warning: {exc}")
+            await warn_privately(respond, str(exc))
         except SlackApiError as exc:
-            await reply(respond, f":warning: Slack would not open the form ({error_code(exc)}); press the button again.")
+            await warn_privately(respond, f"Slack would not open the form ({error_code(exc)}); press the button again.")
 
     @app.view(ui.MEETING_CALLBACK)
     async def on_meeting(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from bot.listeners.answers import answer_privately
 from bot.payloads import MalformedPayload
 from bot.services import Services
 from bot.ui.help import ephemeral
@@ -34,7 +35,4 @@ def register(app: AsyncApp, services: Services) -> None:
             answer = ephemeral(f"Added to the timeline of *{escape(outcome.incident.title)}*.")
         else:
             answer = ephemeral(f"That message is already on the timeline of *{escape(outcome.incident.title)}*.")
-        try:
-            await respond(**answer)
-        except Exception:
-            log.exception("could not answer the shortcut through response_url")
+        await answer_privately(respond, answer)
