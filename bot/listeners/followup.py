@@ -21,21 +21,6 @@ from bot.listeners.answers import warn_privately
 log = logging.getLogger("postmortem_bot.listeners.followup")
 
 
-def _item_id(value: str | None) -> int | None:
-    """Button values are the item id; snooze options are "<id>:<length>"."""
-    if not isinstance(value, str):
-        return None
-    head = value.split(":", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
-def _metadata_id(view: dict[str, Any], key: str) -> int | None:
-    try:
-        return int(json.loads(view.get("private_metadata") or "{}")[key])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 def register(app: AsyncApp, services: Services) -> None:
     items = services.action_items
 
@@ -51,12 +36,12 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(ui.ITEM_DONE)
     async def on_done(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await apply(body, respond, _item_id(action.get("value")), Answer("done"))
+        await apply(body, respond, ui.parse_item_value(action.get("value")), Answer("done"))
 
     @app.action(ui.ITEM_IN_PROGRESS)
     async def on_in_progress(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await apply(body, respond, _item_id(action.get("value")), Answer("in_progress"))
+        await apply(body, respond, ui.parse_item_value(action.get("value")), Answer("in_progress"))
 
     @app.action(ui.ITEM_SNOOZE)
     async def on_snooze(
@@ -65,12 +50,11 @@ def register(app: AsyncApp, services: Services) -> None:
         """The length is chosen in the DM; a small form takes the optional reason."""
         await ack()
         selected = action.get("selected_option")
-        value = selected.get("value") if isinstance(selected, dict) else None
-        if not isinstance(value, str):
+        parsed = ui.parse_snooze_value(selected.get("value") if isinstance(selected, dict) else None)
+        if parsed is None:
+            log.warning("snooze option without an item id and a length")
             return
-        item_id, length = _item_id(value), value.split(":", 1)[1] if ":" in value else ""
-        if item_id is None:
-            return
+        item_id, length = parsed
         try:
             item = await items.check_allowed(item_id, actor(body) or "")
             await client.views_open(trigger_id=body["trigger_id"], view=ui.snooze_modal(item, length=length))
@@ -86,7 +70,7 @@ def register(app: AsyncApp, services: Services) -> None:
             ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
         ) -> None:
             await ack()
-            item_id = _item_id(action.get("value"))
+            item_id = ui.parse_item_value(action.get("value"))
             if item_id is None:
                 return
             try:
@@ -104,7 +88,7 @@ def register(app: AsyncApp, services: Services) -> None:
     app.action(ui.ITEM_WONT_DO)(modal_opener(ui.wont_do_modal))
 
     async def submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], answer: Answer, block: str) -> None:
-        item_id = _metadata_id(view, "item_id")
+        item_id = ui.read_item_id(view.get("private_metadata"))
         if item_id is None or actor(body) is None:
             await ack()
             return
@@ -157,7 +141,7 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         await ack()
-        incident_id = _item_id(action.get("value"))
+        incident_id = ui.parse_item_value(action.get("value"))
         if incident_id is None:
             return
         try:
@@ -170,7 +154,7 @@ def register(app: AsyncApp, services: Services) -> None:
 
     @app.view(ui.MEETING_CALLBACK)
     async def on_meeting(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        incident_id = _metadata_id(view, "incident_id")
+        incident_id = ui.read_incident_id(view.get("private_metadata"))
         day, at, attendees, location = ui.read_meeting(view.get("state", {}).get("values", {}))
         if actor(body) is None:
             await ack()
