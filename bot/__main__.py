@@ -7,9 +7,12 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from bot.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from bot.app import Bot
 
 log = logging.getLogger("postmortem_bot")
 
@@ -76,6 +79,22 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def _sync_in_background(bot: "Bot") -> "asyncio.Task[object]":
+    """Reconcile active incidents with Slack after start-up, while events are already served:
+    whatever was posted while the bot was down is repaired, without delaying the first ack."""
+
+    async def sync() -> None:
+        try:
+            reports = await bot.services.reconcile.sync_active()
+        except Exception:  # a failed sync must not take the server down; the next start retries
+            log.exception("start-up sync failed")
+            return
+        repaired = sum(r.repaired for r in reports)
+        log.info("start-up sync: %d active incident(s) checked, %d repair(s)", len(reports), repaired)
+
+    return asyncio.ensure_future(sync())
+
+
 async def _serve(settings: Settings, host: str, port: int) -> int:
     from bot.app import Bot, drain_listeners, start_http
     from bot.scheduler import create_scheduler
@@ -85,10 +104,12 @@ async def _serve(settings: Settings, host: str, port: int) -> int:
     runner, bound = await start_http(bot, host, port)
     scheduler = create_scheduler(bot.services)
     scheduler.start()
+    syncing = _sync_in_background(bot)
     log.info("serving on http://%s:%d (POST /slack/events, GET /healthz)", host, bound)
     try:
         await stop.wait()
     finally:
+        syncing.cancel()
         scheduler.shutdown(wait=False)
         # Stop taking requests, then let the acknowledged ones finish before the pool goes.
         await runner.shutdown()
@@ -119,7 +140,9 @@ async def _run_socket_mode(settings: Settings) -> int:
             connecting.result()
             scheduler.start()
             log.info("connected to Slack in Socket Mode")
+            syncing = _sync_in_background(bot)
             await stopping
+            syncing.cancel()
         else:
             connecting.cancel()
     finally:

@@ -42,6 +42,11 @@ class Publish:
 
 
 @dataclass(frozen=True)
+class Sync:
+    pass
+
+
+@dataclass(frozen=True)
 class AddActionItem:
     owner: str  # a Slack user id
     due: date
@@ -60,7 +65,7 @@ class Help:
     problem: str | None = None
 
 
-Command = Start | Note | ShowTimeline | Resolve | Publish | AddActionItem | Meeting | Help
+Command = Start | Note | ShowTimeline | Resolve | Publish | Sync | AddActionItem | Meeting | Help
 
 DEFAULT_SEVERITY = 3
 SEVERITY_FLAG = re.compile(r"(?:^|\s)--sev(?:erity)?(?:\s+|=)(?:sev)?(\S+)", re.IGNORECASE)
@@ -86,6 +91,8 @@ def parse(text: str) -> Command:
         return Resolve()
     if name == "publish":
         return Publish()
+    if name == "sync":
+        return Sync()
     if name == "action":
         return _parse_action(rest)
     if name == "meeting":

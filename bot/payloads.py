@@ -51,6 +51,12 @@ def ts_to_datetime(ts: str) -> datetime:
     return datetime.fromtimestamp(int(seconds), tz=timezone.utc) + timedelta(microseconds=int(fraction.ljust(6, "0")))
 
 
+def ts_key(ts: str) -> tuple[int, int]:
+    """A Slack ts as something that orders correctly (strings order only at equal lengths)."""
+    seconds, _, micros = ts.partition(".")
+    return int(seconds), int(micros.ljust(6, "0"))
+
+
 def require_str(payload: Mapping[str, Any], key: str) -> str:
     value = payload.get(key)
     if not isinstance(value, str) or not value:

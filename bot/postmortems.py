@@ -29,6 +29,7 @@ from bot.schedule import local_date
 
 if TYPE_CHECKING:
     from bot.nudges import NudgeService
+    from bot.reconcile import ReconcileService
 from bot.slack import error_code
 from bot.timeline import TimelineItem, load_timeline
 from bot.ui import postmortem_modal as modal
@@ -90,6 +91,7 @@ class PostmortemService:
         people: PeopleDirectory,
         timeline_emojis: tuple[str, ...] = ("pushpin",),
         nudges: "NudgeService | None" = None,
+        reconcile: "ReconcileService | None" = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
@@ -97,6 +99,7 @@ class PostmortemService:
         self.people = people
         self.timeline_emojis = timeline_emojis
         self.nudges = nudges
+        self.reconcile = reconcile
 
     # --- opening the modal -----------------------------------------------------------------
 
@@ -113,6 +116,7 @@ class PostmortemService:
         try:
             incident = await self._incident_for(team_id, channel_id)
             if resolve and incident.status == ACTIVE:
+                await self._sync_before_resolve(incident)
                 incident = await self.resolve(incident, user_id)
             view = await self._modal_for(incident, user_id)
         except PostmortemError as exc:
@@ -120,6 +124,19 @@ class PostmortemService:
             raise
         await self.client.views_update(view_id=view_id, view=view)
         return incident
+
+    async def _sync_before_resolve(self, incident: Incident) -> None:
+        """Repair what the bot missed before the timeline goes into the post-mortem. A sync
+        Slack refuses is logged and resolving goes on: the timeline is as good as it was."""
+        if self.reconcile is None:
+            return
+        try:
+            report = await self.reconcile.sync_incident(incident)
+        except SlackApiError as exc:
+            log.warning("sync before resolving incident %s failed: %s", incident.id, error_code(exc))
+            return
+        if report.repaired:
+            log.info("sync before resolving incident %s: %s", incident.id, report.summary())
 
     async def _incident_for(self, team_id: str, channel_id: str) -> Incident:
         async with self.sessions() as session:

@@ -14,6 +14,7 @@ from bot.nudges import NudgeService
 from bot.schedule import WorkingHours
 from bot.people import PeopleDirectory
 from bot.postmortems import PostmortemService
+from bot.reconcile import ReconcileService
 from bot.timeline import TimelineService
 from storage.db import SessionFactory
 
@@ -27,6 +28,7 @@ class Services:
     people: PeopleDirectory
     nudges: NudgeService
     action_items: ActionItemService
+    reconcile: ReconcileService
 
     @classmethod
     def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> "Services":
@@ -35,7 +37,8 @@ class Services:
         nudges = NudgeService(
             sessions, client, clock, people, WorkingHours.parse(settings.working_hours), timeline_emojis=emojis
         )
-        postmortems = PostmortemService(sessions, client, clock, people, emojis, nudges)
+        reconcile = ReconcileService(sessions, client, clock, emojis)
+        postmortems = PostmortemService(sessions, client, clock, people, emojis, nudges, reconcile)
         return cls(
             settings=settings,
             incidents=IncidentService(sessions, client, clock, emojis),
@@ -44,4 +47,5 @@ class Services:
             people=people,
             nudges=nudges,
             action_items=ActionItemService(sessions, client, clock, people, nudges, postmortems.refresh_card),
+            reconcile=reconcile,
         )

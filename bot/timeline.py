@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.payloads import SlackMessage, ts_to_datetime
+from bot.payloads import SlackMessage, ts_key, ts_to_datetime
 from bot.people import PeopleDirectory
 from bot.schedule import zone
 from bot.slack import error_code, fetch_message
@@ -73,7 +73,7 @@ class PromoteOutcome:
     added: bool
 
 
-def _message_row(team_id: str, incident_id: int, message: SlackMessage, source: str) -> dict[str, Any]:
+def message_row(team_id: str, incident_id: int, message: SlackMessage, source: str) -> dict[str, Any]:
     return {
         "team_id": team_id,
         "channel_id": message.channel_id,
@@ -137,7 +137,15 @@ class TimelineService:
             if target is None or not message.is_human:
                 return False
             session, incident = target
-            await queries.insert_message(session, _message_row(team_id, incident.id, message, "event"))
+            if (
+                message.thread_ts is None
+                and incident.history_read_ts is not None
+                and ts_key(message.ts) < ts_key(incident.history_read_ts)
+                and not await queries.message_exists(session, team_id, message.channel_id, message.ts)
+            ):
+                log.info("late event for %s/%s, gone from Slack when it was read back: ignored", message.channel_id, message.ts)
+                return False
+            await queries.insert_message(session, message_row(team_id, incident.id, message, "event"))
             return True
 
     async def record_edit(self, team_id: str, event_id: str, message: SlackMessage, previous_text: str | None) -> None:
@@ -147,7 +155,7 @@ class TimelineService:
             if target is None or not message.is_human or message.edited_ts is None:
                 return
             session, incident = target
-            row = _message_row(team_id, incident.id, message, "event")
+            row = message_row(team_id, incident.id, message, "event")
             row.update(edited_ts=message.edited_ts, original_text=previous_text)
             await queries.apply_message_edit(session, row)
 
@@ -211,6 +219,8 @@ class TimelineService:
             if target is None:
                 return
             session, incident = target
+            if await queries.reactions_read_after(session, team_id, channel_id, message_ts, event_ts):
+                return  # stale: a sync read this message's reactions after it happened
             await queries.set_reaction(
                 session,
                 team_id=team_id,
@@ -222,13 +232,13 @@ class TimelineService:
                 event_ts=event_ts,
             )
             if fetched is not None:
-                await queries.insert_message(session, _message_row(team_id, incident.id, fetched, "fetched"))
+                await queries.insert_message(session, message_row(team_id, incident.id, fetched, "fetched"))
             elif need_fetch:
                 # Keep the promotion even when Slack would not give the text: the timeline
                 # shows a placeholder, and a later event or sync fills it in.
                 log.warning("pinned message %s/%s not retrievable (%s)", channel_id, message_ts, fetch_error)
                 placeholder = SlackMessage(channel_id=channel_id, ts=message_ts, user_id=item_user, text="")
-                await queries.insert_message(session, _message_row(team_id, incident.id, placeholder, "missing"))
+                await queries.insert_message(session, message_row(team_id, incident.id, placeholder, "missing"))
 
     async def _fetch(self, channel_id: str, ts: str) -> tuple[SlackMessage | None, str | None]:
         try:
@@ -251,7 +261,7 @@ class TimelineService:
             already = await session.scalar(
                 queries.promoted_messages(incident, self.timeline_emojis).where(Message.ts == parsed.ts)
             )
-            await queries.insert_message(session, _message_row(team_id, incident.id, parsed, "fetched"))
+            await queries.insert_message(session, message_row(team_id, incident.id, parsed, "fetched"))
             await queries.promote_message(session, team_id, channel_id, parsed.ts, user_id)
             return PromoteOutcome(incident=incident, added=already is None)
 

@@ -93,6 +93,10 @@ class Incident(Base):
     meeting_attendees: Mapped[list[str]] = mapped_column(JSON, default=list)
     # SEV3-4 get a review meeting only when someone asks for one.
     meeting_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The newest top-level message ts of the channel's last full read-back from Slack: a
+    # message event older than that, for a message the read did not list, is of a message
+    # deleted since (a late redelivery must not bring it back).
+    history_read_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     entries: Mapped[list["TimelineEntry"]] = relationship(back_populates="incident")
 
@@ -124,7 +128,11 @@ class Message(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set when someone used the "Add to timeline" shortcut on this message.
     promoted_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    # "event" (seen live), "fetched" (asked of Slack), "missing" (Slack could not give it).
+    # When reconciliation last read this message's timeline reactions whole from Slack (a
+    # Slack ts). A reaction event older than that is stale: the read already saw its outcome.
+    reactions_read_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # "event" (seen live), "fetched" (asked of Slack), "sync" (repaired by reconciliation),
+    # "missing" (Slack could not give it).
     source: Mapped[str] = mapped_column(String(16), default="event")
 
 

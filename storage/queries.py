@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -164,6 +164,31 @@ async def set_reaction(
     await session.execute(stmt)
 
 
+async def reactions_read_after(session: AsyncSession, team_id: str, channel_id: str, ts: str, event_ts: str) -> bool:
+    """Whether reconciliation read the message's reactions from Slack after `event_ts`."""
+    read_ts = await session.scalar(
+        select(Message.reactions_read_ts).where(
+            Message.team_id == team_id, Message.channel_id == channel_id, Message.ts == ts
+        )
+    )
+    return read_ts is not None and read_ts > event_ts
+
+
+async def mark_reactions_read(session: AsyncSession, team_id: str, channel_id: str, ts_list: list[str], read_ts: str) -> None:
+    """Record that the reactions of these messages were read whole at `read_ts`."""
+    for chunk in range(0, len(ts_list), 500):
+        await session.execute(
+            update(Message)
+            .where(
+                Message.team_id == team_id,
+                Message.channel_id == channel_id,
+                Message.ts.in_(ts_list[chunk : chunk + 500]),
+                or_(Message.reactions_read_ts.is_(None), Message.reactions_read_ts < read_ts),
+            )
+            .values(reactions_read_ts=read_ts)
+        )
+
+
 async def promote_message(session: AsyncSession, team_id: str, channel_id: str, ts: str, user_id: str) -> None:
     message = await session.scalar(
         select(Message).where(Message.team_id == team_id, Message.channel_id == channel_id, Message.ts == ts)
@@ -194,3 +219,23 @@ async def timeline_rows(
     messages = list(await session.scalars(promoted_messages(incident, emojis)))
     entries = list(await session.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == incident.id)))
     return messages, entries
+
+
+async def active_incidents(session: AsyncSession) -> list[Incident]:
+    return list(await session.scalars(select(Incident).where(Incident.status == ACTIVE).order_by(Incident.id)))
+
+
+async def incident_messages(session: AsyncSession, incident: Incident) -> list[Message]:
+    """Every message row of `incident`, tombstones included."""
+    return list(await session.scalars(select(Message).where(Message.incident_id == incident.id)))
+
+
+async def channel_reactions(session: AsyncSession, team_id: str, channel_id: str, emojis: Iterable[str]) -> list[Reaction]:
+    """The latest known state of every timeline-emoji reaction in a channel."""
+    return list(
+        await session.scalars(
+            select(Reaction).where(
+                Reaction.team_id == team_id, Reaction.channel_id == channel_id, Reaction.emoji.in_(list(emojis))
+            )
+        )
+    )

@@ -66,7 +66,7 @@ async def test_a_token_slack_refuses_stops_start_up_with_one_line(emulator: Slac
 
 async def test_migrate_reports_the_revision(tmp_path):
     code, out, _ = await run("migrate", environ=env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/m.db"))
-    assert code == 0 and "revision 0003" in out
+    assert code == 0 and "revision 0004" in out
 
 
 def free_port() -> int:

@@ -118,6 +118,13 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
             return ephemeral(f":warning: {exc}")
         return ephemeral(f"Review meeting set for {slack_date(at)}; the agenda comes 24 h before.")
 
+    if isinstance(parsed, commands.Sync):
+        try:
+            report = await services.reconcile.sync_channel(team_id, channel_id)
+        except NoIncident:
+            return ephemeral(NO_INCIDENT)
+        return ephemeral(escape(report.summary()))
+
     if isinstance(parsed, commands.ShowTimeline):
         incident = await services.timeline.current_incident(team_id, channel_id)
         if incident is None:
