@@ -107,7 +107,7 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
         if incident is None:
             return ephemeral(NO_INCIDENT)
         try:
-            at = await services.action_items.schedule_meeting(
+            meeting = await services.action_items.schedule_meeting(
                 incident_id=incident.id,
                 user_id=user_id,
                 day=parsed.day,
@@ -116,7 +116,9 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
             )
         except AnswerError as exc:
             return ephemeral(f":warning: {exc}")
-        return ephemeral(f"Review meeting set for {slack_date(at)}; the agenda comes 24 h before.")
+        if meeting.problem:
+            return ephemeral(f":warning: Review meeting set for {slack_date(meeting.at)}. {meeting.problem}")
+        return ephemeral(f"Review meeting set for {slack_date(meeting.at)}; the agenda comes 24 h before.")
 
     if isinstance(parsed, commands.ShowTimeline):
         incident = await services.timeline.current_incident(team_id, channel_id)
