@@ -15,22 +15,28 @@ from typing import Any, Awaitable, Callable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from bot.clock import Clock
 from bot.ics import meeting_invite
-from bot.nudges import NudgeService, item_mapping, item_subject
+from bot.nudges import ITEM_KINDS, NudgeService, answer_thread, item_mapping, item_subject
 from bot.schedule import local_date, zone
 from bot.people import PeopleDirectory
-from bot.slack import error_code
+from bot.slack import SLACK_FAILURES, error_code
 from bot.ui import nudges as ui
 from storage.db import SessionFactory
-from storage.models import ActionItem, Incident, Nudge, Postmortem
+from storage.models import ActionItem, Incident, Nudge
 
 log = logging.getLogger("postmortem_bot.action_items")
 
 SNOOZES = {"1d": timedelta(days=1), "1w": timedelta(weeks=1)}
 MEETING_LENGTH = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class MeetingSet:
+    at: datetime
+    problem: str | None = None  # what Slack refused, for the person who set the meeting
 
 
 class NotAllowed(Exception):
@@ -127,6 +133,7 @@ class ActionItemService:
                         await session.execute(
                             delete(Nudge).where(
                                 Nudge.subject == item_subject(item_id),
+                                Nudge.kind.in_(ITEM_KINDS),
                                 Nudge.status.in_(("sent", "cancelled", "failed", "pending")),
                             )
                         )
@@ -141,43 +148,49 @@ class ActionItemService:
         return mapping
 
     async def _tell(self, item: dict[str, Any], *, by: str, what: str, answer: Answer) -> None:
-        """The DM in place, the channel's thread, and the commander when it is not theirs."""
+        """The DM in place, the channel's thread, and the commander when it is not theirs.
+
+        The channel's reply is the record others read: if Slack refuses it past the client's
+        retries, it is queued and the next sweep posts it (once, keyed like a nudge).
+        """
         async with self.sessions() as session:
             row = await session.get(ActionItem, item["id"])
-            thread = await session.scalar(
-                select(Postmortem.summary_ts).join(Incident, Incident.id == Postmortem.incident_id).where(
-                    Incident.channel_id == item["incident_channel"], Postmortem.incident_id == row.incident_id
-                )
-            )
             incident = await session.get(Incident, row.incident_id)
+            thread = await answer_thread(session, incident) if incident is not None else None
         if row.dm_channel and row.dm_ts:
             await self._safely(
                 self.client.chat_update(channel=row.dm_channel, ts=row.dm_ts, **ui.action_item_answered(item, by=by, what=what))
             )
-        await self._safely(
+        told = await self._safely(
             self.client.chat_postMessage(
-                channel=item["incident_channel"],
-                thread_ts=thread or (incident.card_ts if incident else None),
-                **ui.channel_update(item, by=by, what=what),
+                channel=item["incident_channel"], thread_ts=thread, **ui.channel_update(item, by=by, what=what)
             )
         )
+        if not told:
+            await self.nudges.defer_answer_reply(item["id"], item["incident_channel"], what=what, by=by)
         if answer.kind == "not_mine":  # the commander decides who owns it in the end
             await self._safely(
                 self.client.chat_postMessage(channel=item["commander_id"], **ui.channel_update(item, by=by, what=what))
             )
 
-    async def _safely(self, call: Any) -> None:
+    async def _safely(self, call: Any) -> bool:
         try:
             await call
         except SlackApiError as exc:
             log.warning("could not tell Slack about an action-item answer: %s", error_code(exc))
+            return False
+        return True
 
     # --- review meetings -----------------------------------------------------------------
 
     async def schedule_meeting(
         self, *, incident_id: int, user_id: str, day: date, at: time, attendees: list[str], location: str = ""
-    ) -> datetime:
-        """Fix the review meeting: announce it with an .ics invite, plan agenda and follow-up."""
+    ) -> "MeetingSet":
+        """Fix the review meeting: announce it with an .ics invite, plan agenda and follow-up.
+
+        The meeting stands whatever Slack says; what Slack refused (past the client's
+        retries) comes back in `problem`, for the person who set it.
+        """
         tz = (await self.people.get(user_id)).tz
         meeting_at = datetime.combine(day, at, tzinfo=zone(tz)).astimezone(self.clock.now().tzinfo)
         if meeting_at < self.clock.now():
@@ -192,11 +205,20 @@ class ActionItemService:
         names = await self.people.names(attendees)
         mapping = {"id": incident.id, "title": incident.title, "channel": incident.channel_id, "severity": incident.severity,
                    "resolved_at": incident.resolved_at, "deadline": None, "commander_id": incident.commander_id}
+        problem = None
         try:
             posted = await self.client.chat_postMessage(
                 channel=incident.channel_id,
                 **ui.meeting_scheduled(mapping, at=meeting_at, attendees=attendees, by=user_id, location=location),
             )
+        except SLACK_FAILURES as exc:
+            log.warning("meeting announcement for incident %s failed: %s", incident.id, error_code(exc))
+            posted = None
+            problem = (
+                f"Slack refused to announce it in the channel ({error_code(exc)}): "
+                "set the meeting again to announce it."
+            )
+        if posted is not None:
             invite = meeting_invite(
                 uid=f"postmortem-{incident.id}-{secrets.token_hex(4)}@postmortem-bot",
                 title=f"Post-mortem review: {incident.title}",
@@ -208,16 +230,19 @@ class ActionItemService:
                 now=self.clock.now(),
                 location=location,
             )
-            await self.client.files_upload_v2(
-                channel=incident.channel_id, thread_ts=posted["ts"], content=invite,
-                filename="postmortem-review.ics", title="Calendar invite",
-            )
-        except SlackApiError as exc:
-            log.warning("meeting announcement for incident %s failed: %s", incident.id, error_code(exc))
+            try:
+                await self.client.files_upload_v2(
+                    channel=incident.channel_id, thread_ts=posted["ts"], content=invite,
+                    filename="postmortem-review.ics", title="Calendar invite",
+                )
+            except SLACK_FAILURES as exc:
+                # Announced already: setting it again would announce it twice; say what is missing.
+                log.warning("meeting invite for incident %s failed: %s", incident.id, error_code(exc))
+                problem = f"It is announced, but Slack refused the calendar invite ({error_code(exc)})."
         await self.nudges.plan_incident(incident.id)
         if self.refresh_card is not None:
             await self.refresh_card(incident)
-        return meeting_at
+        return MeetingSet(at=meeting_at, problem=problem)
 
     async def incident_summary(self, incident_id: int) -> dict[str, Any]:
         """What the meeting form shows about its incident."""

@@ -39,6 +39,7 @@ from storage.models import (
     ActionItem,
     Incident,
     Nudge,
+    Postmortem,
 )
 
 log = logging.getLogger("postmortem_bot.nudges")
@@ -55,6 +56,9 @@ MAX_ATTEMPTS = 5
 UNREACHABLE = {"user_disabled", "user_not_found", "cannot_dm_bot", "channel_not_found", "account_inactive", "is_archived"}
 
 ITEM_KINDS = ("action_item", "overdue_commander", "overdue_channel")
+# An answer's reply in the incident channel that Slack refused when it was given: the sweep
+# posts it (slot "<what>:<by>:<when>"), with the same key-in-metadata guarantee as a nudge.
+ANSWER_REPLY = "answer_reply"
 
 
 def item_subject(item_id: int) -> str:
@@ -83,6 +87,22 @@ class SweepReport:
             + [f"retry later {k}" for k in self.retried]
             + [f"failed {k}" for k in self.failed]
         )
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+async def answer_thread(session: AsyncSession, incident: Incident) -> str | None:
+    """Where answers about an incident's items are told: the summary's thread, else the card's."""
+    summary_ts = await session.scalar(select(Postmortem.summary_ts).where(Postmortem.incident_id == incident.id))
+    return summary_ts or incident.card_ts
 
 
 def item_mapping(item: ActionItem, incident: Incident) -> dict[str, Any]:
@@ -222,6 +242,17 @@ class NudgeService:
             .order_by(Nudge.sent_at.desc(), Nudge.id.desc())
             .limit(1)
         )
+
+    async def defer_answer_reply(self, item_id: int, channel_id: str, *, what: str, by: str) -> None:
+        """Queue an answer's channel reply that Slack refused past the client's retries; the
+        next sweep posts it in the item's thread, once."""
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            item = await session.get(ActionItem, item_id)
+            if item is None:
+                return
+            await self._put(session, item.team_id, ANSWER_REPLY, item_subject(item_id),
+                            f"{what}:{by}:{_base36(int(now.timestamp()))}", channel_id, now)
 
     # --- the sweep -------------------------------------------------------------------------
 
@@ -373,6 +404,15 @@ class NudgeService:
         The database is read first and the session closed before anything else: on SQLite an
         open session holds the write lock, so no Slack call or second session may happen in it.
         """
+        if nudge.kind == ANSWER_REPLY:
+            what, by, _when = nudge.slot.rsplit(":", 2)
+            async with self.sessions() as session:
+                item = await session.get(ActionItem, subject_id(nudge.subject))
+                incident = await session.get(Incident, item.incident_id) if item is not None else None
+                thread = await answer_thread(session, incident) if incident is not None else None
+            if item is None or incident is None:
+                return None
+            return dict(ui.channel_update(item_mapping(item, incident), by=by, what=what), thread_ts=thread)
         if nudge.kind in ITEM_KINDS:
             async with self.sessions() as session:
                 item = await session.get(ActionItem, subject_id(nudge.subject))

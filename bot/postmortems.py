@@ -30,7 +30,7 @@ from bot.schedule import local_date
 if TYPE_CHECKING:
     from bot.nudges import NudgeService
     from bot.reconcile import ReconcileService
-from bot.slack import error_code
+from bot.slack import SLACK_FAILURES, error_code
 from bot.timeline import TimelineItem, load_timeline
 from bot.ui import postmortem_modal as modal
 from bot.ui.card import incident_card
@@ -132,7 +132,7 @@ class PostmortemService:
             return
         try:
             report = await self.reconcile.sync_incident(incident)
-        except SlackApiError as exc:
+        except SLACK_FAILURES as exc:
             log.warning("sync before resolving incident %s failed: %s", incident.id, error_code(exc))
             return
         if report.repaired:
@@ -417,7 +417,7 @@ class PostmortemService:
             )
             files = uploaded.get("files") or [uploaded.get("file") or {}]
             file_id = (files[0] or {}).get("id")
-        except SlackApiError as exc:
+        except SLACK_FAILURES as exc:  # an upload URL that failed raises SlackRequestError
             problem = error_code(exc)
             log.error("sharing the post-mortem of incident %s failed: %s", incident.id, problem)
         async with self.sessions.begin() as session:

@@ -30,12 +30,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.payloads import TS_PATTERN, MalformedPayload, SlackMessage, ts_key, ts_to_datetime
-from bot.slack import error_code
+from bot.slack import SLACK_FAILURES, error_code
 from bot.timeline import NoIncident, message_row
 from storage import queries
 from storage.db import SessionFactory
@@ -179,7 +178,7 @@ class ReconcileService:
         for incident in incidents:
             try:
                 report = await self.sync_incident(incident)
-            except SlackApiError as exc:
+            except SLACK_FAILURES as exc:
                 log.warning("sync of incident %s in %s failed: %s", incident.id, incident.channel_id, error_code(exc))
                 continue
             log.info("sync of incident %s in %s: %s", incident.id, incident.channel_id, report.summary())
@@ -243,7 +242,7 @@ class ReconcileService:
                     if message.get("ts") != parent_ts:  # the parent comes first on every page
                         slack.see(message)
                 slack.thread_complete[parent_ts] = True
-            except SlackApiError as exc:
+            except SLACK_FAILURES as exc:
                 if error_code(exc) == "thread_not_found":
                     # Parent and every reply are gone (a parent with replies leaves a tombstone).
                     slack.thread_complete[parent_ts] = True

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -16,6 +17,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 
 log = logging.getLogger("postmortem_bot.slack")
+
+# What a Slack call can raise once the client's own retries are spent: an error answer or
+# status (SlackApiError), a failed upload to the upload URL (SlackRequestError), a timeout
+# (never retried: the call may have taken effect), a connection that stayed down.
+SLACK_FAILURES = (SlackClientError, TimeoutError, aiohttp.ClientError)
 
 # Enough to ride out a short outage or a rate-limit window without holding a listener forever.
 RATE_LIMIT_RETRIES = 4
@@ -58,12 +64,20 @@ async def check_app_token(settings: Settings) -> None:
         log.warning("apps.connections.open failed (%s); Socket Mode will keep retrying", code)
 
 
-def error_code(exc: SlackApiError) -> str:
-    """Slack's error name ("not_in_channel"), or the HTTP status when there is none."""
-    data = getattr(exc.response, "data", None)
+def error_code(exc: BaseException) -> str:
+    """Slack's error name ("not_in_channel"), else the HTTP status ("http_500"), else what
+    went wrong on the way ("upload_failed", "timeout", the exception's name)."""
+    response = getattr(exc, "response", None)
+    data = getattr(response, "data", None)
     if isinstance(data, dict) and data.get("error"):
         return str(data["error"])
-    return f"http_{getattr(exc.response, 'status_code', 'error')}"
+    if response is not None:
+        return f"http_{getattr(response, 'status_code', 'error')}"
+    if isinstance(exc, SlackRequestError) and "upload" in str(exc).lower():
+        return "upload_failed"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return type(exc).__name__
 
 
 async def fetch_message(client: AsyncWebClient, channel: str, ts: str) -> dict[str, Any] | None:

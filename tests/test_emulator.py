@@ -7,6 +7,7 @@ the bot's end-to-end tests can rely on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
@@ -723,6 +725,118 @@ async def test_delay(slack: SlackEmulator, client: AsyncWebClient) -> None:
     started = time.monotonic()
     await client.auth_test()
     assert time.monotonic() - started < 0.3
+
+
+# ----------------------------------------------------------------------- chaos mode
+
+
+async def statuses_of(slack: SlackEmulator, calls: int, method: str = "auth.test") -> list[int]:
+    """Make `calls` calls one after the other, with no retries; the HTTP status of each."""
+    found = []
+    headers = {"Authorization": f"Bearer {slack.bot_token}"}
+    async with aiohttp.ClientSession() as http:
+        for _ in range(calls):
+            async with http.post(slack.api_url + method, headers=headers) as response:
+                await response.read()
+                found.append(response.status)
+    return found
+
+
+async def test_chaos_with_a_seed_is_reproducible(slack: SlackEmulator) -> None:
+    runs = []
+    for seed in (7, 7, 8):
+        async with SlackEmulator() as fresh:
+            fresh.chaos(seed=seed, rate_limited=0.2, server_error=0.2, slow=0.0)
+            runs.append((await statuses_of(fresh, 60), [e["fault"] for e in fresh.chaos_log]))
+    assert runs[0] == runs[1], "the same seed gives the same faults"
+    assert runs[0][0] != runs[2][0], "another seed gives others"
+    assert {429, 500, 200} <= set(runs[0][0])
+
+
+async def test_chaos_streams_are_per_method(slack: SlackEmulator) -> None:
+    """A method's faults do not depend on how many calls other methods made in between."""
+    slack.chaos(seed=3, rate_limited=0.3, server_error=0.2, slow=0.0)
+    alone = await statuses_of(slack, 40)
+    async with SlackEmulator() as other:
+        other.chaos(seed=3, rate_limited=0.3, server_error=0.2, slow=0.0)
+        client = AsyncWebClient(token=other.bot_token, base_url=other.api_url, retry_handlers=[])
+        mixed = []
+        for _ in range(40):
+            with contextlib.suppress(SlackApiError):
+                await client.users_info(user=ALICE)
+            mixed.extend(await statuses_of(other, 1))
+    assert mixed == alone
+
+
+async def test_chaos_rates_are_roughly_honoured(slack: SlackEmulator) -> None:
+    slack.chaos(seed=2026, rate_limited=0.10, server_error=0.05, slow=0.05, slow_seconds=0.0)
+    calls = 1000
+    statuses = [s for batch in await asyncio.gather(*(statuses_of(slack, 50) for _ in range(calls // 50)))
+                for s in batch]
+    counts = slack.chaos_counts()
+    assert counts["calls"] == calls
+    assert counts["rate_limited"] == statuses.count(429)
+    assert counts["server_error"] == statuses.count(500)
+    # Binomial: 3.5 standard deviations either side of the expected count.
+    for fault, rate in (("rate_limited", 0.10), ("server_error", 0.05), ("slow", 0.05)):
+        expected, spread = calls * rate, 3.5 * (calls * rate * (1 - rate)) ** 0.5
+        assert abs(counts[fault] - expected) <= spread, (fault, counts)
+    assert all(e["seed"] == 2026 for e in slack.chaos_log)
+
+
+async def test_chaos_rate_limits_carry_retry_after_and_faults_come_before_any_effect(
+        slack: SlackEmulator, client: AsyncWebClient) -> None:
+    slack.chaos(seed=1, rate_limited=1.0, server_error=0.0, slow=0.0, retry_after=2)
+    with pytest.raises(SlackApiError) as caught:
+        await client.chat_postMessage(channel=INCIDENT, text="never posted")
+    assert caught.value.response.status_code == 429
+    assert caught.value.response.headers["Retry-After"] == "2"
+    slack.chaos(seed=1, rate_limited=0.0, server_error=1.0, slow=0.0)
+    with pytest.raises(SlackApiError):
+        await client.chat_postMessage(channel=INCIDENT, text="never posted")
+    with pytest.raises(Exception):
+        await client.files_upload_v2(channel=INCIDENT, content="x", filename="x.md")
+    assert slack.messages(INCIDENT) == [] and slack.uploaded_files() == []
+    assert [c["status"] for c in slack.calls_to("chat.postMessage")] == [429, 500]
+
+
+async def test_chaos_is_ridden_out_by_retry_handlers_uploads_included(slack: SlackEmulator) -> None:
+    quick = FixedValueRetryIntervalCalculator(0.01)
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url, retry_handlers=[
+        AsyncServerErrorRetryHandler(max_retry_count=8, interval_calculator=quick),
+    ])
+    slack.chaos(seed=11, rate_limited=0.0, server_error=0.5, slow=0.0)
+    for n in range(3):
+        await client.files_upload_v2(channel=INCIDENT, content=f"doc {n}", filename=f"{n}.md")
+    assert sorted(f["content"] for f in slack.uploaded_files()) == [b"doc 0", b"doc 1", b"doc 2"]
+    assert any(e["target"] == server.UPLOAD_TARGET for e in slack.chaos_log)
+    assert len([m for m in slack.messages(INCIDENT) if m.get("files")]) == 3, "each shared once"
+
+
+async def test_chaos_spares_trigger_bound_calls_and_calm_ends_it(slack: SlackEmulator,
+                                                                 client: AsyncWebClient) -> None:
+    slack.chaos(seed=5, rate_limited=0.5, server_error=0.5, slow=0.0)
+    for _ in range(20):
+        await client.views_open(trigger_id=slack.issue_trigger_id(), view=modal())
+    assert all(c["ok"] for c in slack.calls_to("views.open"))
+    assert slack.chaos_seed == 5
+    before = slack.chaos_counts()
+    slack.calm()
+    assert slack.chaos_seed is None
+    assert await statuses_of(slack, 50) == [200] * 50
+    assert slack.chaos_counts() == before, "calm draws nothing"
+    slack.fail("auth.test", status=500)  # scripted faults still work, and come first
+    assert await statuses_of(slack, 2) == [500, 200]
+
+
+def test_chaos_arguments_are_checked() -> None:
+    slack = SlackEmulator()
+    with pytest.raises(ValueError, match="probability"):
+        slack.chaos(seed=1, rate_limited=1.5)
+    with pytest.raises(ValueError, match="more than 1"):
+        slack.chaos(seed=1, rate_limited=0.6, server_error=0.6)
+    with pytest.raises(ValueError, match="implements"):
+        slack.chaos(seed=1, exempt=["views.opn"])
 
 
 # ----------------------------------------------------------------------- hooks and files

@@ -17,7 +17,8 @@ Shape of the module:
   our error names with the ones Slack's OpenAPI spec documents.
 * :class:`SlackEmulator` -- the server and its state: users, channels and their messages,
   pins, views, trigger ids, uploaded files, response_url hooks, a log of every call, and
-  fault injection (rate limits, 5xx, error answers, delays).  It also speaks Socket Mode:
+  fault injection: scripted (rate limits, 5xx, error answers, delays for one method) and a
+  seeded random chaos mode (:meth:`SlackEmulator.chaos`) for soak tests.  It also speaks Socket Mode:
   ``apps.connections.open`` hands out a ``ws://`` URL to the same server, where a client
   (slack_sdk's ``SocketModeClient``, under bolt's ``AsyncSocketModeHandler``) gets Slack's
   ``hello`` and then the envelopes a test sends with
@@ -38,6 +39,7 @@ import itertools
 import json
 import logging
 import mimetypes
+import random
 import re
 import secrets
 import time
@@ -88,6 +90,12 @@ DEFAULT_TRIGGER_LIFETIME = 3.0  # seconds
 SOCKET_PATH = "/_socket"
 SOCKET_ENVELOPE_TYPES = frozenset({"events_api", "slash_commands", "interactive"})
 SOCKET_CLOSE_TIMEOUT = 2.0  # seconds stop() waits for a client's answer to our close frame
+
+# Chaos mode (SlackEmulator.chaos).
+TRIGGER_BOUND_METHODS = frozenset({"views.open", "views.push"})
+"""Methods that spend a trigger id: exempt from chaos unless asked (see chaos())."""
+UPLOAD_TARGET = "(upload)"
+"""The name chaos gives the upload URL of files.getUploadURLExternal in its counts."""
 
 _TS_RE = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
 
@@ -538,6 +546,39 @@ class _Fault:
     retry_after: int
 
 
+@dataclass
+class _Chaos:
+    """Seeded random faults: each target (method, or the upload URL) draws from its own
+    stream, seeded by (seed, target), so one method's sequence of faults does not depend on
+    how its calls interleave with other methods' calls."""
+
+    seed: int
+    rate_limited: float
+    server_error: float
+    slow: float
+    slow_seconds: float
+    retry_after: int
+    exempt: frozenset[str]
+    uploads: bool
+    streams: dict[str, random.Random] = field(default_factory=dict)
+
+    def applies_to(self, target: str) -> bool:
+        return target not in self.exempt and (target != UPLOAD_TARGET or self.uploads)
+
+    def draw(self, target: str) -> str | None:
+        """None (answer normally), "rate_limited", "server_error" or "slow"."""
+        stream = self.streams.get(target)
+        if stream is None:
+            stream = self.streams[target] = random.Random(f"{self.seed}/{target}")
+        roll = stream.random()
+        for fault, rate in (("rate_limited", self.rate_limited), ("server_error", self.server_error),
+                            ("slow", self.slow)):
+            if roll < rate:
+                return fault
+            roll -= rate
+        return None
+
+
 @dataclass(frozen=True)
 class _Reply:
     """An HTTP answer: JSON when ``body`` is a dict, plain text otherwise."""
@@ -623,6 +664,12 @@ class SlackEmulator:
         self._files: dict[str, _File] = {}
         self._faults: dict[str, deque[_Fault]] = {}
         self._delays: dict[str, deque[float]] = {}
+        self._chaos: _Chaos | None = None
+        self.chaos_log: list[JSON] = []
+        """Every fault chaos injected, in order: target (method or "(upload)"), fault
+        ("rate_limited", "server_error", "slow"), seed."""
+        self.chaos_calls = 0
+        """How many requests chaos drew for (calls of exempt methods not counted)."""
         self._ids = itertools.count(1)
         self._last_ts_us = 0
 
@@ -875,6 +922,15 @@ class SlackEmulator:
         if not message["reactions"]:
             del message["reactions"]
 
+    def pin_message(self, channel: str, ts: str, user: str) -> None:
+        """``user`` pins a message by hand (no event is sent; the bot does not subscribe)."""
+        conv = self._require_channel(channel)
+        message = self._require_message(channel, ts)
+        self._require_user(user)
+        if ts not in conv.pins:
+            conv.pins[ts] = _Pin(int(time.time()), user)
+            message["pinned_to"] = [channel]
+
     # ----------------------------------------------------------------- inspection
 
     def messages(self, channel: str) -> list[JSON]:
@@ -986,6 +1042,92 @@ class SlackEmulator:
         """Make the next ``times`` calls of ``method`` sleep ``seconds`` before answering."""
         self._check_injectable(method, times)
         self._delays.setdefault(method, deque()).extend([seconds] * times)
+
+    def chaos(
+        self,
+        *,
+        seed: int,
+        rate_limited: float = 0.10,
+        server_error: float = 0.05,
+        slow: float = 0.05,
+        slow_seconds: float = 0.5,
+        retry_after: int = 1,
+        exempt: Iterable[str] = TRIGGER_BOUND_METHODS,
+        uploads: bool = True,
+    ) -> None:
+        """Answer a random share of Web API calls badly, reproducibly, until :meth:`calm`.
+
+        Each call (and each POST to an upload URL, unless ``uploads`` is False) draws once:
+        with probability ``rate_limited`` it is answered 429 ``ratelimited`` with
+        ``Retry-After: retry_after`` (kept small so tests stay fast; Slack's are often
+        longer), with ``server_error`` HTTP 500, with ``slow`` it waits ``slow_seconds``
+        and is then answered normally; otherwise it is answered normally at once.  Every
+        target draws from its own stream seeded by ``(seed, target)``: the same seed gives
+        the n-th call of a method the same fate whatever the other methods do.  Scripted
+        :meth:`fail` and :meth:`delay` entries come first and do not draw.
+
+        Every fault happens *before* the call has any effect: a 429 or 500 here means
+        nothing was posted, uploaded or changed, so a retry is always safe.  Real Slack
+        promises that for 429 only; a 500 (or a timeout) may come after the message was
+        posted.  The bot's client (bot/slack.py) still retries 500/503 up to 3 times, as
+        slack_sdk's AsyncServerErrorRetryHandler does, so against real Slack a 500 on a
+        non-idempotent call can duplicate it; a timed-out call is never retried by the
+        client (slack_sdk raises TimeoutError, which its connection-error handler does not
+        match).  ``slow_seconds`` must stay below the client's timeout for the same reason:
+        a call the client gave up on would still take effect here, as it can in Slack.
+
+        ``exempt`` methods never draw.  By default they are the trigger-bound ones
+        (views.open, views.push): Slack accepts a trigger id once and for 3 s, so after a
+        500 that came after the view opened a retry gets ``trigger_exchanged``, and a 429's
+        wait can outlast the trigger; no retry can help, the person presses again.  Soak
+        tests leave them out and test that answer on its own.
+        """
+        for name, rate in (("rate_limited", rate_limited), ("server_error", server_error),
+                           ("slow", slow)):
+            if not 0 <= rate <= 1:
+                raise ValueError(f"{name} must be a probability, got {rate}")
+        if rate_limited + server_error + slow > 1:
+            raise ValueError("the fault rates add up to more than 1")
+        exempt = frozenset(exempt)
+        unknown = sorted(m for m in exempt if m not in _REGISTRY)
+        if unknown:
+            raise ValueError(f"{unknown} are not Web API methods the emulator implements")
+        self._chaos = _Chaos(seed, rate_limited, server_error, slow, slow_seconds, retry_after,
+                             exempt, uploads)
+
+    def calm(self) -> None:
+        """Turn chaos off: every later call is answered normally (scripted faults aside).
+        :attr:`chaos_log` and :attr:`chaos_calls` keep what happened."""
+        self._chaos = None
+
+    @property
+    def chaos_seed(self) -> int | None:
+        """The seed of the chaos in force, or None when calm."""
+        return self._chaos.seed if self._chaos is not None else None
+
+    def chaos_counts(self) -> dict[str, int]:
+        """How many requests chaos drew for, and how many faults of each kind it injected."""
+        counts = {"calls": self.chaos_calls, "rate_limited": 0, "server_error": 0, "slow": 0}
+        for entry in self.chaos_log:
+            counts[entry["fault"]] += 1
+        return counts
+
+    async def _chaos_fault(self, target: str) -> _Reply | None:
+        """Draw for one request: an error reply, or None after an optional slow pause."""
+        chaos = self._chaos
+        if chaos is None or not chaos.applies_to(target):
+            return None
+        self.chaos_calls += 1
+        fault = chaos.draw(target)
+        if fault is None:
+            return None
+        self.chaos_log.append({"target": target, "fault": fault, "seed": chaos.seed})
+        if fault == "slow":
+            await self._pause(chaos.slow_seconds)
+            return None
+        if fault == "rate_limited":
+            return self._fault_reply(_Fault(429, None, chaos.retry_after))
+        return _Reply(500, "500 upstream error (chaos)")
 
     @staticmethod
     def _check_injectable(method: str, times: int) -> None:
@@ -1113,6 +1255,9 @@ class SlackEmulator:
         faults = self._faults.get(method)
         if faults:
             return self._fault_reply(faults.popleft())
+        chaotic = await self._chaos_fault(method)
+        if chaotic is not None:
+            return chaotic
         try:
             spec = self._authenticate(method, token)
             # A deep copy: what handlers store must not alias what `calls` records.
@@ -1174,19 +1319,25 @@ class SlackEmulator:
         file = self._files.get(request.match_info["file_id"])
         if file is None:
             return web.Response(status=404, text="file_not_found")
+        # The whole request is read before chaos draws: a fault must not cut it short.
         if request.content_type == "multipart/form-data":
             form = await request.post()
             part = form.get("file", form.get("filename"))
             if part is None:
                 return web.Response(status=400, text="no file part")
             if isinstance(part, str):
-                file.content = part.encode()
+                content = part.encode()
             elif isinstance(part, (bytes, bytearray)):
-                file.content = bytes(part)
+                content = bytes(part)
             else:
-                file.content = part.file.read()
+                content = part.file.read()
         else:
-            file.content = await request.read()
+            content = await request.read()
+        chaotic = await self._chaos_fault(UPLOAD_TARGET)
+        if chaotic is not None:  # before any effect; slack_sdk retries 429 and 500 here too
+            text = "ratelimited" if chaotic.status == 429 else str(chaotic.body)
+            return web.Response(status=chaotic.status, text=text, headers=dict(chaotic.headers))
+        file.content = content
         logger.debug("upload %s: %d bytes", file.id, len(file.content))
         return web.Response(text=f"OK - {len(file.content)}")
 

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
-from slack_sdk.errors import SlackApiError
 
 from bot import commands
 from bot.action_items import AnswerError
@@ -14,7 +13,7 @@ from bot.incidents import StartFailed
 from bot.listeners.answers import answer_privately
 from bot.postmortems import PostmortemError
 from bot.services import Services
-from bot.slack import error_code
+from bot.slack import SLACK_FAILURES, error_code
 from bot.timeline import NoIncident
 from bot.ui.help import ephemeral, help_message
 from bot.ui.text import escape, mention, severity_label, slack_date
@@ -45,7 +44,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 answer = await _resolve(services, team_id, channel_id, user_id, command["trigger_id"])
             else:
                 answer = await _run(services, parsed, team_id, channel_id, user_id)
-        except SlackApiError as exc:
+        except SLACK_FAILURES as exc:
             log.warning("/postmortem %s failed on Slack: %s", type(parsed).__name__, error_code(exc))
             answer = ephemeral(f":warning: Slack refused a request ({error_code(exc)}). Nothing was lost; try again.")
         if answer is not None:
@@ -107,7 +106,7 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
         if incident is None:
             return ephemeral(NO_INCIDENT)
         try:
-            at = await services.action_items.schedule_meeting(
+            meeting = await services.action_items.schedule_meeting(
                 incident_id=incident.id,
                 user_id=user_id,
                 day=parsed.day,
@@ -116,7 +115,9 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
             )
         except AnswerError as exc:
             return ephemeral(f":warning: {exc}")
-        return ephemeral(f"Review meeting set for {slack_date(at)}; the agenda comes 24 h before.")
+        if meeting.problem:
+            return ephemeral(f":warning: Review meeting set for {slack_date(meeting.at)}. {meeting.problem}")
+        return ephemeral(f"Review meeting set for {slack_date(meeting.at)}; the agenda comes 24 h before.")
 
     if isinstance(parsed, commands.Sync):
         try:

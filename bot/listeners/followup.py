@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.action_items import Answer, AnswerError, NotAllowed
 from bot.payloads import actor
 from bot.services import Services
-from bot.slack import error_code
+from bot.slack import SLACK_FAILURES, error_code
 from bot.ui import nudges as ui
 from bot.listeners.answers import warn_privately
 
@@ -153,7 +153,7 @@ def register(app: AsyncApp, services: Services) -> None:
             await warn_privately(respond, f"Slack would not open the form ({error_code(exc)}); press the button again.")
 
     @app.view(ui.MEETING_CALLBACK)
-    async def on_meeting(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def on_meeting(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
         incident_id = ui.read_incident_id(view.get("private_metadata"))
         day, at, attendees, location = ui.read_meeting(view.get("state", {}).get("values", {}))
         if actor(body) is None:
@@ -164,8 +164,14 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await ack()
         try:
-            await items.schedule_meeting(
+            meeting = await items.schedule_meeting(
                 incident_id=incident_id, user_id=actor(body) or "", day=day, at=at, attendees=attendees, location=location
             )
         except AnswerError as exc:
             log.warning("meeting not scheduled: %s", exc)
+            return
+        if meeting.problem:  # the form is gone: tell the person in a DM
+            try:
+                await client.chat_postMessage(channel=actor(body) or "", text=f":warning: Review meeting set. {meeting.problem}")
+            except SLACK_FAILURES as exc:
+                log.warning("could not tell %s about the meeting announcement: %s", actor(body), error_code(exc))
