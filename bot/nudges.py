@@ -372,9 +372,15 @@ class NudgeService:
             return
         try:
             message = await self._compose(nudge, now)
-            if message is None:  # the subject moved on (done, scheduled, deleted): nothing to say
-                await self._set_status(nudge, CANCELLED)
-                return
+        except Exception as exc:  # never let one nudge stop the others
+            log.exception("nudge %s could not be composed", nudge.key)
+            await self._release(nudge, now + RETRY_BACKOFF, type(exc).__name__)
+            report.retried.append(f"{nudge.key} ({type(exc).__name__})")
+            return
+        if message is None:  # the subject moved on (done, scheduled, deleted): nothing to say
+            await self._set_status(nudge, CANCELLED)
+            return
+        try:
             posted = await self.client.chat_postMessage(
                 channel=nudge.recipient,
                 metadata={"event_type": NUDGE_EVENT_TYPE, "event_payload": {"key": nudge.key}},
@@ -389,10 +395,12 @@ class NudgeService:
                 await self._release(nudge, now + RETRY_BACKOFF, code)
                 report.retried.append(f"{nudge.key} ({code})")
             return
-        except Exception as exc:  # never let one nudge stop the others
-            log.exception("nudge %s failed", nudge.key)
-            await self._release(nudge, now + RETRY_BACKOFF, type(exc).__name__)
-            report.retried.append(f"{nudge.key} ({type(exc).__name__})")
+        except Exception as exc:
+            # A timeout or a cut connection says nothing of whether Slack posted it. The row
+            # stays claimed: after the lease, recovery looks for its key in Slack before
+            # sending, so an uncertain post is never sent twice.
+            log.warning("nudge %s: outcome unknown (%s); Slack is checked after the lease", nudge.key, error_code(exc))
+            report.retried.append(f"{nudge.key} ({error_code(exc)}, checked after the lease)")
             return
         await self._mark_sent(nudge, now, posted["channel"], posted["ts"])
         report.sent.append(nudge.key)

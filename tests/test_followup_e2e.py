@@ -378,3 +378,35 @@ async def test_snooze_with_a_reason_and_not_mine_hands_over_with_a_fresh_assignm
     assert (row.slot, row.recipient) == ("assigned", CAROL), "the new owner gets the assignment DM"
     assert await sweep_at(rig, row.not_before) == [f"sent {row.key}"]
     assert len(dm_messages(rig, CAROL)) == 1
+
+
+async def test_a_dm_that_times_out_but_lands_is_recovered_not_sent_again(rig: Rig) -> None:
+    """A timed-out chat.postMessage may still have posted: the nudge stays claimed, and after
+    the lease the sweep finds its key in Slack instead of sending it again."""
+    from bot.nudges import CLAIM_LEASE
+
+    await rig.start_incident()
+    await item_with_owner(rig)
+    row = await pending(rig)
+    # Due now on the real clock: Slack's ts are real time, and recovery looks near the claim.
+    now = datetime.now(timezone.utc)
+    async with rig.bot.services.timeline.sessions.begin() as session:
+        (await session.get(Nudge, row.id)).not_before = now
+    service = rig.bot.services.nudges
+    usual_timeout = service.client.timeout
+    service.client.timeout = 0.3
+    rig.emulator.delay("chat.postMessage", 1.0)  # Slack answers too late, but posts
+    try:
+        report = await service.sweep(now)
+    finally:
+        service.client.timeout = usual_timeout
+    assert report.sent == [] and report.retried == [f"{row.key} (timeout, checked after the lease)"]
+
+    async def landed() -> bool:
+        return len(dm_messages(rig, BOB)) == 1
+
+    await rig.eventually(landed)
+    assert (await service.sweep(now + timedelta(minutes=1))).sent == [], "not again within the lease"
+    lines = await sweep_at(rig, now + CLAIM_LEASE + timedelta(minutes=1))
+    assert lines == [f"recovered {row.key} (already in Slack)"]
+    assert len(dm_messages(rig, BOB)) == 1
