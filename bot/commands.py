@@ -47,6 +47,11 @@ class Sync:
 
 
 @dataclass(frozen=True)
+class Stats:
+    days: int
+
+
+@dataclass(frozen=True)
 class AddActionItem:
     owner: str  # a Slack user id
     due: date
@@ -65,7 +70,7 @@ class Help:
     problem: str | None = None
 
 
-Command = Start | Note | ShowTimeline | Resolve | Publish | Sync | AddActionItem | Meeting | Help
+Command = Start | Note | ShowTimeline | Resolve | Publish | Sync | Stats | AddActionItem | Meeting | Help
 
 DEFAULT_SEVERITY = 3
 SEVERITY_FLAG = re.compile(r"(?:^|\s)--sev(?:erity)?(?:\s+|=)(?:sev)?(\S+)", re.IGNORECASE)
@@ -93,6 +98,8 @@ def parse(text: str) -> Command:
         return Publish()
     if name == "sync":
         return Sync()
+    if name == "stats":
+        return _parse_stats(rest)
     if name == "action":
         return _parse_action(rest)
     if name == "meeting":
@@ -117,6 +124,16 @@ def _parse_start(rest: str) -> Start:
     if not title:
         raise UsageError("Give the incident a title: `/postmortem start Checkout failing --sev 1`.")
     return Start(title=title, severity=severity)
+
+
+def _parse_stats(rest: str) -> Stats:
+    from bot.stats import DEFAULT_DAYS, MAX_DAYS
+
+    if not rest:
+        return Stats(days=DEFAULT_DAYS)
+    if not rest.isdigit() or not 1 <= int(rest) <= MAX_DAYS:
+        raise UsageError(f"Give the period in days, 1 to {MAX_DAYS}: `/postmortem stats 30` (default {DEFAULT_DAYS}).")
+    return Stats(days=int(rest))
 
 
 def _parse_note(rest: str) -> Note:

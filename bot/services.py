@@ -15,6 +15,7 @@ from bot.schedule import WorkingHours
 from bot.people import PeopleDirectory
 from bot.postmortems import PostmortemService
 from bot.reconcile import ReconcileService
+from bot.stats import StatsService
 from bot.timeline import TimelineService
 from storage.db import SessionFactory
 
@@ -29,6 +30,7 @@ class Services:
     nudges: NudgeService
     action_items: ActionItemService
     reconcile: ReconcileService
+    stats: StatsService
 
     @classmethod
     def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> "Services":
@@ -48,4 +50,5 @@ class Services:
             nudges=nudges,
             action_items=ActionItemService(sessions, client, clock, people, nudges, postmortems.refresh_card),
             reconcile=reconcile,
+            stats=StatsService(sessions, clock),
         )

@@ -16,6 +16,7 @@ from bot.services import Services
 from bot.slack import SLACK_FAILURES, error_code
 from bot.timeline import NoIncident
 from bot.ui.help import ephemeral, help_message
+from bot.ui.stats import stats_message
 from bot.ui.text import escape, mention, severity_label, slack_date
 from bot.ui.timeline import entry_line, timeline_message
 
@@ -118,6 +119,9 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
         if meeting.problem:
             return ephemeral(f":warning: Review meeting set for {slack_date(meeting.at)}. {meeting.problem}")
         return ephemeral(f"Review meeting set for {slack_date(meeting.at)}; the agenda comes 24 h before.")
+
+    if isinstance(parsed, commands.Stats):
+        return stats_message(await services.stats.for_team(team_id, parsed.days))
 
     if isinstance(parsed, commands.Sync):
         try:

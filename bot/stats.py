@@ -1,0 +1,93 @@
+"""`/postmortem stats`: how a team's incidents and their follow-through went over a period.
+
+Pure arithmetic over stored rows; the numbers people ask of a post-mortem process: counts by
+severity and cause, time to resolve, time from resolution to a written post-mortem, and
+whether action items were closed by their due date.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from statistics import median
+
+from sqlalchemy import select
+
+from bot.clock import Clock
+from storage.db import SessionFactory
+from storage.models import ActionItem, Incident, Postmortem
+
+DEFAULT_DAYS = 90
+MAX_DAYS = 3660
+
+
+@dataclass(frozen=True)
+class TeamStats:
+    days: int
+    incidents: int
+    by_severity: dict[int, int]
+    by_cause: dict[str, int]  # cause category key ("unknown" until a post-mortem names one)
+    resolved: int
+    median_time_to_resolve: timedelta | None
+    postmortems_submitted: int
+    postmortems_published: int
+    median_time_to_postmortem: timedelta | None  # resolution to first submission
+    items: int
+    items_done: int
+    items_done_on_time: int  # done, and last changed no later than its due date
+    items_open_overdue: int
+    items_wont_do: int
+
+
+def team_stats(
+    incidents: list[Incident], postmortems: list[Postmortem], items: list[ActionItem], days: int, today: date
+) -> TeamStats:
+    by_incident = {p.incident_id: p for p in postmortems}
+    to_resolve = [i.resolved_at - i.started_at for i in incidents if i.resolved_at is not None]
+    to_postmortem = [
+        by_incident[i.id].submitted_at - i.resolved_at
+        for i in incidents
+        if i.resolved_at is not None and i.id in by_incident and by_incident[i.id].submitted_at is not None
+    ]
+    causes: Counter[str] = Counter()
+    for incident in incidents:
+        postmortem = by_incident.get(incident.id)
+        category = (postmortem.draft or {}).get("cause_category") if postmortem is not None else None
+        causes[category if isinstance(category, str) and category else "unknown"] += 1
+    done = [a for a in items if a.status == "done"]
+    return TeamStats(
+        days=days,
+        incidents=len(incidents),
+        by_severity=dict(sorted(Counter(i.severity for i in incidents).items())),
+        by_cause=dict(causes.most_common()),
+        resolved=len(to_resolve),
+        median_time_to_resolve=median(to_resolve) if to_resolve else None,
+        postmortems_submitted=sum(1 for p in postmortems if p.submitted_at is not None),
+        postmortems_published=sum(1 for p in postmortems if p.published_at is not None),
+        median_time_to_postmortem=median(to_postmortem) if to_postmortem else None,
+        items=len(items),
+        items_done=len(done),
+        items_done_on_time=sum(1 for a in done if a.updated_at.date() <= a.due),
+        items_open_overdue=sum(1 for a in items if a.status in ("open", "in_progress") and a.due < today),
+        items_wont_do=sum(1 for a in items if a.status == "wont_do"),
+    )
+
+
+class StatsService:
+    def __init__(self, sessions: SessionFactory, clock: Clock) -> None:
+        self.sessions = sessions
+        self.clock = clock
+
+    async def for_team(self, team_id: str, days: int = DEFAULT_DAYS) -> TeamStats:
+        """Incidents declared in the last `days` days, with their post-mortems and items."""
+        now = self.clock.now()
+        since: datetime = now - timedelta(days=days)
+        async with self.sessions() as session:
+            incidents = list(
+                await session.scalars(select(Incident).where(Incident.team_id == team_id, Incident.started_at >= since))
+            )
+            ids = [i.id for i in incidents]
+            postmortems = list(await session.scalars(select(Postmortem).where(Postmortem.incident_id.in_(ids)))) if ids else []
+            items = list(await session.scalars(select(ActionItem).where(ActionItem.incident_id.in_(ids)))) if ids else []
+        return team_stats(incidents, postmortems, items, days, now.date())

@@ -1,0 +1,85 @@
+"""`/postmortem stats`: the arithmetic on stored rows, and the command end to end."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from bot import commands
+from bot.stats import team_stats
+from bot.ui.stats import stats_message
+from storage.models import ActionItem, Incident, Postmortem
+from tests.conftest import ALICE, BOB, INCIDENT_CHANNEL, QUIET_CHANNEL, Rig
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def incident(id: int, severity: int, resolved_after: timedelta | None) -> Incident:
+    return Incident(id=id, team_id="T1", channel_id=f"C{id}", title="x", severity=severity, status="resolved",
+                    commander_id=ALICE, started_at=T0, resolved_at=T0 + resolved_after if resolved_after else None)
+
+
+def postmortem(incident_id: int, cause: str | None, submitted_after: timedelta | None, published: bool = False) -> Postmortem:
+    resolved = T0 + timedelta(hours=1)
+    return Postmortem(incident_id=incident_id, draft={"cause_category": cause}, updated_at=T0,
+                      submitted_at=resolved + submitted_after if submitted_after else None,
+                      published_at=T0 if published else None)
+
+
+def item(status: str, due: date, changed: date) -> ActionItem:
+    return ActionItem(status=status, due=due, updated_at=datetime.combine(changed, datetime.min.time(), timezone.utc))
+
+
+def test_stats_count_by_severity_and_cause_and_take_medians() -> None:
+    incidents = [incident(1, 1, timedelta(hours=1)), incident(2, 2, timedelta(hours=3)), incident(3, 1, None)]
+    postmortems = [postmortem(1, "deployment", timedelta(hours=20), published=True), postmortem(2, None, None)]
+    items = [
+        item("done", date(2026, 11, 10), date(2026, 11, 9)),  # on time
+        item("done", date(2026, 11, 10), date(2026, 11, 12)),  # late
+        item("open", date(2026, 11, 15), date(2026, 11, 2)),  # overdue on the 20th
+        item("in_progress", date(2026, 11, 25), date(2026, 11, 2)),
+        item("wont_do", date(2026, 11, 1), date(2026, 11, 2)),
+    ]
+    stats = team_stats(incidents, postmortems, items, 90, date(2026, 11, 20))
+    assert stats.by_severity == {1: 2, 2: 1}
+    assert stats.by_cause == {"unknown": 2, "deployment": 1}
+    assert stats.resolved == 2 and stats.median_time_to_resolve == timedelta(hours=2)
+    assert stats.median_time_to_postmortem == timedelta(hours=20)
+    assert (stats.postmortems_submitted, stats.postmortems_published) == (1, 1)
+    assert (stats.items, stats.items_done, stats.items_done_on_time) == (5, 2, 1)
+    assert (stats.items_open_overdue, stats.items_wont_do) == (1, 1)
+    text = stats_message(stats)["text"]
+    assert "SEV1 2, SEV2 1" in text and "Deployment 1" in text and "Not yet known 2" in text
+    assert "2 h" in text and "1 of 2 (50%)" in text
+
+
+def test_stats_with_nothing_to_count() -> None:
+    stats = team_stats([], [], [], 30, date(2026, 11, 20))
+    assert "No incidents were declared in the last 30 days" in stats_message(stats)["text"]
+
+
+@pytest.mark.parametrize("text, days", [("stats", 90), ("stats 30", 30), ("STATS 7", 7)])
+def test_stats_command_takes_a_period_in_days(text: str, days: int) -> None:
+    assert commands.parse(text) == commands.Stats(days=days)
+
+
+@pytest.mark.parametrize("text", ["stats lots", "stats 0", "stats -3", "stats 99999"])
+def test_a_wrong_period_gets_a_hint(text: str) -> None:
+    with pytest.raises(commands.UsageError, match="in days"):
+        commands.parse(text)
+
+
+async def test_stats_answer_privately_with_this_workspaces_numbers(rig: Rig) -> None:
+    await rig.start_incident("Checkout failing --sev 1")
+    due = (datetime.now(timezone.utc) + timedelta(days=10)).date().isoformat()
+    await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"action <@{BOB}|bob> {due} Add a p99 alert at 800 ms")
+    await rig.responses(1)
+
+    await rig.driver.slash_command(QUIET_CHANNEL, BOB, "stats")
+    answer = (await rig.responses(2))[-1]
+
+    assert answer["response_type"] == "ephemeral"
+    assert "*Incidents:* 1 (SEV1 1)" in answer["text"] and "*Action items:* 1 in all" in answer["text"]
+    wrong = await rig.driver.slash_command(QUIET_CHANNEL, BOB, "stats forever")
+    assert "in days" in wrong.json()["text"]
