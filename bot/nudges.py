@@ -46,6 +46,8 @@ log = logging.getLogger("postmortem_bot.nudges")
 NUDGE_EVENT_TYPE = "postmortem_nudge"
 # A claim older than this is taken to be a crashed sweeper's.
 CLAIM_LEASE = timedelta(minutes=5)
+# How far Slack's clock and the bot's may disagree, when looking for a message by its time.
+CLOCK_SKEW = timedelta(minutes=5)
 SWEEP_BATCH = 200
 RETRY_BACKOFF = timedelta(minutes=10)
 # A pending reminder this far past its time was planned before an outage.
@@ -229,8 +231,8 @@ class NudgeService:
         """Send what is due at `now`, once. Safe to run in several processes at once."""
         now = now or self.clock.now()
         report = SweepReport()
-        for nudge in await self._stale_claims(now):
-            await self._recover(nudge, now, report)
+        for nudge, claimed_at in await self._stale_claims(now):
+            await self._recover(nudge, claimed_at, now, report)
         await self._replan_overdue(now)
         while True:
             batch = await self._claim(now, limit)
@@ -271,7 +273,8 @@ class NudgeService:
                 row.attempts += 1
         return rows
 
-    async def _stale_claims(self, now: datetime) -> list[Nudge]:
+    async def _stale_claims(self, now: datetime) -> list[tuple[Nudge, datetime]]:
+        """Claims past their lease, taken over at `now`; each with the time it was claimed."""
         async with self.sessions.begin() as session:
             rows = list(
                 await session.scalars(
@@ -280,15 +283,16 @@ class NudgeService:
                     .with_for_update(skip_locked=True)
                 )
             )
+            claimed = [(row, row.claimed_at) for row in rows]
             for row in rows:
                 row.claimed_by = self.worker_id
                 row.claimed_at = now
-        return rows
+        return claimed
 
-    async def _recover(self, nudge: Nudge, now: datetime, report: SweepReport) -> None:
+    async def _recover(self, nudge: Nudge, claimed_at: datetime, now: datetime, report: SweepReport) -> None:
         """A crashed sweeper's claim: sent already (Slack has it) or not (send it now)."""
         try:
-            found = await self._find_in_slack(nudge)
+            found = await self._find_in_slack(nudge, since=min(nudge.not_before, claimed_at))
         except SlackApiError as exc:
             code = error_code(exc)
             if code in UNREACHABLE:
@@ -306,20 +310,32 @@ class NudgeService:
         report.recovered.append(nudge.key)
         await self._after_sent(nudge)
 
-    async def _find_in_slack(self, nudge: Nudge) -> tuple[str, str] | None:
+    async def _find_in_slack(self, nudge: Nudge, since: datetime) -> tuple[str, str] | None:
+        """The message a crashed sweeper posted for `nudge`, by the key in its metadata.
+
+        Searched from `since` less CLOCK_SKEW: the earlier of the nudge's time (no sweeper
+        sends before it, and claims never move it) and the claim being recovered. Not from
+        the recovery's own time: after a crash and a longer downtime, or a recovery itself
+        killed (it re-claims at its own time), the message is older by any amount. Every
+        page is read: a busy channel can hold more than one page since then.
+        """
         channel = nudge.recipient
         if channel.startswith(("U", "W")):
             opened = await self.client.conversations_open(users=channel)
             channel = opened["channel"]["id"]
-        oldest = (nudge.claimed_at or nudge.created_at) - CLAIM_LEASE * 4
-        history = await self.client.conversations_history(
-            channel=channel, oldest=f"{oldest.timestamp():.6f}", include_all_metadata=True, limit=200
-        )
-        for message in history.get("messages", []):
-            metadata = message.get("metadata") or {}
-            if metadata.get("event_type") == NUDGE_EVENT_TYPE and (metadata.get("event_payload") or {}).get("key") == nudge.key:
-                return channel, message["ts"]
-        return None
+        oldest = f"{(since - CLOCK_SKEW).timestamp():.6f}"
+        cursor = None
+        while True:
+            history = await self.client.conversations_history(
+                channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
+            )
+            for message in history.get("messages", []):
+                metadata = message.get("metadata") or {}
+                if metadata.get("event_type") == NUDGE_EVENT_TYPE and (metadata.get("event_payload") or {}).get("key") == nudge.key:
+                    return channel, message["ts"]
+            cursor = (history.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
 
     async def _reachable(self, recipient: str) -> str | None:
         """Why a person cannot be nudged, or None. Slack still delivers to a deactivated
