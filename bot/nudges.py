@@ -87,6 +87,16 @@ class SweepReport:
         )
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """A nudge Slack has (sent now, or found there on recovery): the message, and when."""
+
+    nudge: Nudge
+    at: datetime
+    channel: str
+    ts: str
+
+
 def item_mapping(item: ActionItem, incident: Incident) -> dict[str, Any]:
     """An action item with what its messages say about the incident."""
     return {
@@ -118,27 +128,41 @@ class NudgeService:
 
     # --- planning --------------------------------------------------------------------------
 
-    async def plan_item(self, item_id: int) -> None:
-        """(Re)plan an action item's next nudge from its current state."""
+    async def plan_item(self, item_id: int, delivered: Delivered | None = None) -> None:
+        """(Re)plan an action item's next nudge from its current state.
+
+        With `delivered` (its reminder, now in Slack), that reminder is marked sent in the
+        transaction that plans the next one: a crash leaves both done or neither (then the
+        claim is recovered from Slack), never a sent reminder with none planned after it.
+        """
         async with self.sessions() as session:
             item = await session.get(ActionItem, item_id)
-            if item is None:
-                return
-            last = await self._last_sent(session, item_subject(item_id), "action_item")
-        tz = (await self.people.get(item.owner_id)).tz
-        now = self.clock.now()
-        planned = schedule.next_action_item_nudge(
-            due=item.due,
-            status=item.status,
-            assigned_notified=last is not None,
-            last_slot=last.slot if last else None,
-            last_sent_at=last.sent_at if last else None,
-            snoozed_until=item.snoozed_until,
-            now=now,
-            tz=tz,
-            hours=self.hours,
-        )
+            last = None if delivered else await self._last_sent(session, item_subject(item_id), "action_item")
+        if item is None and delivered is None:
+            return
+        planned = None
+        if item is not None:
+            last_slot, last_sent_at = (delivered.nudge.slot, delivered.at) if delivered else (
+                (last.slot, last.sent_at) if last else (None, None)
+            )
+            tz = (await self.people.get(item.owner_id)).tz
+            planned = schedule.next_action_item_nudge(
+                due=item.due,
+                status=item.status,
+                assigned_notified=last_slot is not None,
+                last_slot=last_slot,
+                last_sent_at=last_sent_at,
+                snoozed_until=item.snoozed_until,
+                now=self.clock.now(),
+                tz=tz,
+                hours=self.hours,
+            )
         async with self.sessions.begin() as session:
+            if delivered is not None:
+                await self._mark_sent(session, delivered)
+                await session.execute(
+                    update(ActionItem).where(ActionItem.id == item_id).values(dm_channel=delivered.channel, dm_ts=delivered.ts)
+                )
             # Re-read under lock: an answer may have landed since the plan was computed
             # (a snooze's replanning finishing after a "done"), and the latest state wins.
             item = await session.get(ActionItem, item_id, with_for_update=True)
@@ -154,13 +178,20 @@ class NudgeService:
             if tell_channel:
                 await self._put(session, item.team_id, "overdue_channel", item_subject(item_id), planned.slot, incident.channel_id, planned.not_before)
 
-    async def plan_incident(self, incident_id: int) -> None:
-        """(Re)plan an incident's meeting nudges: unscheduled reminders, agenda, publication, 30-day review."""
+    async def plan_incident(self, incident_id: int, delivered: Delivered | None = None) -> None:
+        """(Re)plan an incident's meeting nudges: unscheduled reminders, agenda, publication, 30-day review.
+
+        With `delivered` (its "schedule the meeting" reminder, now in Slack), that one is
+        marked sent in the transaction that plans the next, as in `plan_item`.
+        """
         async with self.sessions() as session:
             incident = await session.get(Incident, incident_id)
-            if incident is None or incident.resolved_at is None:
-                return
-            last = await self._last_sent(session, incident_subject(incident_id), "meeting_unscheduled")
+            last = None if delivered else await self._last_sent(session, incident_subject(incident_id), "meeting_unscheduled")
+        if incident is None or incident.resolved_at is None:
+            if delivered is not None:
+                async with self.sessions.begin() as session:
+                    await self._mark_sent(session, delivered)
+            return
         tz = (await self.people.get(incident.commander_id)).tz
         now = self.clock.now()
         deadline = schedule.meeting_deadline(
@@ -170,13 +201,15 @@ class NudgeService:
             resolved_at=incident.resolved_at,
             deadline=deadline,
             scheduled=incident.meeting_at is not None,
-            last_sent_at=last.sent_at if last else None,
+            last_sent_at=delivered.at if delivered else (last.sent_at if last else None),
             now=now,
             tz=tz,
             hours=self.hours,
         )
         subject = incident_subject(incident_id)
         async with self.sessions.begin() as session:
+            if delivered is not None:
+                await self._mark_sent(session, delivered)
             await self._cancel_pending(session, subject, ("meeting_unscheduled", "meeting_agenda", "publication_request"))
             if planned is not None:
                 await self._put(session, incident.team_id, "meeting_unscheduled", subject, planned.slot, incident.commander_id, planned.not_before)
@@ -306,9 +339,8 @@ class NudgeService:
             await self._deliver(nudge, now, report)
             return
         channel, ts = found
-        await self._mark_sent(nudge, now, channel, ts)
+        await self._sent(Delivered(nudge, now, channel, ts))
         report.recovered.append(nudge.key)
-        await self._after_sent(nudge)
 
     async def _find_in_slack(self, nudge: Nudge, since: datetime) -> tuple[str, str] | None:
         """The message a crashed sweeper posted for `nudge`, by the key in its metadata.
@@ -379,9 +411,8 @@ class NudgeService:
             await self._release(nudge, now + RETRY_BACKOFF, type(exc).__name__)
             report.retried.append(f"{nudge.key} ({type(exc).__name__})")
             return
-        await self._mark_sent(nudge, now, posted["channel"], posted["ts"])
+        await self._sent(Delivered(nudge, now, posted["channel"], posted["ts"]))
         report.sent.append(nudge.key)
-        await self._after_sent(nudge)
 
     async def _compose(self, nudge: Nudge, now: datetime) -> dict | None:
         """The message for `nudge`, from the subject's state now; None when it has nothing to say.
@@ -451,26 +482,25 @@ class NudgeService:
             "meeting_at": incident.meeting_at,
         }
 
-    async def _after_sent(self, nudge: Nudge) -> None:
-        """Remember the DM to update in place, and plan what comes next."""
+    async def _sent(self, delivered: Delivered) -> None:
+        """Mark a nudge Slack has as sent and, in the same transaction, plan what comes next
+        (an action item's reminder also remembers its DM, to update in place)."""
+        nudge = delivered.nudge
         if nudge.kind == "action_item":
-            async with self.sessions.begin() as session:
-                await session.execute(
-                    update(ActionItem)
-                    .where(ActionItem.id == subject_id(nudge.subject))
-                    .values(dm_channel=nudge.message_channel, dm_ts=nudge.message_ts)
-                )
-            await self.plan_item(subject_id(nudge.subject))
+            await self.plan_item(subject_id(nudge.subject), delivered)
         elif nudge.kind == "meeting_unscheduled":
-            await self.plan_incident(subject_id(nudge.subject))
+            await self.plan_incident(subject_id(nudge.subject), delivered)
+        else:
+            async with self.sessions.begin() as session:
+                await self._mark_sent(session, delivered)
 
-    async def _mark_sent(self, nudge: Nudge, now: datetime, channel: str, ts: str) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(Nudge)
-                .where(Nudge.id == nudge.id)
-                .values(status=SENT, sent_at=now, message_channel=channel, message_ts=ts, last_error=None)
-            )
+    async def _mark_sent(self, session: AsyncSession, delivered: Delivered) -> None:
+        nudge, now, channel, ts = delivered.nudge, delivered.at, delivered.channel, delivered.ts
+        await session.execute(
+            update(Nudge)
+            .where(Nudge.id == nudge.id)
+            .values(status=SENT, sent_at=now, message_channel=channel, message_ts=ts, last_error=None)
+        )
         nudge.status, nudge.sent_at, nudge.message_channel, nudge.message_ts = SENT, now, channel, ts
 
     async def _release(self, nudge: Nudge, not_before: datetime, error: str) -> None:
