@@ -47,6 +47,8 @@ log = logging.getLogger("postmortem_bot.nudges")
 NUDGE_EVENT_TYPE = "postmortem_nudge"
 # A claim older than this is taken to be a crashed sweeper's.
 CLAIM_LEASE = timedelta(minutes=5)
+# How far Slack's clock and the bot's may disagree, when looking for a message by its time.
+CLOCK_SKEW = timedelta(minutes=5)
 SWEEP_BATCH = 200
 RETRY_BACKOFF = timedelta(minutes=10)
 # A pending reminder this far past its time was planned before an outage.
@@ -105,6 +107,16 @@ async def answer_thread(session: AsyncSession, incident: Incident) -> str | None
     return summary_ts or incident.card_ts
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """A nudge Slack has (sent now, or found there on recovery): the message, and when."""
+
+    nudge: Nudge
+    at: datetime
+    channel: str
+    ts: str
+
+
 def item_mapping(item: ActionItem, incident: Incident) -> dict[str, Any]:
     """An action item with what its messages say about the incident."""
     return {
@@ -136,27 +148,41 @@ class NudgeService:
 
     # --- planning --------------------------------------------------------------------------
 
-    async def plan_item(self, item_id: int) -> None:
-        """(Re)plan an action item's next nudge from its current state."""
+    async def plan_item(self, item_id: int, delivered: Delivered | None = None) -> None:
+        """(Re)plan an action item's next nudge from its current state.
+
+        With `delivered` (its reminder, now in Slack), that reminder is marked sent in the
+        transaction that plans the next one: a crash leaves both done or neither (then the
+        claim is recovered from Slack), never a sent reminder with none planned after it.
+        """
         async with self.sessions() as session:
             item = await session.get(ActionItem, item_id)
-            if item is None:
-                return
-            last = await self._last_sent(session, item_subject(item_id), "action_item")
-        tz = (await self.people.get(item.owner_id)).tz
-        now = self.clock.now()
-        planned = schedule.next_action_item_nudge(
-            due=item.due,
-            status=item.status,
-            assigned_notified=last is not None,
-            last_slot=last.slot if last else None,
-            last_sent_at=last.sent_at if last else None,
-            snoozed_until=item.snoozed_until,
-            now=now,
-            tz=tz,
-            hours=self.hours,
-        )
+            last = None if delivered else await self._last_sent(session, item_subject(item_id), "action_item")
+        if item is None and delivered is None:
+            return
+        planned = None
+        if item is not None:
+            last_slot, last_sent_at = (delivered.nudge.slot, delivered.at) if delivered else (
+                (last.slot, last.sent_at) if last else (None, None)
+            )
+            tz = (await self.people.get(item.owner_id)).tz
+            planned = schedule.next_action_item_nudge(
+                due=item.due,
+                status=item.status,
+                assigned_notified=last_slot is not None,
+                last_slot=last_slot,
+                last_sent_at=last_sent_at,
+                snoozed_until=item.snoozed_until,
+                now=self.clock.now(),
+                tz=tz,
+                hours=self.hours,
+            )
         async with self.sessions.begin() as session:
+            if delivered is not None:
+                await self._mark_sent(session, delivered)
+                await session.execute(
+                    update(ActionItem).where(ActionItem.id == item_id).values(dm_channel=delivered.channel, dm_ts=delivered.ts)
+                )
             # Re-read under lock: an answer may have landed since the plan was computed
             # (a snooze's replanning finishing after a "done"), and the latest state wins.
             item = await session.get(ActionItem, item_id, with_for_update=True)
@@ -172,13 +198,20 @@ class NudgeService:
             if tell_channel:
                 await self._put(session, item.team_id, "overdue_channel", item_subject(item_id), planned.slot, incident.channel_id, planned.not_before)
 
-    async def plan_incident(self, incident_id: int) -> None:
-        """(Re)plan an incident's meeting nudges: unscheduled reminders, agenda, publication, 30-day review."""
+    async def plan_incident(self, incident_id: int, delivered: Delivered | None = None) -> None:
+        """(Re)plan an incident's meeting nudges: unscheduled reminders, agenda, publication, 30-day review.
+
+        With `delivered` (its "schedule the meeting" reminder, now in Slack), that one is
+        marked sent in the transaction that plans the next, as in `plan_item`.
+        """
         async with self.sessions() as session:
             incident = await session.get(Incident, incident_id)
-            if incident is None or incident.resolved_at is None:
-                return
-            last = await self._last_sent(session, incident_subject(incident_id), "meeting_unscheduled")
+            last = None if delivered else await self._last_sent(session, incident_subject(incident_id), "meeting_unscheduled")
+        if incident is None or incident.resolved_at is None:
+            if delivered is not None:
+                async with self.sessions.begin() as session:
+                    await self._mark_sent(session, delivered)
+            return
         tz = (await self.people.get(incident.commander_id)).tz
         now = self.clock.now()
         deadline = schedule.meeting_deadline(
@@ -188,13 +221,15 @@ class NudgeService:
             resolved_at=incident.resolved_at,
             deadline=deadline,
             scheduled=incident.meeting_at is not None,
-            last_sent_at=last.sent_at if last else None,
+            last_sent_at=delivered.at if delivered else (last.sent_at if last else None),
             now=now,
             tz=tz,
             hours=self.hours,
         )
         subject = incident_subject(incident_id)
         async with self.sessions.begin() as session:
+            if delivered is not None:
+                await self._mark_sent(session, delivered)
             await self._cancel_pending(session, subject, ("meeting_unscheduled", "meeting_agenda", "publication_request"))
             if planned is not None:
                 await self._put(session, incident.team_id, "meeting_unscheduled", subject, planned.slot, incident.commander_id, planned.not_before)
@@ -260,8 +295,8 @@ class NudgeService:
         """Send what is due at `now`, once. Safe to run in several processes at once."""
         now = now or self.clock.now()
         report = SweepReport()
-        for nudge in await self._stale_claims(now):
-            await self._recover(nudge, now, report)
+        for nudge, claimed_at in await self._stale_claims(now):
+            await self._recover(nudge, claimed_at, now, report)
         await self._replan_overdue(now)
         while True:
             batch = await self._claim(now, limit)
@@ -302,7 +337,8 @@ class NudgeService:
                 row.attempts += 1
         return rows
 
-    async def _stale_claims(self, now: datetime) -> list[Nudge]:
+    async def _stale_claims(self, now: datetime) -> list[tuple[Nudge, datetime]]:
+        """Claims past their lease, taken over at `now`; each with the time it was claimed."""
         async with self.sessions.begin() as session:
             rows = list(
                 await session.scalars(
@@ -311,15 +347,16 @@ class NudgeService:
                     .with_for_update(skip_locked=True)
                 )
             )
+            claimed = [(row, row.claimed_at) for row in rows]
             for row in rows:
                 row.claimed_by = self.worker_id
                 row.claimed_at = now
-        return rows
+        return claimed
 
-    async def _recover(self, nudge: Nudge, now: datetime, report: SweepReport) -> None:
+    async def _recover(self, nudge: Nudge, claimed_at: datetime, now: datetime, report: SweepReport) -> None:
         """A crashed sweeper's claim: sent already (Slack has it) or not (send it now)."""
         try:
-            found = await self._find_in_slack(nudge)
+            found = await self._find_in_slack(nudge, since=min(nudge.not_before, claimed_at))
         except SlackApiError as exc:
             code = error_code(exc)
             if code in UNREACHABLE:
@@ -333,24 +370,35 @@ class NudgeService:
             await self._deliver(nudge, now, report)
             return
         channel, ts = found
-        await self._mark_sent(nudge, now, channel, ts)
+        await self._sent(Delivered(nudge, now, channel, ts))
         report.recovered.append(nudge.key)
-        await self._after_sent(nudge)
 
-    async def _find_in_slack(self, nudge: Nudge) -> tuple[str, str] | None:
+    async def _find_in_slack(self, nudge: Nudge, since: datetime) -> tuple[str, str] | None:
+        """The message a crashed sweeper posted for `nudge`, by the key in its metadata.
+
+        Searched from `since` less CLOCK_SKEW: the earlier of the nudge's time (no sweeper
+        sends before it, and claims never move it) and the claim being recovered. Not from
+        the recovery's own time: after a crash and a longer downtime, or a recovery itself
+        killed (it re-claims at its own time), the message is older by any amount. Every
+        page is read: a busy channel can hold more than one page since then.
+        """
         channel = nudge.recipient
         if channel.startswith(("U", "W")):
             opened = await self.client.conversations_open(users=channel)
             channel = opened["channel"]["id"]
-        oldest = (nudge.claimed_at or nudge.created_at) - CLAIM_LEASE * 4
-        history = await self.client.conversations_history(
-            channel=channel, oldest=f"{oldest.timestamp():.6f}", include_all_metadata=True, limit=200
-        )
-        for message in history.get("messages", []):
-            metadata = message.get("metadata") or {}
-            if metadata.get("event_type") == NUDGE_EVENT_TYPE and (metadata.get("event_payload") or {}).get("key") == nudge.key:
-                return channel, message["ts"]
-        return None
+        oldest = f"{(since - CLOCK_SKEW).timestamp():.6f}"
+        cursor = None
+        while True:
+            history = await self.client.conversations_history(
+                channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
+            )
+            for message in history.get("messages", []):
+                metadata = message.get("metadata") or {}
+                if metadata.get("event_type") == NUDGE_EVENT_TYPE and (metadata.get("event_payload") or {}).get("key") == nudge.key:
+                    return channel, message["ts"]
+            cursor = (history.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
 
     async def _reachable(self, recipient: str) -> str | None:
         """Why a person cannot be nudged, or None. Slack still delivers to a deactivated
@@ -402,9 +450,8 @@ class NudgeService:
             log.warning("nudge %s: outcome unknown (%s); Slack is checked after the lease", nudge.key, error_code(exc))
             report.retried.append(f"{nudge.key} ({error_code(exc)}, checked after the lease)")
             return
-        await self._mark_sent(nudge, now, posted["channel"], posted["ts"])
+        await self._sent(Delivered(nudge, now, posted["channel"], posted["ts"]))
         report.sent.append(nudge.key)
-        await self._after_sent(nudge)
 
     async def _compose(self, nudge: Nudge, now: datetime) -> dict | None:
         """The message for `nudge`, from the subject's state now; None when it has nothing to say.
@@ -483,26 +530,25 @@ class NudgeService:
             "meeting_at": incident.meeting_at,
         }
 
-    async def _after_sent(self, nudge: Nudge) -> None:
-        """Remember the DM to update in place, and plan what comes next."""
+    async def _sent(self, delivered: Delivered) -> None:
+        """Mark a nudge Slack has as sent and, in the same transaction, plan what comes next
+        (an action item's reminder also remembers its DM, to update in place)."""
+        nudge = delivered.nudge
         if nudge.kind == "action_item":
-            async with self.sessions.begin() as session:
-                await session.execute(
-                    update(ActionItem)
-                    .where(ActionItem.id == subject_id(nudge.subject))
-                    .values(dm_channel=nudge.message_channel, dm_ts=nudge.message_ts)
-                )
-            await self.plan_item(subject_id(nudge.subject))
+            await self.plan_item(subject_id(nudge.subject), delivered)
         elif nudge.kind == "meeting_unscheduled":
-            await self.plan_incident(subject_id(nudge.subject))
+            await self.plan_incident(subject_id(nudge.subject), delivered)
+        else:
+            async with self.sessions.begin() as session:
+                await self._mark_sent(session, delivered)
 
-    async def _mark_sent(self, nudge: Nudge, now: datetime, channel: str, ts: str) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(Nudge)
-                .where(Nudge.id == nudge.id)
-                .values(status=SENT, sent_at=now, message_channel=channel, message_ts=ts, last_error=None)
-            )
+    async def _mark_sent(self, session: AsyncSession, delivered: Delivered) -> None:
+        nudge, now, channel, ts = delivered.nudge, delivered.at, delivered.channel, delivered.ts
+        await session.execute(
+            update(Nudge)
+            .where(Nudge.id == nudge.id)
+            .values(status=SENT, sent_at=now, message_channel=channel, message_ts=ts, last_error=None)
+        )
         nudge.status, nudge.sent_at, nudge.message_channel, nudge.message_ts = SENT, now, channel, ts
 
     async def _release(self, nudge: Nudge, not_before: datetime, error: str) -> None:

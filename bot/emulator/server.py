@@ -653,6 +653,16 @@ class SlackEmulator:
         self.calls: list[JSON] = []
         """Every Web API call: method, args (token removed), status, ok, error."""
 
+        self.in_flight: dict[str, int] = {}
+        """Web API calls received and not answered yet, by method (a call sleeping in an
+        injected delay is in flight).  A client killed meanwhile does not stop the call:
+        Slack acts on a request it has received, as here."""
+
+        self.clock_offset: float = 0.0
+        """Seconds added to real time in the ``ts`` of new messages.  A test that drives the
+        bot's clock ahead (``sweep --at``) moves Slack's with it, so the times of messages and
+        the bot's idea of now agree, as they do in production."""
+
         self._users: dict[str, _User] = {}
         self._channels: dict[str, _Channel] = {}
         self._ephemerals: list[JSON] = []
@@ -839,7 +849,7 @@ class SlackEmulator:
 
     def new_ts(self) -> str:
         """A fresh message ts from real time, strictly greater than every earlier one."""
-        now_us = time.time_ns() // 1_000
+        now_us = time.time_ns() // 1_000 + int(self.clock_offset * 1_000_000)
         self._last_ts_us = max(now_us, self._last_ts_us + 1)
         seconds, micros = divmod(self._last_ts_us, 1_000_000)
         return f"{seconds}.{micros:06d}"
@@ -1218,7 +1228,11 @@ class SlackEmulator:
             args, token = {}, None
             reply = _Reply(200, {"ok": False, "error": exc.error})
         else:
-            reply = await self._answer(method, args, token)
+            self.in_flight[method] = self.in_flight.get(method, 0) + 1
+            try:
+                reply = await self._answer(method, args, token)
+            finally:
+                self.in_flight[method] -= 1
         self.calls.append({"method": method, "args": args, "status": reply.status,
                            "ok": reply.status == 200 and reply.error is None,
                            "error": reply.error})
