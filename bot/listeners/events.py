@@ -89,6 +89,11 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_reaction_removed(body: dict[str, Any], event: dict[str, Any]) -> None:
         await on_reaction(body, event, present=False)
 
+
+def register_catch_all(app: AsyncApp, services: Services) -> None:
+    """Every other event type; registered after all other listeners, so it shadows none."""
+    timeline = services.timeline
+
     # Subscribed in manifest.yml, handled by later features; recorded so they are not retried.
     @app.event(re.compile(".*"))
     async def on_other_event(body: dict[str, Any], event: dict[str, Any]) -> None:
