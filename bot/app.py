@@ -154,6 +154,11 @@ class Bot:
             if problem:
                 log.warning("rejected a signed request with a malformed payload: %s", problem)
                 return web.json_response({"error": f"malformed payload: {problem}"}, status=400)
+            if _is_event(bolt_request.body) and len(listener_tasks()) >= MAX_EVENT_BACKLOG:
+                # Past this, acked events wait on the database long enough to time out, and an
+                # acked event is never resent. Unacked, Slack keeps it and retries (1 min, 5 min).
+                log.warning("%d acknowledged requests still running: event left for Slack to retry", MAX_EVENT_BACKLOG)
+                return web.json_response({"error": "busy, retry later"}, status=503)
             response = await self.app.async_dispatch(bolt_request)
             return await to_aiohttp_response(response)
 
@@ -215,6 +220,16 @@ async def start_http(bot: Bot, host: str, port: int) -> tuple[web.AppRunner, int
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, bound
+
+
+# Events acknowledged but not yet written, beyond which new events are refused (HTTP 503) so
+# that Slack keeps and retries them. Intake stores about 120-150 events a second (bench/intake.py),
+# so this is one to two seconds of work: far from the 30 s a listener may wait for a connection.
+MAX_EVENT_BACKLOG = 200
+
+
+def _is_event(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("type") == "event_callback"
 
 
 # How long a stopping process lets acknowledged work finish: Slack will not resend it.

@@ -140,3 +140,26 @@ async def test_stopping_waits_for_acknowledged_work(rig: Rig) -> None:
     assert not listener_tasks()
     async with rig.bot.services.timeline.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Message)) == 1
+
+
+async def test_a_backlog_of_acknowledged_events_refuses_new_ones_for_slack_to_retry(rig: Rig, monkeypatch) -> None:
+    """Past the backlog limit an event gets 503 (Slack keeps it and retries) instead of an ack
+    whose work might time out waiting for the database and be lost for good."""
+    monkeypatch.setattr("bot.app.MAX_EVENT_BACKLOG", 3)
+    await rig.start_incident()
+    events = []
+    for n in range(5):
+        message = rig.emulator.post_user_message(INCIDENT_CHANNEL, ALICE, f"burst {n}")
+        events.append(dict(message, channel=INCIDENT_CHANNEL, event_ts=message["ts"]))
+    async with DatabaseLock(rig.url):
+        deliveries = [await asyncio.wait_for(rig.driver.send_event(e), DEADLOCK_GUARD_S) for e in events]
+        assert [d.status for d in deliveries] == [200, 200, 200, 503, 503]
+        command = await rig.driver.slash_command(INCIDENT_CHANNEL, BOB, "timeline")
+        assert command.status == 200, "people's commands are still answered"
+    for delivery in deliveries[:3]:
+        await rig.processed(delivery.event_id)
+    for event, delivery in zip(events[3:], deliveries[3:]):  # Slack's retry
+        retry = await rig.driver.send_event(event, event_id=delivery.event_id, retry_num=1)
+        assert retry.status == 200
+        await rig.processed(delivery.event_id)
+    assert await count(rig, Message) == 5
