@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete
 
+from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
 from bot.ics import meeting_invite
 from bot.nudges import ITEM_KINDS, NudgeService, answer_thread, item_mapping, item_subject
@@ -65,6 +66,7 @@ class ActionItemService:
         people: PeopleDirectory,
         nudges: NudgeService,
         refresh_card: Callable[[Incident], Awaitable[None]] | None = None,
+        access: ChannelAccess | None = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
@@ -72,27 +74,44 @@ class ActionItemService:
         self.people = people
         self.nudges = nudges
         self.refresh_card = refresh_card
+        self.access = access or ChannelAccess(client)
 
-    async def item(self, item_id: int) -> dict[str, Any]:
+    async def item(self, team_id: str, item_id: int) -> dict[str, Any]:
+        """The item `item_id` of workspace `team_id`: ids come from button values and modal
+        metadata, so another workspace's id is "no such item", never its item."""
         async with self.sessions() as session:
-            item = await session.get(ActionItem, item_id)
+            item = await session.scalar(select(ActionItem).where(ActionItem.id == item_id, ActionItem.team_id == team_id))
             incident = await session.get(Incident, item.incident_id) if item else None
-        if item is None or incident is None:
-            raise AnswerError("This action item no longer exists.")
+        if item is None or incident is None or incident.team_id != team_id:
+            raise AnswerError("This action item does not exist (any more) in this workspace.")
         return item_mapping(item, incident)
 
-    async def check_allowed(self, item_id: int, user_id: str) -> dict[str, Any]:
-        mapping = await self.item(item_id)
-        if user_id not in (mapping["owner_id"], mapping["commander_id"]):
+    async def check_allowed(self, team_id: str, item_id: int, user_id: str) -> dict[str, Any]:
+        """The item, if `user_id` may change it: its owner, or the commander.
+
+        The owner may answer their own item even when the incident's channel is private
+        and they are not in it: the commander (or the post-mortem) assigned it to them, and
+        what they see here is that one item (title, due date, status), never the channel's
+        timeline or document. Anyone else acts for the incident, so for a private channel
+        they must also be one of its members (a commander who left it loses that right).
+        """
+        mapping = await self.item(team_id, item_id)
+        if user_id == mapping["owner_id"]:
+            return mapping
+        if user_id != mapping["commander_id"]:
             raise NotAllowed(
                 f"Only the owner (<@{mapping['owner_id']}>) or the incident commander "
                 f"(<@{mapping['commander_id']}>) can change this action item."
             )
+        try:
+            await self.access.require_member(mapping["incident_channel"], user_id)
+        except AccessDenied as exc:
+            raise NotAllowed(str(exc)) from exc
         return mapping
 
-    async def answer(self, item_id: int, user_id: str, answer: Answer) -> dict[str, Any]:
+    async def answer(self, team_id: str, item_id: int, user_id: str, answer: Answer) -> dict[str, Any]:
         """Apply `answer` by `user_id`; returns the item as it now is."""
-        await self.check_allowed(item_id, user_id)
+        await self.check_allowed(team_id, item_id, user_id)
         now = self.clock.now()
         what = ""
         async with self.sessions.begin() as session:
@@ -142,7 +161,7 @@ class ActionItemService:
             else:
                 raise AnswerError(f"Unknown answer {answer.kind}")
             item.updated_at = now
-        mapping = await self.item(item_id)
+        mapping = await self.item(team_id, item_id)
         await self.nudges.plan_item(item_id)
         await self._tell(mapping, by=user_id, what=what, answer=answer)
         return mapping
@@ -184,13 +203,14 @@ class ActionItemService:
     # --- review meetings -----------------------------------------------------------------
 
     async def schedule_meeting(
-        self, *, incident_id: int, user_id: str, day: date, at: time, attendees: list[str], location: str = ""
+        self, *, team_id: str, incident_id: int, user_id: str, day: date, at: time, attendees: list[str], location: str = ""
     ) -> "MeetingSet":
         """Fix the review meeting: announce it with an .ics invite, plan agenda and follow-up.
 
         The meeting stands whatever Slack says; what Slack refused (past the client's
         retries) comes back in `problem`, for the person who set it.
         """
+        await self.incident_summary(team_id, incident_id, user_id)  # this workspace's, and theirs to act on
         tz = (await self.people.get(user_id)).tz
         meeting_at = datetime.combine(day, at, tzinfo=zone(tz)).astimezone(self.clock.now().tzinfo)
         if meeting_at < self.clock.now():
@@ -244,11 +264,15 @@ class ActionItemService:
             await self.refresh_card(incident)
         return MeetingSet(at=meeting_at, problem=problem)
 
-    async def incident_summary(self, incident_id: int) -> dict[str, Any]:
-        """What the meeting form shows about its incident."""
+    async def incident_summary(self, team_id: str, incident_id: int, user_id: str) -> dict[str, Any]:
+        """What the meeting form shows about its incident, if `user_id` may act on it."""
         async with self.sessions() as session:
-            incident = await session.get(Incident, incident_id)
+            incident = await session.scalar(select(Incident).where(Incident.id == incident_id, Incident.team_id == team_id))
         if incident is None:
-            raise AnswerError("That incident no longer exists.")
+            raise AnswerError("That incident does not exist in this workspace. Nothing was changed.")
+        try:
+            await self.access.require_member(incident.channel_id, user_id)
+        except AccessDenied as exc:
+            raise AnswerError(str(exc)) from exc
         return {"id": incident.id, "title": incident.title, "channel": incident.channel_id,
                 "severity": incident.severity, "resolved_at": incident.resolved_at, "commander_id": incident.commander_id}

@@ -10,7 +10,9 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.error import BoltError
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
@@ -96,6 +98,7 @@ def build_app(settings: Settings, client: AsyncWebClient, services: Services, au
         process_before_response=False,
         logger=bolt_logger,
     )
+    app.use(refuse_other_workspaces)
     register_all(app, services)
 
     @app.error
@@ -105,6 +108,67 @@ def build_app(settings: Settings, client: AsyncWebClient, services: Services, au
         log.error("listener failed on %s: %s", kind, error, exc_info=error)
 
     return app
+
+
+OTHER_WORKSPACE = (
+    "This postmortem-bot serves another Slack workspace and does not act on requests from this one. "
+    "Nothing was changed. Ask your Slack admins to install their own copy."
+)
+
+
+def refusal_modal() -> dict:
+    """What a view submission from another workspace gets instead of its form."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Not this workspace"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f":no_entry: {OTHER_WORKSPACE}"}}],
+    }
+
+
+# Answers through response_url sent after the ack; kept so they are not garbage-collected.
+_pending_answers: set[asyncio.Task] = set()
+
+
+async def refuse_other_workspaces(
+    req: AsyncBoltRequest, context: AsyncBoltContext, next: Callable[[], Awaitable[BoltResponse]]
+) -> BoltResponse:
+    """Bolt middleware: a request signed correctly but from another workspace changes nothing.
+
+    The bot holds one workspace's token, and the signing secret is the app's, shared by every
+    workspace the app is installed in: a request from workspace B would otherwise make the
+    bot act in workspace A with A's token (`/postmortem start` posting a card there, a
+    button or form naming one of A's incidents by id). It is answered where the person
+    will see it (the command's reply, the modal, response_url) and logged; an event is
+    acknowledged (Slack retries anything else) and dropped.
+    """
+    ours = context.authorize_result.team_id if context.authorize_result is not None else None
+    theirs = context.team_id
+    if ours is None or theirs is None or theirs == ours:
+        return await next()
+    body = req.body if isinstance(req.body, dict) else {}
+    kind = body.get("type") or ("slash_command" if "command" in body else "request")
+    log.warning("refused a %s from workspace %s: this bot serves workspace %s", kind, theirs, ours)
+    if "command" in body:
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": f":no_entry: {OTHER_WORKSPACE}"})
+    if kind == "view_submission":
+        return BoltResponse(status=200, body={"response_action": "update", "view": refusal_modal()})
+    if context.response_url:
+        task = asyncio.create_task(_answer_refusal(context.response_url))
+        _pending_answers.add(task)
+        task.add_done_callback(_pending_answers.discard)
+    return BoltResponse(status=200, body={"ok": False, "error": "request from another workspace: nothing done"})
+
+
+async def _answer_refusal(response_url: str) -> None:
+    from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+    try:
+        await AsyncWebhookClient(response_url, timeout=10).send(
+            text=f":no_entry: {OTHER_WORKSPACE}", response_type="ephemeral", replace_original=False
+        )
+    except Exception as exc:  # a dead response_url: the refusal is logged already
+        log.warning("could not answer a request from another workspace: %s", exc.__class__.__name__)
 
 
 @dataclass

@@ -173,8 +173,11 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 def _md_escape_inline(text: str) -> str:
     # Backslashes first, so a typed "\|" cannot undo our escapes; "<" so nothing typed
-    # becomes raw HTML (an unclosed "<!--" would hide the rest of the document).
-    return text.replace("\\", "\\\\").replace("<", "\\<")
+    # becomes raw HTML (an unclosed "<!--" would hide the rest of the document) or an
+    # autolink; "[" and "]" so "[text](url)", "![](image)" and "[ref]: url" stay text: a
+    # link whose words hide where it goes, or an image fetched when the document is
+    # opened, must not come from what someone typed.
+    return text.replace("\\", "\\\\").replace("<", "\\<").replace("[", "\\[").replace("]", "\\]")
 
 
 def _md_escape_line(line: str) -> str:
@@ -220,7 +223,7 @@ def md_ticket(value: Any) -> str:
     url = http_url(value)
     if url:
         return "<" + url.replace("|", "%7C") + ">"
-    return md_cell(value).replace("[", "\\[").replace("]", "\\]")
+    return md_cell(value)  # brackets escaped there: no link syntax survives
 
 
 # --- helpers shared by both formats -----------------------------------------------------------

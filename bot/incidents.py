@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.access import ChannelAccess
 from bot.clock import Clock
 from bot.slack import error_code
 from bot.ui.card import incident_card
@@ -41,19 +42,23 @@ class IncidentService:
         client: AsyncWebClient,
         clock: Clock,
         timeline_emojis: tuple[str, ...] = ("pushpin",),
+        access: ChannelAccess | None = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.clock = clock
         self.timeline_emojis = timeline_emojis
+        self.access = access or ChannelAccess(client)
 
     async def start(self, *, team_id: str, channel_id: str, user_id: str, title: str, severity: int) -> StartOutcome:
         """Declare an incident in `channel_id`, or return the one already active there.
 
         The database decides races (one active incident per channel, by a unique index), so
         the row is written first; if the card cannot be posted the row is removed again and
-        the person is told why, leaving nothing half-made behind.
+        the person is told why, leaving nothing half-made behind. Only a member may declare
+        one in a private channel (AccessDenied otherwise).
         """
+        await self.access.require_member(channel_id, user_id)
         now = self.clock.now()
         try:
             async with self.sessions.begin() as session:

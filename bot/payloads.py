@@ -11,6 +11,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 TS_PATTERN = re.compile(r"^\d{1,12}\.\d{1,6}$")
+# Slack's ids (workspaces T…, enterprises E…, channels C…/G…/D…, people U…/W…): upper-case
+# letters and digits. Anything else is refused before it reaches a 32-character column.
+SLACK_ID = re.compile(r"^[A-Z0-9]{2,32}$")
+MAX_EVENT_ID = 64
+MAX_EMOJI = 100
 
 # Message subtypes written by people: everything else (joins, topic changes, bot posts,
 # pins) is channel noise, not timeline material.
@@ -57,10 +62,24 @@ def ts_key(ts: str) -> tuple[int, int]:
     return int(seconds), int(micros.ljust(6, "0"))
 
 
-def require_str(payload: Mapping[str, Any], key: str) -> str:
+def require_str(payload: Mapping[str, Any], key: str, max_length: int = 255) -> str:
     value = payload.get(key)
     if not isinstance(value, str) or not value:
         raise MalformedPayload(f"missing {key!r}")
+    if len(value) > max_length:
+        raise MalformedPayload(f"{key!r} is longer than {max_length} characters")
+    return value
+
+
+def slack_id(value: Any) -> str | None:
+    """`value` if it is shaped like a Slack id, else None."""
+    return value if isinstance(value, str) and SLACK_ID.match(value) else None
+
+
+def require_id(payload: Mapping[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if slack_id(value) is None:
+        raise MalformedPayload(f"{key!r} is not a Slack id: {str(value)[:40]!r}")
     return value
 
 
@@ -73,8 +92,20 @@ def require_ts(payload: Mapping[str, Any], key: str) -> str:
 def actor(body: Mapping[str, Any]) -> str | None:
     """The id of the person who pressed or submitted, or None in a malformed payload."""
     user = body.get("user")
-    user_id = user.get("id") if isinstance(user, Mapping) else None
-    return user_id if isinstance(user_id, str) and user_id else None
+    return slack_id(user.get("id") if isinstance(user, Mapping) else None)
+
+
+def team(body: Mapping[str, Any]) -> str | None:
+    """The id of the workspace an interaction came from, or None in a malformed payload.
+
+    Every id a payload carries (incident ids in private_metadata, item ids in button values)
+    is looked up within this workspace only."""
+    value = body.get("team")
+    team_id = value.get("id") if isinstance(value, Mapping) else None
+    if team_id is None:  # org-wide installs send `team: null`; the person's own team stands in
+        user = body.get("user")
+        team_id = user.get("team_id") if isinstance(user, Mapping) else None
+    return slack_id(team_id)
 
 
 @dataclass(frozen=True)
@@ -116,7 +147,7 @@ class SlackMessage:
         return cls(
             channel_id=channel_id,
             ts=ts,
-            user_id=user if isinstance(user, str) and user else None,
+            user_id=slack_id(user),
             text=plain_text(text) if isinstance(text, str) else "",
             # A thread parent carries thread_ts == ts; only replies point elsewhere.
             thread_ts=thread_ts if thread_ts and thread_ts != ts else None,

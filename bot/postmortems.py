@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import quality
+from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
 from bot.content import ActionItemDraft, PostmortemContent
 from bot.documents import document_data, duration_text, render_markdown
@@ -91,6 +92,7 @@ class PostmortemService:
         people: PeopleDirectory,
         timeline_emojis: tuple[str, ...] = ("pushpin",),
         nudges: "NudgeService | None" = None,
+        access: ChannelAccess | None = None,
         reconcile: "ReconcileService | None" = None,
     ) -> None:
         self.sessions = sessions
@@ -99,6 +101,7 @@ class PostmortemService:
         self.people = people
         self.timeline_emojis = timeline_emojis
         self.nudges = nudges
+        self.access = access or ChannelAccess(client)
         self.reconcile = reconcile
 
     # --- opening the modal -----------------------------------------------------------------
@@ -115,6 +118,7 @@ class PostmortemService:
         view_id = opened["view"]["id"]
         try:
             incident = await self._incident_for(team_id, channel_id)
+            await self._check_access(incident.channel_id, user_id)
             if resolve and incident.status == ACTIVE:
                 await self._sync_before_resolve(incident)
                 incident = await self.resolve(incident, user_id)
@@ -230,8 +234,9 @@ class PostmortemService:
 
     # --- while the modal is open -----------------------------------------------------------
 
-    async def save_draft(self, incident_id: int, content: PostmortemContent, user_id: str) -> None:
+    async def save_draft(self, team_id: str, incident_id: int, content: PostmortemContent, user_id: str) -> None:
         """Keep what was typed (modal closed, or a row added or removed). Latest wins."""
+        await self.authorized_incident(team_id, incident_id, user_id)
         async with self.sessions.begin() as session:
             postmortem = await self._locked(session, incident_id)
             postmortem.draft = content.to_json()
@@ -241,9 +246,15 @@ class PostmortemService:
         await self.refresh_card(incident)
 
     async def change_rows(
-        self, *, incident_id: int, view_id: str, content: PostmortemContent, user_id: str, remove_key: str | None
+        self, *, team_id: str, incident_id: int, view_id: str, content: PostmortemContent, user_id: str, remove_key: str | None
     ) -> None:
         """Add an action-item row, or remove one, and redraw the modal from the stored draft."""
+        try:
+            await self.authorized_incident(team_id, incident_id, user_id)
+        except PostmortemError as exc:
+            # A modal's buttons carry no response_url: the answer goes into the modal itself.
+            await self.client.views_update(view_id=view_id, view=loading_modal(problem=str(exc)))
+            raise
         content = modal.with_row_removed(content, remove_key) if remove_key else modal.with_row_added(content)
         async with self.sessions.begin() as session:
             postmortem = await self._locked(session, incident_id)
@@ -260,8 +271,18 @@ class PostmortemService:
 
     # --- submitting ------------------------------------------------------------------------
 
-    async def check_submission(self, incident_id: int, content: PostmortemContent, user_id: str, revision: int) -> SubmissionCheck:
-        """Field errors and quality warnings, computed without the database (before the ack)."""
+    async def check_submission(
+        self, team_id: str, incident_id: int, content: PostmortemContent, user_id: str, revision: int
+    ) -> SubmissionCheck:
+        """Field errors and quality warnings (before the ack); the rest of the database is not read.
+
+        Whether this person may submit this incident's form at all is checked first: a
+        refusal comes back as an error on the title, and nothing is written.
+        """
+        try:
+            await self.authorized_incident(team_id, incident_id, user_id)
+        except PostmortemError as exc:
+            return SubmissionCheck(errors={modal.block_id("pm_title", revision): str(exc)}, warnings=[])
         owners = {row.owner for row in content.action_items if row.owner and not row.is_blank()}
         people = await self.people.many(owners | {user_id}, timeout=PEOPLE_LOOKUP_BUDGET_S)
         not_people = {uid: reason for uid in owners if (reason := people[uid].not_a_person_reason())}
@@ -278,8 +299,9 @@ class PostmortemService:
     def _today_for(self, tz_name: str) -> date:
         return local_date(self.clock.now(), tz_name)
 
-    async def stage_submission(self, incident_id: int, content: PostmortemContent, user_id: str) -> None:
+    async def stage_submission(self, team_id: str, incident_id: int, content: PostmortemContent, user_id: str) -> None:
         """Hold a submission that met quality warnings until its author confirms it."""
+        await self.authorized_incident(team_id, incident_id, user_id)
         async with self.sessions.begin() as session:
             postmortem = await self._locked(session, incident_id)
             postmortem.draft = content.to_json()
@@ -287,11 +309,14 @@ class PostmortemService:
             postmortem.updated_by = user_id
             postmortem.updated_at = self.clock.now()
 
-    async def submit(self, incident_id: int, user_id: str, content: PostmortemContent | None = None) -> Submitted:
+    async def submit(
+        self, team_id: str, incident_id: int, user_id: str, content: PostmortemContent | None = None
+    ) -> Submitted:
         """Store a revision and the action items, then share the document in the channel.
 
         `content` None means "the staged draft" (the author accepted the warnings).
         """
+        await self.authorized_incident(team_id, incident_id, user_id)
         now = self.clock.now()
         async with self.sessions.begin() as session:
             postmortem = await self._locked(session, incident_id)
@@ -429,6 +454,7 @@ class PostmortemService:
 
     async def publish(self, team_id: str, channel_id: str, user_id: str) -> Incident:
         incident = await self._incident_for(team_id, channel_id)
+        await self._check_access(incident.channel_id, user_id)
         async with self.sessions.begin() as session:
             postmortem = await session.scalar(
                 select(Postmortem).where(Postmortem.incident_id == incident.id).with_for_update()
@@ -452,6 +478,7 @@ class PostmortemService:
         self, *, team_id: str, channel_id: str, user_id: str, owner: str, due: date, title: str
     ) -> ActionItem:
         """`/postmortem action`: one person, a date not in the past, a title."""
+        await self._check_access(channel_id, user_id)
         person = await self.people.get(owner)
         reason = person.not_a_person_reason()
         if reason:
@@ -506,6 +533,26 @@ class PostmortemService:
             )
         except SlackApiError as exc:
             log.warning("could not update the card of incident %s: %s", incident.id, error_code(exc))
+
+    async def authorized_incident(self, team_id: str, incident_id: int, user_id: str) -> Incident:
+        """The incident a form or button names by id, if it is this workspace's and `user_id`
+        may act on it. Ids come from payloads (private_metadata, button values): never trust
+        them further than the team they arrived with and the channel's membership."""
+        async with self.sessions() as session:
+            incident = await session.scalar(
+                select(Incident).where(Incident.id == incident_id, Incident.team_id == team_id)
+            )
+        if incident is None:
+            raise PostmortemError("That incident does not exist in this workspace. Nothing was changed.")
+        await self._check_access(incident.channel_id, user_id)
+        return incident
+
+    async def _check_access(self, channel_id: str, user_id: str) -> None:
+        """Called with no session open: it may ask Slack."""
+        try:
+            await self.access.require_member(channel_id, user_id)
+        except AccessDenied as exc:
+            raise PostmortemError(str(exc)) from exc
 
     async def _incident(self, incident_id: int) -> Incident:
         async with self.sessions() as session:

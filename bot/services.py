@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import ChannelAccess
 from bot.clock import Clock
 from bot.config import Settings
 from bot.action_items import ActionItemService
@@ -29,26 +30,29 @@ class Services:
     people: PeopleDirectory
     nudges: NudgeService
     action_items: ActionItemService
+    access: ChannelAccess
     reconcile: ReconcileService
     stats: StatsService
 
     @classmethod
     def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> "Services":
         people = PeopleDirectory(client)
+        access = ChannelAccess(client)  # one cache of channel membership for every service
         emojis = settings.timeline_emojis
         nudges = NudgeService(
             sessions, client, clock, people, WorkingHours.parse(settings.working_hours), timeline_emojis=emojis
         )
         reconcile = ReconcileService(sessions, client, clock, emojis)
-        postmortems = PostmortemService(sessions, client, clock, people, emojis, nudges, reconcile)
+        postmortems = PostmortemService(sessions, client, clock, people, emojis, nudges, access, reconcile)
         return cls(
             settings=settings,
-            incidents=IncidentService(sessions, client, clock, emojis),
-            timeline=TimelineService(sessions, client, clock, emojis, people),
+            incidents=IncidentService(sessions, client, clock, emojis, access),
+            timeline=TimelineService(sessions, client, clock, emojis, people, access),
             postmortems=postmortems,
             people=people,
             nudges=nudges,
-            action_items=ActionItemService(sessions, client, clock, people, nudges, postmortems.refresh_card),
+            action_items=ActionItemService(sessions, client, clock, people, nudges, postmortems.refresh_card, access),
+            access=access,
             reconcile=reconcile,
             stats=StatsService(sessions, clock),
         )

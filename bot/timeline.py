@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.access import ChannelAccess
 from bot.clock import Clock
 from bot.payloads import SlackMessage, ts_key, ts_to_datetime
 from bot.people import PeopleDirectory
@@ -99,12 +100,14 @@ class TimelineService:
         clock: Clock,
         timeline_emojis: tuple[str, ...] = ("pushpin",),
         people: PeopleDirectory | None = None,
+        access: ChannelAccess | None = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.clock = clock
         self.timeline_emojis = timeline_emojis
         self.people = people or PeopleDirectory(client)
+        self.access = access or ChannelAccess(client)
 
     # --- intake of channel events -------------------------------------------------------
 
@@ -252,8 +255,12 @@ class TimelineService:
     async def promote_by_shortcut(
         self, team_id: str, channel_id: str, message: Mapping[str, Any], user_id: str
     ) -> PromoteOutcome:
-        """The "Add to timeline" shortcut: the payload carries the whole message, no fetch needed."""
+        """The "Add to timeline" shortcut: the payload carries the whole message, no fetch needed.
+
+        Raises AccessDenied for someone outside a private channel: the payload carries the
+        message, but the timeline is still theirs only to read and change as members."""
         parsed = SlackMessage.parse(channel_id, message)
+        await self.access.require_member(channel_id, user_id)
         async with self.sessions.begin() as session:
             incident = await queries.capturing_incident(session, team_id, channel_id)
             if incident is None:
@@ -273,6 +280,7 @@ class TimelineService:
         A time later than now is taken as yesterday's: a note written at 00:10 about 23:50
         means the evening before, not tonight.
         """
+        await self.access.require_member(channel_id, user_id)
         now = self.clock.now()
         occurred_at = now
         if at is not None:
@@ -296,6 +304,11 @@ class TimelineService:
 
     async def items(self, incident: Incident) -> list[TimelineItem]:
         return await load_timeline(self.sessions, incident, self.timeline_emojis)
+
+    async def readable_incident(self, team_id: str, channel_id: str, user_id: str) -> Incident | None:
+        """The channel's incident for `user_id` to read or act on; AccessDenied outside a private channel."""
+        await self.access.require_member(channel_id, user_id)
+        return await self.current_incident(team_id, channel_id)
 
     async def current_incident(self, team_id: str, channel_id: str) -> Incident | None:
         async with self.sessions() as session:

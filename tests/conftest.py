@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable
 
@@ -143,3 +144,18 @@ async def rig(emulator: SlackEmulator, database_url: str) -> Any:
         yield harness
     finally:
         await harness.stop()
+
+
+# --- fuzz accounting -------------------------------------------------------------------------
+
+FUZZ_COUNTS: Counter = Counter()
+"""Examples the fuzz tests ran, by (kind, database backend); reported at the end of the session."""
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FUZZ_COUNTS:
+        return
+    terminalreporter.section("fuzzed signed payloads (examples run)")
+    for (kind, backend), n in sorted(FUZZ_COUNTS.items()):
+        terminalreporter.write_line(f"{kind:8} {backend:11} {n:6}")
+    terminalreporter.write_line(f"{'total':20} {sum(FUZZ_COUNTS.values()):6}")

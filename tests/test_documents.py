@@ -399,3 +399,61 @@ def test_postmortem_templates_override_is_searched_first(tmp_path, monkeypatch):
     assert render_html(data).startswith("<!DOCTYPE html>")
     monkeypatch.delenv("POSTMORTEM_TEMPLATES")
     assert render_markdown(data).startswith("# Post-mortem: ")
+
+
+# --- link and image syntax from user text, field by field ------------------------------------
+
+# Every place of the document a person's words reach; each gets its own marker, so a failure
+# names the field that let a link through.
+DOCUMENT_FIELDS = [
+    "title", "summary", "impact.users_affected", "impact.duration", "impact.revenue", "impact.support_tickets",
+    "detection_how", "detection_time", "root_cause", "why", "factors_technical", "factors_process",
+    "factors_human", "went_well", "went_wrong", "lucky", "lessons", "action_item_title", "action_item_ticket",
+    "timeline_text", "file_name", "person_name",
+]
+LINKS = ("[click](https://evil.example/{m}) ![img](https://evil.example/{m}.png) [ref]: https://evil.example/{m}\n"
+         "[also][ref] <https://evil.example/{m}> <a href=\"https://evil.example/{m}\">a</a> | c")
+# A Markdown link or image not preceded by a backslash, an autolink to the typed address, or
+# raw HTML. (The ticket column's own autolink is the bot's, to a checked http(s) address.)
+LIVE_MD = re.compile(r"(?<!\\)(?:!?\[[^\]\n]*(?<!\\)\]\s*[(:\[]|<https?://evil|<a\b|<img\b)")
+
+
+def _hostile_document(field: str) -> dict:
+    text = LINKS.format(m=field)
+    written = content()
+    names = {"U1": "Alice", "U2": "Bob"}
+    timeline_text, items, files = "rolled back", action_items(), ["graph.png"]
+    if field.startswith("impact."):
+        setattr(written.impact, field.split(".")[1], text)
+    elif field == "why":
+        written.whys = ["first", text]
+    elif field == "action_item_title":
+        items = action_items(text)
+    elif field == "action_item_ticket":
+        items = action_items(ticket=text)
+    elif field == "timeline_text":
+        timeline_text = text
+    elif field == "file_name":
+        files = [text]
+    elif field == "person_name":
+        names = {"U1": text, "U2": text}
+    else:
+        setattr(written, field, text)
+    data = document_data(incident(), timeline(timeline_text), content=written, action_items=items,
+                         postmortem_status="in_review", authors=["U1"], user_names=names)
+    data["timeline"][1]["files"] = files
+    return data
+
+
+@pytest.mark.parametrize("field", DOCUMENT_FIELDS)
+def test_no_field_can_put_a_live_link_or_image_in_either_document(field):
+    data = _hostile_document(field)
+    markdown = render_markdown(data)
+    assert f"evil.example/{field}" in markdown, "the text is shown"
+    for line in markdown.splitlines():
+        if "evil.example" in line:
+            assert not LIVE_MD.search(line), (field, line)
+    page = Page(render_html(data))
+    assert not page.tags() & {"script", "img", "svg", "iframe", "object"}
+    assert not [href for tag, name, href in page.attributes() if name == "href" and "evil" in (href or "")], field
+    assert not [name for _tag, name, _value in page.attributes() if name.startswith("on")], field

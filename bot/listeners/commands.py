@@ -8,9 +8,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot import commands
+from bot.access import AccessDenied
 from bot.action_items import AnswerError
 from bot.incidents import StartFailed
 from bot.listeners.answers import answer_privately
+from bot.payloads import slack_id
 from bot.postmortems import PostmortemError
 from bot.services import Services
 from bot.slack import SLACK_FAILURES, error_code
@@ -36,15 +38,21 @@ def register(app: AsyncApp, services: Services) -> None:
         if isinstance(parsed, commands.Help):
             await ack(**help_message(parsed.problem))
             return
+        team_id, channel_id, user_id = (slack_id(command.get(k)) for k in ("team_id", "channel_id", "user_id"))
+        if team_id is None or channel_id is None or user_id is None:
+            log.warning("/postmortem without a well-formed team, channel or user id")
+            await ack(**ephemeral(":warning: This command came without a valid workspace, channel or user; nothing was done."))
+            return
         # Everything below may touch the database or Slack: answer Slack first.
         await ack()
-        team_id, channel_id, user_id = command["team_id"], command["channel_id"], command["user_id"]
         try:
             if isinstance(parsed, commands.Resolve):
                 # The trigger id lives 3 s: the service opens the modal before anything else.
                 answer = await _resolve(services, team_id, channel_id, user_id, command["trigger_id"])
             else:
                 answer = await _run(services, parsed, team_id, channel_id, user_id)
+        except AccessDenied as exc:
+            answer = ephemeral(f":warning: {exc}")
         except SLACK_FAILURES as exc:
             log.warning("/postmortem %s failed on Slack: %s", type(parsed).__name__, error_code(exc))
             answer = ephemeral(f":warning: Slack refused a request ({error_code(exc)}). Nothing was lost; try again.")
@@ -103,11 +111,12 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
         return ephemeral(f"Action item added: *{escape(item.title)}*, owner {mention(item.owner_id)}, due {item.due.isoformat()}.")
 
     if isinstance(parsed, commands.Meeting):
-        incident = await services.timeline.current_incident(team_id, channel_id)
+        incident = await services.timeline.readable_incident(team_id, channel_id, user_id)
         if incident is None:
             return ephemeral(NO_INCIDENT)
         try:
             meeting = await services.action_items.schedule_meeting(
+                team_id=team_id,
                 incident_id=incident.id,
                 user_id=user_id,
                 day=parsed.day,
@@ -131,7 +140,7 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
         return ephemeral(escape(report.summary()))
 
     if isinstance(parsed, commands.ShowTimeline):
-        incident = await services.timeline.current_incident(team_id, channel_id)
+        incident = await services.timeline.readable_incident(team_id, channel_id, user_id)
         if incident is None:
             return ephemeral(NO_INCIDENT)
         return timeline_message(incident, await services.timeline.items(incident))

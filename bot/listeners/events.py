@@ -12,7 +12,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.payloads import MalformedPayload, SlackMessage, require_str, require_ts
+from bot.payloads import MAX_EMOJI, MAX_EVENT_ID, MalformedPayload, SlackMessage, require_id, require_str, require_ts
 from bot.services import Services
 
 log = logging.getLogger("postmortem_bot.listeners.events")
@@ -24,7 +24,7 @@ def _object(value: Any) -> dict[str, Any]:
 
 
 def _envelope(body: dict[str, Any]) -> tuple[str, str]:
-    return require_str(body, "team_id"), require_str(body, "event_id")
+    return require_id(body, "team_id"), require_str(body, "event_id", MAX_EVENT_ID)
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -34,7 +34,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
         try:
             team_id, event_id = _envelope(body)
-            channel_id = require_str(event, "channel")
+            channel_id = require_id(event, "channel")
             subtype = event.get("subtype")
             if subtype == "message_changed":
                 previous = _object(event.get("previous_message"))
@@ -70,10 +70,10 @@ def register(app: AsyncApp, services: Services) -> None:
             await timeline.record_reaction(
                 team_id,
                 event_id,
-                channel_id=require_str(item, "channel"),
+                channel_id=require_id(item, "channel"),
                 message_ts=require_ts(item, "ts"),
-                user_id=require_str(event, "user"),
-                emoji=require_str(event, "reaction"),
+                user_id=require_id(event, "user"),
+                emoji=require_str(event, "reaction", MAX_EMOJI),
                 present=present,
                 event_ts=require_ts(event, "event_ts"),
                 item_user=event.get("item_user") if isinstance(event.get("item_user"), str) else None,

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.action_items import Answer, AnswerError, NotAllowed
-from bot.payloads import actor
+from bot.payloads import actor, team
 from bot.services import Services
 from bot.slack import SLACK_FAILURES, error_code
 from bot.ui import nudges as ui
@@ -25,11 +25,11 @@ def register(app: AsyncApp, services: Services) -> None:
     items = services.action_items
 
     async def apply(body: dict[str, Any], respond: AsyncRespond, item_id: int | None, answer: Answer) -> None:
-        if item_id is None or actor(body) is None:
-            log.warning("action-item button without an item id or a user")
+        if item_id is None or actor(body) is None or team(body) is None:
+            log.warning("action-item button without an item id, a user or a team")
             return
         try:
-            await items.answer(item_id, actor(body) or "", answer)
+            await items.answer(team(body) or "", item_id, actor(body) or "", answer)
         except (NotAllowed, AnswerError) as exc:
             await warn_privately(respond, str(exc))
 
@@ -56,7 +56,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         item_id, length = parsed
         try:
-            item = await items.check_allowed(item_id, actor(body) or "")
+            item = await items.check_allowed(team(body) or "", item_id, actor(body) or "")
             await client.views_open(trigger_id=body["trigger_id"], view=ui.snooze_modal(item, length=length))
         except (NotAllowed, AnswerError) as exc:
             await warn_privately(respond, str(exc))
@@ -74,7 +74,7 @@ def register(app: AsyncApp, services: Services) -> None:
             if item_id is None:
                 return
             try:
-                item = await items.check_allowed(item_id, actor(body) or "")
+                item = await items.check_allowed(team(body) or "", item_id, actor(body) or "")
                 await client.views_open(trigger_id=body["trigger_id"], view=build(item))
             except (NotAllowed, AnswerError) as exc:
                 await warn_privately(respond, str(exc))
@@ -89,18 +89,18 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], answer: Answer, block: str) -> None:
         item_id = ui.read_item_id(view.get("private_metadata"))
-        if item_id is None or actor(body) is None:
+        if item_id is None or actor(body) is None or team(body) is None:
             await ack()
             return
         try:
             # Fast checks first so errors land on the field; the rest happens after the ack.
-            await items.check_allowed(item_id, actor(body) or "")
+            await items.check_allowed(team(body) or "", item_id, actor(body) or "")
         except (NotAllowed, AnswerError) as exc:
             await ack(response_action="errors", errors={block: str(exc)})
             return
         await ack()
         try:
-            await items.answer(item_id, actor(body) or "", answer)
+            await items.answer(team(body) or "", item_id, actor(body) or "", answer)
         except (NotAllowed, AnswerError) as exc:
             log.warning("action-item answer refused after ack: %s", exc)
 
@@ -145,7 +145,7 @@ def register(app: AsyncApp, services: Services) -> None:
         if incident_id is None:
             return
         try:
-            incident = await items.incident_summary(incident_id)
+            incident = await items.incident_summary(team(body) or "", incident_id, actor(body) or "")
             await client.views_open(trigger_id=body["trigger_id"], view=ui.meeting_modal(incident, initial_attendees=[actor(body) or ""]))
         except AnswerError as exc:
             await warn_privately(respond, str(exc))
@@ -156,16 +156,23 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_meeting(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
         incident_id = ui.read_incident_id(view.get("private_metadata"))
         day, at, attendees, location = ui.read_meeting(view.get("state", {}).get("values", {}))
-        if actor(body) is None:
+        if actor(body) is None or team(body) is None:
             await ack()
             return
         if incident_id is None or day is None or at is None:
             await ack(response_action="errors", errors={ui.MEETING_DATE_BLOCK: "Pick a date and a time."})
             return
+        try:
+            # Who may schedule it is checked before the ack, so a refusal shows on the form.
+            await items.incident_summary(team(body) or "", incident_id, actor(body) or "")
+        except AnswerError as exc:
+            await ack(response_action="errors", errors={ui.MEETING_DATE_BLOCK: str(exc)})
+            return
         await ack()
         try:
             meeting = await items.schedule_meeting(
-                incident_id=incident_id, user_id=actor(body) or "", day=day, at=at, attendees=attendees, location=location
+                team_id=team(body) or "", incident_id=incident_id, user_id=actor(body) or "",
+                day=day, at=at, attendees=attendees, location=location,
             )
         except AnswerError as exc:
             log.warning("meeting not scheduled: %s", exc)

@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.content import PostmortemContent
-from bot.payloads import actor
+from bot.payloads import actor, team
 from bot.postmortems import PostmortemError, describe, metadata_incident_id
 from bot.services import Services
 from bot.slack import error_code
@@ -35,9 +35,9 @@ def register(app: AsyncApp, services: Services) -> None:
 
     @app.view(modal.CALLBACK_ID)
     async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
-        user_id = actor(body)
-        if user_id is None:
-            log.warning("view submission without a user")
+        user_id, team_id = actor(body), team(body)
+        if user_id is None or team_id is None:
+            log.warning("view submission without a user or a team")
             await ack()
             return
         try:
@@ -47,7 +47,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         content = _content(view)
         revision = modal.revision_of(view)
-        check = await postmortems.check_submission(incident_id, content, user_id, revision)
+        check = await postmortems.check_submission(team_id, incident_id, content, user_id, revision)
         if check.errors:
             await ack(response_action="errors", errors=check.errors)
             return
@@ -58,20 +58,27 @@ def register(app: AsyncApp, services: Services) -> None:
                     [(modal.field_label(w.field, content), w.message) for w in check.warnings], incident_id=incident_id
                 ),
             )
-            await postmortems.stage_submission(incident_id, content, user_id)
+            try:
+                await postmortems.stage_submission(team_id, incident_id, content, user_id)
+            except PostmortemError as exc:
+                log.warning("post-mortem submission not staged: %s", exc)
             return
         await ack()
-        submitted = await postmortems.submit(incident_id, user_id, content)
+        try:
+            submitted = await postmortems.submit(team_id, incident_id, user_id, content)
+        except PostmortemError as exc:
+            await tell(client, user_id, f":warning: {exc}")
+            return
         await tell(client, user_id, describe(submitted))
 
     @app.view(modal.WARNINGS_CALLBACK_ID)
     async def on_submit_anyway(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
         await ack(response_action="clear")
-        user_id = actor(body)
-        if user_id is None:
+        user_id, team_id = actor(body), team(body)
+        if user_id is None or team_id is None:
             return
         try:
-            submitted = await postmortems.submit(metadata_incident_id(view.get("private_metadata")), user_id)
+            submitted = await postmortems.submit(team_id, metadata_incident_id(view.get("private_metadata")), user_id)
         except PostmortemError as exc:
             await tell(client, user_id, f":warning: {exc}")
             return
@@ -80,11 +87,11 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.view_closed(modal.CALLBACK_ID)
     async def on_closed(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         await ack()
-        user_id = actor(body)
-        if user_id is None:
+        user_id, team_id = actor(body), team(body)
+        if user_id is None or team_id is None:
             return
         try:
-            await postmortems.save_draft(metadata_incident_id(view.get("private_metadata")), _content(view), user_id)
+            await postmortems.save_draft(team_id, metadata_incident_id(view.get("private_metadata")), _content(view), user_id)
         except PostmortemError as exc:
             log.warning("closed post-mortem modal not saved: %s", exc)
 
