@@ -20,10 +20,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import error_code
+from bot.slack import SLACK_FAILURES, error_code
 
 log = logging.getLogger("postmortem_bot.access")
 
@@ -53,7 +52,7 @@ class ChannelAccess:
             raise AccessDenied("This request does not say who is acting where, so I did nothing.")
         try:
             channel = await self._channel(channel_id)
-        except SlackApiError as exc:
+        except SLACK_FAILURES as exc:  # an error answer, a timeout, a connection down: fail closed
             code = error_code(exc)
             log.warning("cannot check membership of %s in %s: %s", user_id, channel_id, code)
             if code == "channel_not_found":  # Slack hides private channels the bot is not in

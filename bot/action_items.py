@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock

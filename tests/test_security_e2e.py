@@ -12,7 +12,6 @@ Each test names its cases in a table, so the number of cases is the table's leng
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -24,7 +23,7 @@ import aiohttp
 from sqlalchemy import select
 
 from bot import app as bot_app
-from bot.action_items import Answer, AnswerError, NotAllowed
+from bot.action_items import Answer, AnswerError
 from bot.content import PostmortemContent
 from bot.documents import render_html
 from bot.emulator.driver import Delivery, SlackDriver, signature
