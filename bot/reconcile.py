@@ -57,7 +57,9 @@ class CallPacer:
     def __init__(
         self,
         per_minute: float = TIER3_PER_MINUTE,
-        burst: int = 10,
+        # A minute's allowance up front: a sync before resolving (threads and all) fills the
+        # modal without waiting; only a long start-up sync of many incidents is spaced out.
+        burst: int = TIER3_PER_MINUTE,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:

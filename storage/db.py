@@ -27,9 +27,16 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     transaction takes the write lock up front. Deferred transactions that read and then
     write fail at once with SQLITE_BUSY when another writer got in between; immediate ones
     queue behind it.
+
+    One pooled connection: every session takes the single write lock anyway, and more
+    connections only poll SQLite's busy handler for it, which under a backlog of events
+    collapses into 30 s pool timeouts (the redelivery storm showed it). With one, sessions
+    wait their turn in the pool's queue, first come first served.
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
