@@ -33,9 +33,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
-from bot.payloads import TS_PATTERN, MalformedPayload, SlackMessage, ts_key, ts_to_datetime
+from bot.payloads import TS_PATTERN, MalformedPayload, SlackMessage, ts_key
 from bot.slack import SLACK_FAILURES, error_code
-from bot.timeline import NoIncident, message_row
+from bot.timeline import NoIncident, message_row, tombstone_row
 from storage import queries
 from storage.db import SessionFactory
 from storage.models import Incident, Message
@@ -306,18 +306,7 @@ class ReconcileService:
             raw = slack.messages.get(ts)
             if raw is None or raw.get("subtype") == "tombstone":
                 await queries.mark_message_deleted(
-                    session,
-                    {
-                        "team_id": team_id,
-                        "channel_id": channel_id,
-                        "ts": ts,
-                        "incident_id": incident.id,
-                        "user_id": row.user_id,
-                        "text": None,
-                        "file_names": [],
-                        "posted_at": ts_to_datetime(ts),
-                        "source": "sync",
-                    },
+                    session, tombstone_row(team_id, incident.id, channel_id, ts, row.user_id, "sync")
                 )
                 report.deletes += 1
 

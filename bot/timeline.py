@@ -92,6 +92,21 @@ def message_row(team_id: str, incident_id: int, message: SlackMessage, source: s
     }
 
 
+def tombstone_row(team_id: str, incident_id: int, channel_id: str, ts: str, user_id: str | None, source: str) -> dict[str, Any]:
+    """The row a delete leaves, whether or not the message itself was ever stored."""
+    return {
+        "team_id": team_id,
+        "channel_id": channel_id,
+        "ts": ts,
+        "incident_id": incident_id,
+        "user_id": user_id,
+        "text": None,
+        "file_names": [],
+        "posted_at": ts_to_datetime(ts),
+        "source": source,
+    }
+
+
 class TimelineService:
     def __init__(
         self,
@@ -168,20 +183,7 @@ class TimelineService:
             if target is None:
                 return
             session, incident = target
-            await queries.mark_message_deleted(
-                session,
-                {
-                    "team_id": team_id,
-                    "channel_id": channel_id,
-                    "ts": ts,
-                    "incident_id": incident.id,
-                    "user_id": user_id,
-                    "text": None,
-                    "file_names": [],
-                    "posted_at": ts_to_datetime(ts),
-                    "source": "event",
-                },
-            )
+            await queries.mark_message_deleted(session, tombstone_row(team_id, incident.id, channel_id, ts, user_id, "event"))
 
     async def record_reaction(
         self,
