@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import schedule
 from bot.clock import Clock
 from bot.people import PeopleDirectory
+from bot.payloads import datetime_to_ts
 from bot.slack import error_code
 from bot.ui import nudges as ui
 from storage.db import SessionFactory
@@ -386,7 +387,7 @@ class NudgeService:
         if channel.startswith(("U", "W")):
             opened = await self.client.conversations_open(users=channel)
             channel = opened["channel"]["id"]
-        oldest = f"{(since - CLOCK_SKEW).timestamp():.6f}"
+        oldest = datetime_to_ts(since - CLOCK_SKEW)
         cursor = None
         while True:
             history = await self.client.conversations_history(

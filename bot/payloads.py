@@ -56,6 +56,11 @@ def ts_to_datetime(ts: str) -> datetime:
     return datetime.fromtimestamp(int(seconds), tz=timezone.utc) + timedelta(microseconds=int(fraction.ljust(6, "0")))
 
 
+def datetime_to_ts(at: datetime) -> str:
+    """An instant as a Slack ts string, for `oldest`/`latest` bounds and ordering by event_ts."""
+    return f"{at.timestamp():.6f}"
+
+
 def ts_key(ts: str) -> tuple[int, int]:
     """A Slack ts as something that orders correctly (strings order only at equal lengths)."""
     seconds, _, micros = ts.partition(".")

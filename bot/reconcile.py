@@ -27,13 +27,12 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
-from bot.payloads import TS_PATTERN, MalformedPayload, SlackMessage, ts_key
+from bot.payloads import TS_PATTERN, MalformedPayload, SlackMessage, datetime_to_ts, ts_key
 from bot.slack import SLACK_FAILURES, error_code
 from bot.timeline import NoIncident, message_row, tombstone_row
 from storage import queries
@@ -127,11 +126,6 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def _ts_of(instant: datetime) -> str:
-    seconds = instant.timestamp()
-    return f"{int(seconds)}.{int(round((seconds - int(seconds)) * 1_000_000)) % 1_000_000:06d}"
-
-
 @dataclass
 class _SlackView:
     """The channel as Slack showed it during one read."""
@@ -141,12 +135,15 @@ class _SlackView:
     newest_ts: str = "0.000000"
     newest_top_level_ts: str | None = None  # of conversations.history, read to the end
 
-    def see(self, message: dict[str, Any]) -> None:
+    def see(self, message: dict[str, Any], top_level: bool = False) -> None:
         ts = message.get("ts")
-        if isinstance(ts, str) and TS_PATTERN.match(ts):
-            self.messages[ts] = message
-            if ts_key(ts) > ts_key(self.newest_ts):
-                self.newest_ts = ts
+        if not isinstance(ts, str) or not TS_PATTERN.match(ts):
+            return
+        self.messages[ts] = message
+        if ts_key(ts) > ts_key(self.newest_ts):
+            self.newest_ts = ts
+        if top_level and (self.newest_top_level_ts is None or ts_key(ts) > ts_key(self.newest_top_level_ts)):
+            self.newest_top_level_ts = ts
 
 
 class ReconcileService:
@@ -194,7 +191,7 @@ class ReconcileService:
             reactions = await queries.channel_reactions(
                 session, incident.team_id, incident.channel_id, self.timeline_emojis
             )
-        read_at = _ts_of(self.clock.now())
+        read_at = datetime_to_ts(self.clock.now())
         oldest = self._window_start(incident, stored)
         slack = await self._read_channel(incident.channel_id, oldest, stored, report)
         # The read's own time, on Slack's clock as far as the read shows it.
@@ -216,7 +213,7 @@ class ReconcileService:
     def _window_start(incident: Incident, stored: dict[str, Message]) -> str:
         """The oldest ts to read from: the incident's start, its card, or its first stored
         message, whichever is earliest (the card's ts is on Slack's own clock)."""
-        candidates = [_ts_of(incident.started_at), *(ts for ts in (incident.card_ts,) if ts), *stored]
+        candidates = [datetime_to_ts(incident.started_at), *(ts for ts in (incident.card_ts,) if ts), *stored]
         return min(candidates, key=ts_key)
 
     async def _read_channel(
@@ -227,11 +224,7 @@ class ReconcileService:
         async for message in self._pages(
             report, self.client.conversations_history, channel=channel_id, oldest=oldest, inclusive=True
         ):
-            slack.see(message)
-            ts = message.get("ts")
-            if isinstance(ts, str) and TS_PATTERN.match(ts):
-                if slack.newest_top_level_ts is None or ts_key(ts) > ts_key(slack.newest_top_level_ts):
-                    slack.newest_top_level_ts = ts
+            slack.see(message, top_level=True)
             if message.get("reply_count") and message.get("thread_ts") == message.get("ts"):
                 parents.append(message["ts"])
         # Threads whose parent is outside the window (or gone) but whose replies were stored.
