@@ -348,16 +348,22 @@ def describe(load: Load) -> str:
             f"p99 {load.percentile(0.99) * 1000:6.1f} ms")
 
 
+async def bench_workspace(channel_name: str) -> SlackEmulator:
+    """A started emulator with the bench's people and its incident channel."""
+    emulator = SlackEmulator()
+    for person in PEOPLE:
+        emulator.add_user(person, person.lower())
+    emulator.add_channel(CHANNEL, channel_name, members=list(PEOPLE))
+    await emulator.start()
+    return emulator
+
+
 async def run_database(name: str, levels: list[int], events: int, profile: str | None) -> None:
     workdir = tempfile.mkdtemp(prefix="pm-intake-")
     url, admin_url = await scratch_database(resolve_database(name, workdir))
     backend = url.split(":", 1)[0]
     secret = secrets.token_hex(16)
-    emulator = SlackEmulator()
-    for person in PEOPLE:
-        emulator.add_user(person, person.lower())
-    emulator.add_channel(CHANNEL, "inc-intake-bench", members=list(PEOPLE))
-    await emulator.start()
+    emulator = await bench_workspace("inc-intake-bench")
     serve = start_serve(emulator, secret, url, workdir, profile)
     ceiling = start_ceiling(secret, workdir)
     reader = create_async_engine(url)

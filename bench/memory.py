@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from storage.db import create_engine
 from storage.models import Message, ProcessedEvent
 
-from intake import (CHANNEL, PEOPLE, SlackDriver, SlackEmulator, count, drop_scratch, envelope, resolve_database,
+from intake import (CHANNEL, PEOPLE, SlackDriver, bench_workspace, count, drop_scratch, envelope, resolve_database,
                     scratch_database, send_all, start_incident, start_serve, wait_recorded)
 
 BATCH = 1_000
@@ -97,11 +97,7 @@ async def run(name: str, messages: int, via_http: int, concurrency: int, backlog
     url, admin_url = await scratch_database(resolve_database(name, workdir))
     backend = url.split(":", 1)[0]
     secret = secrets.token_hex(16)
-    emulator = SlackEmulator()
-    for person in PEOPLE:
-        emulator.add_user(person, person.lower())
-    emulator.add_channel(CHANNEL, "inc-memory-bench", members=list(PEOPLE))
-    await emulator.start()
+    emulator = await bench_workspace("inc-memory-bench")
     serve = start_serve(emulator, secret, url, workdir, profile=None)
     reader = create_async_engine(url)
     driver = SlackDriver(emulator, serve.url, secret)
