@@ -9,11 +9,13 @@ import os
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any, Awaitable
 
 import pytest
 from sqlalchemy import text
 
+from bot.clock import Clock, ShiftedClock
 from bot.config import Settings
 from bot.emulator.harness import Harness
 from bot.emulator.server import SlackEmulator
@@ -26,6 +28,11 @@ PG_ADMIN_URL = os.environ.get("POSTMORTEM_TEST_PG", "postgresql+asyncpg://postgr
 ALICE, BOB, CAROL = "UALICE0001", "UBOB000001", "UCAROL0001"
 PAGERBOT = "UPAGERBOT1"
 INCIDENT_CHANNEL, QUIET_CHANNEL, PRIVATE_CHANNEL = "CINCIDENT1", "CQUIET0001", "GPRIVATE01"
+
+TEST_START = datetime(2026, 3, 10, 13, 0, tzinfo=timezone.utc)
+"""Where the clock of every end-to-end test starts, whatever the date and hour it runs: a
+Tuesday, 09:00 in New York (Alice), 14:00 in Paris (Bob), 22:00 in Tokyo (Carol), so
+that working hours, weekends and daylight saving time fall the same way on every run."""
 
 
 def _run_aside(coro: Awaitable[Any]) -> Any:
@@ -102,8 +109,14 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 # --- Slack ----------------------------------------------------------------------------------
 
 @pytest.fixture
-async def emulator() -> Any:
-    slack = SlackEmulator()
+def clock() -> ShiftedClock:
+    """The clock the emulated Slack and the bot share: it starts at TEST_START and ticks."""
+    return ShiftedClock(TEST_START)
+
+
+@pytest.fixture
+async def emulator(clock: Clock) -> Any:
+    slack = SlackEmulator(clock=clock)
     slack.add_user(ALICE, "alice", tz="America/New_York")
     slack.add_user(BOB, "bob", tz="Europe/Paris")
     slack.add_user(CAROL, "carol", tz="Asia/Tokyo")

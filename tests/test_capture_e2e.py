@@ -224,7 +224,6 @@ async def test_message_shortcut_outside_an_incident_says_so(rig: Rig) -> None:
 # --- notes and the timeline view ---------------------------------------------------------------
 
 async def test_note_now_and_at_a_time_in_the_authors_time_zone(rig: Rig) -> None:
-    from datetime import datetime, timezone
     from zoneinfo import ZoneInfo
 
     await rig.start_incident()
@@ -239,7 +238,7 @@ async def test_note_now_and_at_a_time_in_the_authors_time_zone(rig: Rig) -> None
     midnight = by_text["Midnight in New York"].occurred_at
     local = midnight.astimezone(ZoneInfo("America/New_York"))
     assert (local.hour, local.minute) == (0, 0)
-    assert local.date() == datetime.now(timezone.utc).astimezone(ZoneInfo("America/New_York")).date()
+    assert local.date() == rig.today("America/New_York")
     assert midnight.tzinfo is not None
 
 

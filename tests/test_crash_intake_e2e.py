@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
+from bot.clock import SystemClock
 from bot.emulator.driver import SlackDriver
 from bot.emulator.server import SlackEmulator
 from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL
@@ -33,6 +35,12 @@ SEED = int(os.environ.get("POSTMORTEM_CRASH_SEED", "20261123"))
 EVENTS_PER_ROUND = 40
 SECRET = "crash-secret"
 START_UP_SYNC = re.compile(r"start-up sync: (\d+) active incident\(s\) checked, (\d+) repair\(s\)")
+
+
+@pytest.fixture
+def clock() -> SystemClock:
+    """The bot here is a real process on the system clock: Slack's must read the same time."""
+    return SystemClock()
 
 
 @dataclass

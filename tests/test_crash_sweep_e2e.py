@@ -9,7 +9,7 @@ older than CLAIM_LEASE (5 minutes) on the sweeper's clock, so recovery on the sy
 would cost five real minutes a kill; `--at` moves the clock instead. Every restart runs at
 a later instant than the process it replaces: mostly just past the lease (the claims are
 recovered), sometimes inside it (the claims must wait and stay untouched), sometimes long
-after (the bot was down for a while). The emulator's clock follows (`clock_offset`), so
+after (the bot was down for a while). The emulator's clock follows (`emulator.clock`), so
 message times in Slack and the sweeper's clock agree, as in production.
 
 Where the kills land: chat.postMessage is slowed down in the emulator so a sweep takes a
@@ -39,7 +39,7 @@ from typing import Callable
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FixedClock
+from bot.clock import FixedClock, ShiftedClock
 from bot.emulator.server import SlackEmulator
 from bot.nudges import CLAIM_LEASE, NUDGE_EVENT_TYPE, STALE_AFTER
 from storage.models import ActionItem, Nudge
@@ -69,20 +69,16 @@ class Kill:
     unplanned: list[str] = field(default_factory=list)  # sent and marked, next reminder not planned
 
 
-def planning_instant() -> datetime:
-    """A Monday 07:00 UTC to come: Tokyo's working day is ending, Paris's and New York's are
-    ahead the same day, so every assignment falls due within seven hours of it, whatever
-    the real time of day the test runs at."""
-    day = datetime.now(timezone.utc).date() + timedelta(days=3)
-    day += timedelta(days=(7 - day.weekday()) % 7)
-    return datetime(day.year, day.month, day.day, 7, tzinfo=timezone.utc)
+PLANNING_INSTANT = datetime(2026, 3, 16, 7, tzinfo=timezone.utc)
+"""A Monday 07:00 UTC: Tokyo's working day is ending, Paris's and New York's are ahead the
+same day, so every assignment falls due within seven hours of it."""
 
 
 @pytest.fixture
 async def rig(emulator: SlackEmulator, database_url: str):
     """The bot, planning on a fixed clock (the sweeps run as processes with `--at`)."""
-    clock = FixedClock(planning_instant())
-    emulator.clock_offset = (clock.now() - datetime.now(timezone.utc)).total_seconds()
+    clock = FixedClock(PLANNING_INSTANT)
+    emulator.clock = ShiftedClock(PLANNING_INSTANT)
     harness = await Rig.start(emulator, database_url, clock=clock, signing_secret=SIGNING_SECRET)
     try:
         yield harness
@@ -138,7 +134,7 @@ async def unplanned_items(rig: Rig) -> list[str]:
 async def seed_items(rig: Rig) -> None:
     """An incident with ITEMS open action items across three owners, through the slash command."""
     await rig.start_incident()
-    due = planning_instant().date() + timedelta(days=30)
+    due = PLANNING_INSTANT.date() + timedelta(days=30)
     for n in range(ITEMS):
         owner = OWNERS[n % len(OWNERS)]
         before = len(rig.emulator.responses())
@@ -164,7 +160,7 @@ class Sweeper:
 
     async def start(self) -> None:
         # Slack's clock reads what the sweeper's does (plus the real seconds that pass).
-        self.rig.emulator.clock_offset = (self.at - datetime.now(timezone.utc)).total_seconds()
+        self.rig.emulator.clock = ShiftedClock(self.at)
         self.process = await asyncio.create_subprocess_exec(
             SCRIPT, "sweep", "--at", self.at.isoformat(), env=environ(self.rig),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -11,6 +11,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.clock import FixedClock
 from bot.emulator import SlackEmulator, SlackError, server
 from bot.emulator.server import implemented_methods, possible_errors
 
@@ -872,12 +874,12 @@ async def test_files_upload_v2(slack: SlackEmulator, client: AsyncWebClient) -> 
 
 
 def test_new_ts_strictly_increasing() -> None:
-    emulator = SlackEmulator()
+    emulator = SlackEmulator(clock=FixedClock(datetime(2026, 3, 10, 13, 0, 0, 250_000, tzinfo=timezone.utc)))
     stamps = [emulator.new_ts() for _ in range(1000)]
     keys = [tuple(map(int, ts.split("."))) for ts in stamps]
     assert keys == sorted(set(keys))
     assert all(len(ts.split(".")[1]) == 6 for ts in stamps)
-    assert abs(float(stamps[-1]) - time.time()) < 5
+    assert stamps[0] == "1773147600.250000", "a ts is the emulator's clock, to the microsecond"
 
 
 # ----------------------------------------------------------------------- Socket Mode

@@ -55,14 +55,14 @@ async def pending(rig: Rig, kind: str = "action_item") -> Nudge:
     return await rig.eventually(one)
 
 
-def wednesday_after(days: int) -> date:
+def wednesday_after(rig: Rig, days: int) -> date:
     """A due date on a Wednesday: reminders falling on a weekend merge into Monday's."""
-    day = datetime.now(PARIS).date() + timedelta(days=days)
+    day = rig.today("Europe/Paris") + timedelta(days=days)
     return day + timedelta(days=(2 - day.weekday()) % 7)
 
 
 async def item_with_owner(rig: Rig, owner: str = BOB, due_in_days: int = 7, title: str = "Add a p99 alert on checkout at 800 ms") -> ActionItem:
-    due = wednesday_after(due_in_days).isoformat()
+    due = wednesday_after(rig, due_in_days).isoformat()
     before = len(rig.emulator.responses())
     await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"action <@{owner}|x> {due} {title}")
     answer = (await rig.responses(before + 1))[-1]
@@ -197,10 +197,10 @@ async def test_change_due_and_wont_do_go_through_their_modals(rig: Rig) -> None:
     await sweep_at(rig, (await pending(rig)).not_before)
     await press(rig, BOB, BOB, "item_change_due")
     view = await rig.latest_view("item_change_due_modal")
-    past = (date.today() - timedelta(days=2)).isoformat()
+    past = (rig.today() - timedelta(days=2)).isoformat()
     answer = (await rig.driver.submit_view(view, BOB, {"item_due": past})).json()
     assert answer["response_action"] == "errors"
-    new_due = (date.today() + timedelta(days=30)).isoformat()
+    new_due = (rig.today() + timedelta(days=30)).isoformat()
     assert (await rig.driver.submit_view(view, BOB, {"item_due": new_due})).status == 200
 
     async def moved() -> bool:
@@ -238,7 +238,7 @@ async def test_a_crash_between_send_and_mark_sends_nothing_twice_and_loses_nothi
     lost_item = await item_with_owner(rig, owner=CAROL, title="Add a runbook link to the alert")
     rows = {n.subject: n for n in await nudges(rig, status="pending", kind="action_item")}
     # The crash happened ten minutes ago, just after the first DM went out (below).
-    at = datetime.now(timezone.utc)
+    at = rig.clock.now()
     crashed_at = at - timedelta(minutes=10)
     # A sweeper claimed both, sent the first, and died before marking either.
     first = rows[f"action_item:{sent_item.id}"]
@@ -260,13 +260,16 @@ async def test_two_sweepers_at_once_send_each_nudge_once(rig: Rig) -> None:
     if not rig.url.startswith("postgresql"):
         pytest.skip("concurrent sweepers are a PostgreSQL (SKIP LOCKED) deployment")
     await rig.start_incident()
+    # Two owners whose working hours overlap (New York and Paris, in the afternoon UTC), so
+    # one instant finds every nudge due and sendable.
     for n in range(12):
-        await item_with_owner(rig, owner=(BOB, CAROL)[n % 2], title=f"Add alert number {n} at 800 ms")
+        await item_with_owner(rig, owner=(BOB, ALICE)[n % 2], title=f"Add alert number {n} at 800 ms")
     at = max(n.not_before for n in await nudges(rig, status="pending")) + timedelta(minutes=1)
+    assert in_working_hours(at, PARIS) and in_working_hours(at, ZoneInfo("America/New_York")), at
     first, second = await asyncio.gather(sweep_at(rig, at), sweep_at(rig, at))
     sent = [l for l in first + second if l.startswith("sent action_item/")]
     assert len(sent) == 12 and len(set(sent)) == 12
-    keys = [m["metadata"]["event_payload"]["key"] for u in (BOB, CAROL) for m in dm_messages(rig, u)]
+    keys = [m["metadata"]["event_payload"]["key"] for u in (BOB, ALICE) for m in dm_messages(rig, u)]
     assert len(keys) == 12 and len(set(keys)) == 12
 
 
@@ -280,7 +283,7 @@ async def test_meeting_nudges_until_scheduled_then_agenda_and_publication(rig: R
     assert any(l.startswith("sent meeting_unscheduled/") for l in lines)
     assert "meeting_schedule" in json.dumps(dm_messages(rig, ALICE)[-1]["blocks"])
 
-    meeting_day = (datetime.now(timezone.utc) + timedelta(days=3)).date().isoformat()
+    meeting_day = (rig.today() + timedelta(days=3)).isoformat()
     before = len(rig.emulator.responses())
     await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"meeting {meeting_day} 15:00 <@{BOB}|bob> <@{CAROL}|carol>")
     answer = (await rig.responses(before + 1))[-1]
@@ -314,7 +317,7 @@ async def test_the_cards_schedule_button_sets_the_meeting_and_the_card_shows_it(
     await rig.driver.click_message_button(INCIDENT_CHANNEL, card["ts"], ALICE, "meeting_schedule")
     form = await rig.latest_view("meeting_modal")
     assert "Checkout failing" in json.dumps(form["blocks"])
-    day = (datetime.now(timezone.utc) + timedelta(days=2)).date().isoformat()
+    day = (rig.today() + timedelta(days=2)).isoformat()
     assert (await rig.driver.submit_view(form, ALICE, {"meeting_date": day, "meeting_time": "15:30", "meeting_attendees": [BOB]})).status == 200
 
     async def scheduled() -> bool:
@@ -388,8 +391,8 @@ async def test_a_dm_that_times_out_but_lands_is_recovered_not_sent_again(rig: Ri
     await rig.start_incident()
     await item_with_owner(rig)
     row = await pending(rig)
-    # Due now on the real clock: Slack's ts are real time, and recovery looks near the claim.
-    now = datetime.now(timezone.utc)
+    # Due now on the clock the bot and Slack share: recovery looks for the DM near the claim.
+    now = rig.clock.now()
     async with rig.bot.services.timeline.sessions.begin() as session:
         (await session.get(Nudge, row.id)).not_before = now
     service = rig.bot.services.nudges

@@ -246,12 +246,11 @@ async def test_ids_that_are_not_slack_ids_are_refused_before_they_reach_the_data
 
 async def test_the_invariant_check_sees_half_written_rows(rig: Rig) -> None:
     """The fuzz's database check can fail: rows a crash between two writes would leave."""
-    from datetime import datetime, timezone
 
     from storage.models import Incident, Nudge
 
     assert await broken_invariants(rig) == []
-    now = datetime.now(timezone.utc)
+    now = rig.clock.now()
     async with rig.bot.services.timeline.sessions.begin() as session:
         session.add(Incident(team_id="T0EMULATOR", channel_id="CHALF00001", title="half", severity=3, status="active",
                              commander_id=ALICE, started_at=now))

@@ -4,16 +4,16 @@ views, the stored revisions and action items, the shared summary and document.""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
 from storage.models import ActionItem, Incident, Postmortem, PostmortemRevision
-from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, PAGERBOT, Rig
+from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, PAGERBOT, TEST_START, Rig
 
-FUTURE = (date.today() + timedelta(days=14)).isoformat()
-PAST = (date.today() - timedelta(days=3)).isoformat()
+FUTURE = (TEST_START.date() + timedelta(days=14)).isoformat()
+PAST = (TEST_START.date() - timedelta(days=3)).isoformat()
 
 GOOD = {
     "pm_summary": "Checkout failed for 47 minutes after a cache flag flip in deploy 4512.",

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import timedelta
+from datetime import time as time_of_day
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, urlencode
 
@@ -40,9 +41,9 @@ from storage.models import (
     Reaction,
     TimelineEntry,
 )
-from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, Rig
+from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, TEST_START, Rig
 
-FUTURE = (date.today() + timedelta(days=14)).isoformat()
+FUTURE = (TEST_START.date() + timedelta(days=14)).isoformat()
 OTHER_TEAM = "TOTHER0001"
 MODELS = (Incident, Message, Reaction, TimelineEntry, ProcessedEvent, Postmortem, PostmortemRevision, ActionItem, Nudge)
 
@@ -318,7 +319,7 @@ async def test_a_signed_request_from_another_workspace_is_refused_answered_and_c
     pm_view = state["view"]
     await settle(rig)
 
-    day = (datetime.now(timezone.utc) + timedelta(days=3)).date().isoformat()
+    day = (rig.today() + timedelta(days=3)).isoformat()
     cases: list[tuple[str, str, Callable[[SlackDriver], Awaitable[Any]]]] = [
         ("/postmortem start", "command", lambda d: d.slash_command(INCIDENT_CHANNEL, ALICE, "start Other outage --sev 1")),
         ("/postmortem note", "command", lambda d: d.slash_command(INCIDENT_CHANNEL, ALICE, "note from elsewhere")),
@@ -393,8 +394,8 @@ async def test_a_signed_request_from_another_workspace_is_refused_answered_and_c
         ("action_items.answer", lambda: services.action_items.answer(OTHER_TEAM, item_id, BOB, Answer("done")), AnswerError),
         ("action_items.incident_summary", lambda: services.action_items.incident_summary(OTHER_TEAM, incident_id, ALICE), AnswerError),
         ("action_items.schedule_meeting", lambda: services.action_items.schedule_meeting(
-            team_id=OTHER_TEAM, incident_id=incident_id, user_id=ALICE, day=date.today() + timedelta(days=3),
-            at=datetime.now().time().replace(microsecond=0), attendees=[BOB]), AnswerError),
+            team_id=OTHER_TEAM, incident_id=incident_id, user_id=ALICE, day=rig.today() + timedelta(days=3),
+            at=time_of_day(15, 0), attendees=[BOB]), AnswerError),
     ]
     for name, call, error in direct:
         try:
@@ -426,7 +427,7 @@ async def test_outside_a_private_channel_nobody_reads_or_changes_its_incident_bu
     bob_item, bob_dm, bob_ts = state["items"][BOB]
     carol_item, carol_dm, carol_ts = state["items"][CAROL]
     pm_view = state["view"]
-    day = (datetime.now(timezone.utc) + timedelta(days=3)).date().isoformat()
+    day = (rig.today() + timedelta(days=3)).isoformat()
     meeting_view = await view_of(rig, "meeting_modal", lambda: press(
         rig.driver, SECRET_CHANNEL, card_ts, ALICE, "meeting_schedule", str(incident_id)))
     warnings = dict(modal.warnings_view([("Summary", "vague")], incident_id=incident_id), id="VWARN00002")
@@ -664,7 +665,7 @@ async def test_nothing_typed_anywhere_becomes_a_live_mention_link_or_markup(rig:
     incident = await rig.bot.services.timeline.current_incident(em.team_id, INCIDENT_CHANNEL)
     card_ts = incident.card_ts
     meeting = await view_of(rig, "meeting_modal", lambda: press(d, INCIDENT_CHANNEL, card_ts, ALICE, "meeting_schedule", str(incident.id)))
-    day = (datetime.now(timezone.utc) + timedelta(days=3)).date().isoformat()
+    day = (rig.today() + timedelta(days=3)).isoformat()
     replies.append((await d.submit_view(meeting, ALICE, {"meeting_date": day, "meeting_time": "15:30", "meeting_attendees": [BOB],
                                                          "meeting_location": typed("meeting location")})).text)
 

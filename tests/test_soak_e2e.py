@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable
 
 from sqlalchemy import select
@@ -30,7 +30,7 @@ from sqlalchemy import select
 from bot.app import drain_listeners
 from bot.nudges import NUDGE_EVENT_TYPE
 from storage.models import ActionItem, Nudge, Postmortem, PostmortemRevision
-from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, Rig
+from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, TEST_START, Rig
 from tests.test_followup_e2e import sweep_at
 
 SEED = int(os.environ.get("POSTMORTEM_SOAK_SEED", "20261124"))
@@ -39,7 +39,7 @@ CHAOS: dict[str, Any] = dict(rate_limited=0.10, server_error=0.05, slow=0.05, sl
 CHAOS.update({k: float(v) for k, v in (p.split("=") for p in os.environ.get("POSTMORTEM_SOAK_CHAOS", "").split(",") if p)})
 TRIES = 4  # how often a person tries again after the bot says something failed
 SETTLE_S = 120  # a guard against a hung listener, not a speed target
-FUTURE = (date.today() + timedelta(days=9)).isoformat()
+FUTURE = (TEST_START.date() + timedelta(days=9)).isoformat()
 
 GOOD = {
     "pm_summary": "Checkout failed for 47 minutes after a cache flag flip in deploy 4512.",
@@ -284,7 +284,7 @@ async def answer(rig: Rig, ledger: Ledger, key: str, answered: dict[int, int]) -
     """Each owner's script: what they press on their n-th DM about an item."""
     kind, subject, slot = key.split("/")
     if kind == "meeting_unscheduled" and not ledger.meeting_set:
-        day = (datetime.now(timezone.utc) + timedelta(days=2)).date().isoformat()
+        day = (rig.today() + timedelta(days=2)).isoformat()
 
         async def act() -> None:
             await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"meeting {day} 15:00 <@{BOB}|bob>")
@@ -322,7 +322,7 @@ async def answer(rig: Rig, ledger: Ledger, key: str, answered: dict[int, int]) -
 async def follow_through(rig: Rig, ledger: Ledger) -> datetime:
     """Sweep at each next due nudge, in simulated time, until nothing is left to send."""
     nudges = rig.bot.services.nudges
-    at = datetime.now(timezone.utc)
+    at = rig.clock.now()
     answered: dict[int, int] = {}
     for _ in range(60):
         pending = await rows(rig, select(Nudge).where(Nudge.status == "pending").order_by(Nudge.not_before))
@@ -498,7 +498,7 @@ async def test_a_meeting_announcement_slack_refuses_is_said_and_setting_it_again
     """Found by the soak (seed 1, 25% 429 + 25% 500): the person heard "Review meeting set"
     while the announcement and its invite were lost."""
     await rig.start_incident()
-    day = (datetime.now(timezone.utc) + timedelta(days=3)).date().isoformat()
+    day = (rig.today() + timedelta(days=3)).isoformat()
     rig.emulator.fail("chat.postMessage", status=500, times=4)
     await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"meeting {day} 15:00 <@{BOB}|bob>")
     await settle()

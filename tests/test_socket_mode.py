@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.clock import SystemClock
 from bot.emulator.server import SlackEmulator
 from storage.db import create_engine, create_session_factory
 from storage.models import Message, ProcessedEvent
@@ -33,6 +34,12 @@ CONNECT_TIMEOUT = 30.0  # start-up runs migrations first
 WORK_TIMEOUT = 30.0  # listeners run after the ack
 EXIT_TIMEOUT = 15.0
 ACK_TIMEOUT = 10.0  # Slack itself waits 3 s; slack under CI load gets some slack
+
+
+@pytest.fixture
+def clock() -> SystemClock:
+    """The bot here is a real process on the system clock: Slack's must read the same time."""
+    return SystemClock()
 
 
 # --- the bot as a process ---------------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_a_wrong_period_gets_a_hint(text: str) -> None:
 
 async def test_stats_answer_privately_with_this_workspaces_numbers(rig: Rig) -> None:
     await rig.start_incident("Checkout failing --sev 1")
-    due = (datetime.now(timezone.utc) + timedelta(days=10)).date().isoformat()
+    due = (rig.today() + timedelta(days=10)).isoformat()
     await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"action <@{BOB}|bob> {due} Add a p99 alert at 800 ms")
     await rig.responses(1)
 
