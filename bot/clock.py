@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 
@@ -29,3 +29,27 @@ class FixedClock:
 
     def set(self, at: datetime) -> None:
         self._at = at.astimezone(timezone.utc)
+
+    def advance(self, by: timedelta) -> None:
+        self._at += by
+
+
+class ShiftedClock:
+    """The system clock moved so that it read `start` when made: it ticks in real time, so
+    durations and the order of events stay real while the date and hour are the chosen
+    ones. Tests pin their instants with it; `set` and `advance` jump it."""
+
+    def __init__(self, start: datetime) -> None:
+        self._offset = timedelta(0)
+        self.set(start)
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self._offset
+
+    def set(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("ShiftedClock needs a timezone-aware datetime")
+        self._offset = at - datetime.now(timezone.utc)
+
+    def advance(self, by: timedelta) -> None:
+        self._offset += by

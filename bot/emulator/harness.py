@@ -6,7 +6,9 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Awaitable, Callable
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import select
@@ -29,12 +31,15 @@ class Harness:
     driver: SlackDriver
     runner: web.AppRunner
     url: str
+    clock: Clock
+    """The bot's clock (the emulator's too, unless the test gave the bot its own)."""
 
     @classmethod
     async def start(
         cls, emulator: SlackEmulator, database_url: str, *, clock: Clock | None = None, **settings: Any
     ) -> "Harness":
-        """Start the bot against a started `emulator`, with a fresh signing secret."""
+        """Start the bot against a started `emulator`, with a fresh signing secret; the bot
+        reads the emulator's clock unless given its own."""
         signing_secret = settings.pop("signing_secret", None) or secrets.token_hex(16)
         config = Settings(
             bot_token=emulator.bot_token,
@@ -43,10 +48,15 @@ class Harness:
             database_url=database_url,
             **settings,
         )
+        clock = clock or emulator.clock
         bot = await Bot.create(config, clock=clock)
         runner, port = await start_http(bot, "127.0.0.1", 0)
         driver = SlackDriver(emulator, f"http://127.0.0.1:{port}", signing_secret)
-        return cls(bot=bot, emulator=emulator, driver=driver, runner=runner, url=database_url)
+        return cls(bot=bot, emulator=emulator, driver=driver, runner=runner, url=database_url, clock=clock)
+
+    def today(self, tz: str = "UTC") -> date:
+        """The date on the bot's clock in time zone `tz`."""
+        return self.clock.now().astimezone(ZoneInfo(tz)).date()
 
     async def stop(self) -> None:
         await self.driver.close()

@@ -47,12 +47,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, WSMsgType, web
+
+from bot.clock import Clock, SystemClock
 
 __all__ = [
     "METHODS",
@@ -469,7 +470,7 @@ class _User:
     is_bot: bool
     deleted: bool
     bot_id: str | None = None
-    updated: int = field(default_factory=lambda: int(time.time()))
+    updated: int = 0  # set from the emulator's clock when created
 
 
 @dataclass
@@ -493,7 +494,7 @@ class _Channel:
     is_mpim: bool = False
     im_user: str | None = None
     members: list[str] = field(default_factory=list)
-    created: int = field(default_factory=lambda: int(time.time()))
+    created: int = 0  # set from the emulator's clock when created
     messages: dict[str, JSON] = field(default_factory=dict)
     pins: dict[str, _Pin] = field(default_factory=dict)
 
@@ -639,6 +640,7 @@ class SlackEmulator:
         bot_id: str = "BBOT000001",
         bot_token: str = "xoxb-emulator-token",
         app_token: str = "xapp-emulator-token",
+        clock: Clock | None = None,
     ) -> None:
         self.team_id = team_id
         self.team_domain = team_domain
@@ -658,10 +660,11 @@ class SlackEmulator:
         injected delay is in flight).  A client killed meanwhile does not stop the call:
         Slack acts on a request it has received, as here."""
 
-        self.clock_offset: float = 0.0
-        """Seconds added to real time in the ``ts`` of new messages.  A test that drives the
-        bot's clock ahead (``sweep --at``) moves Slack's with it, so the times of messages and
-        the bot's idea of now agree, as they do in production."""
+        self.clock: Clock = clock or SystemClock()
+        """Slack's idea of now: the ``ts`` of new messages, pin and file times.  Tests and the
+        demo share one clock between the emulator and the bot, so the times of messages and
+        the bot's idea of now agree, as they do in production; a test that drives the bot's
+        clock ahead (``sweep --at``) moves Slack's with it."""
 
         self._users: dict[str, _User] = {}
         self._channels: dict[str, _Channel] = {}
@@ -770,7 +773,8 @@ class SlackEmulator:
             raise ValueError(f"user ids start with U or W, got {user_id!r}")
         ZoneInfo(tz)  # fail here, not in users.info, on a misspelt time zone
         self._users[user_id] = _User(
-            user_id, name, real_name if real_name is not None else name, tz, is_bot, deleted
+            user_id, name, real_name if real_name is not None else name, tz, is_bot, deleted,
+            updated=self.unix_now(),
         )
         return self._user_json(self._users[user_id])
 
@@ -811,6 +815,7 @@ class SlackEmulator:
             )
         else:
             raise ValueError(f"channel ids start with C, G or D, got {channel_id!r}")
+        channel.created = self.unix_now()
         self._channels[channel_id] = channel
         return self._conversation_json(channel)
 
@@ -826,7 +831,7 @@ class SlackEmulator:
         if user_id == self.bot_user_id:
             raise ValueError("the emulated bot cannot be deactivated")
         user.deleted = True
-        user.updated = int(time.time())
+        user.updated = self.unix_now()
         return self._user_json(user)
 
     def open_dm(self, user: str) -> str:
@@ -841,15 +846,20 @@ class SlackEmulator:
         channel_id = self._new_id("D")
         self._channels[channel_id] = _Channel(
             channel_id, channel_id, is_private=True, is_im=True, im_user=user,
-            members=[self.bot_user_id, user],
+            members=[self.bot_user_id, user], created=self.unix_now(),
         )
         return channel_id
 
     # ----------------------------------------------------------------- acting as humans
 
+    def unix_now(self) -> int:
+        """Whole seconds since the epoch on :attr:`clock`, as Slack gives ``created`` times."""
+        return int(self.clock.now().timestamp())
+
     def new_ts(self) -> str:
-        """A fresh message ts from real time, strictly greater than every earlier one."""
-        now_us = time.time_ns() // 1_000 + int(self.clock_offset * 1_000_000)
+        """A fresh message ts from :attr:`clock`, strictly greater than every earlier one."""
+        now = self.clock.now()
+        now_us = int(now.timestamp()) * 1_000_000 + now.microsecond
         self._last_ts_us = max(now_us, self._last_ts_us + 1)
         seconds, micros = divmod(self._last_ts_us, 1_000_000)
         return f"{seconds}.{micros:06d}"
@@ -938,7 +948,7 @@ class SlackEmulator:
         message = self._require_message(channel, ts)
         self._require_user(user)
         if ts not in conv.pins:
-            conv.pins[ts] = _Pin(int(time.time()), user)
+            conv.pins[ts] = _Pin(self.unix_now(), user)
             message["pinned_to"] = [channel]
 
     # ----------------------------------------------------------------- inspection
@@ -1578,7 +1588,7 @@ class SlackEmulator:
         }
 
     def _user_json(self, user: _User) -> JSON:
-        now = datetime.now(ZoneInfo(user.tz))
+        now = self.clock.now().astimezone(ZoneInfo(user.tz))
         offset = now.utcoffset()
         profile: JSON = {"real_name": user.real_name, "real_name_normalized": user.real_name,
                          "display_name": user.name, "display_name_normalized": user.name,
@@ -1918,7 +1928,7 @@ class SlackEmulator:
         names = "--".join(sorted(self._users[u].name for u in members))
         channel_id = self._new_id("G")
         channel = _Channel(channel_id, f"mpdm-{names}-1", is_private=True, is_mpim=True,
-                           members=[self.bot_user_id, *humans])
+                           members=[self.bot_user_id, *humans], created=self.unix_now())
         self._channels[channel_id] = channel
         return channel, False
 
@@ -1957,7 +1967,7 @@ class SlackEmulator:
         message = self._visible_message(channel, ts, "message_not_found")
         if ts in channel.pins:
             raise SlackError("already_pinned")
-        channel.pins[ts] = _Pin(int(time.time()), self.bot_user_id)
+        channel.pins[ts] = _Pin(self.unix_now(), self.bot_user_id)
         message["pinned_to"] = [channel.id]
         return {}
 
@@ -2071,7 +2081,7 @@ class SlackEmulator:
         length = args.integer("length", -1)
         if length < 0:
             raise SlackError("invalid_arguments")
-        file = _File(self._new_id("F"), filename, length, int(time.time()))
+        file = _File(self._new_id("F"), filename, length, self.unix_now())
         self._files[file.id] = file
         return {"upload_url": f"{self.base_url}/_upload/{file.id}", "file_id": file.id}
 
