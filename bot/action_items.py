@@ -15,18 +15,18 @@ from typing import Any, Awaitable, Callable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
 from bot.ics import meeting_invite
-from bot.nudges import ITEM_KINDS, NudgeService, answer_thread, item_mapping, item_subject
+from bot.nudges import NudgeService, answer_thread, item_mapping, restart_item_nudges
 from bot.schedule import local_date, zone
 from bot.people import PeopleDirectory
 from bot.slack import SLACK_FAILURES, error_code
 from bot.ui import nudges as ui
 from storage.db import SessionFactory
-from storage.models import ActionItem, Incident, Nudge
+from storage.models import ActionItem, Incident
 
 log = logging.getLogger("postmortem_bot.action_items")
 
@@ -147,15 +147,8 @@ class ActionItemService:
                         raise AnswerError(f"That account {reason}: pick a person.")
                     if answer.new_owner != item.owner_id:
                         item.owner_id = answer.new_owner
-                        # A new owner starts the reminder sequence afresh (assignment first):
-                        # forget the settled reminders of the previous one.
-                        await session.execute(
-                            delete(Nudge).where(
-                                Nudge.subject == item_subject(item_id),
-                                Nudge.kind.in_(ITEM_KINDS),
-                                Nudge.status.in_(("sent", "cancelled", "failed", "pending")),
-                            )
-                        )
+                        # A new owner starts the reminder sequence afresh (assignment first).
+                        await restart_item_nudges(session, item_id)
                 what = "not_mine"
                 item.status_note = answer.note or item.status_note
             else:

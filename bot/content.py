@@ -9,9 +9,9 @@ a view's private_metadata.
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, Collection, Sequence
 
 CAUSE_CATEGORIES: dict[str, str] = {
     "configuration": "Configuration",
@@ -26,6 +26,8 @@ ACTION_TYPES: dict[str, str] = {"mitigate": "Mitigate", "prevent": "Prevent", "p
 ACTION_STATUSES: dict[str, str] = {"open": "Open", "in_progress": "In progress", "done": "Done", "wont_do": "Won't do"}
 MAX_WHYS = 5
 MAX_TEXT = 3000  # Slack's plain_text_input ceiling; the modal enforces it with max_length
+# What a person can change of an action item in the modal, by ActionItemDraft attribute.
+ITEM_FIELDS = ("title", "owner", "due", "priority", "type", "ticket_url")
 
 
 def new_row_key() -> str:
@@ -48,6 +50,8 @@ class ActionItemDraft:
 
     `key` identifies the row across views.update calls: "i<id>" for an item already stored
     (so a resubmission updates it instead of duplicating it), "n<hex>" for a new row.
+    `edited` names the ITEM_FIELDS of a stored item's row that a draft changed and no
+    submission stored yet; every other field shows the item as it is stored.
     """
 
     key: str = field(default_factory=new_row_key)
@@ -57,6 +61,7 @@ class ActionItemDraft:
     priority: str = "P2"
     type: str = "prevent"
     ticket_url: str = ""
+    edited: list[str] = field(default_factory=list)
 
     @property
     def item_id(self) -> int | None:
@@ -103,3 +108,41 @@ class PostmortemContent:
             rows.append(ActionItemDraft(**row))
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(impact=impact, action_items=rows, **known)
+
+
+def mark_edits(content: PostmortemContent, stored: Sequence[ActionItemDraft]) -> PostmortemContent:
+    """A copy of `content` (as the modal reported it) whose rows of stored items say which
+    fields the person changed: those that differ from `stored` (one row per stored item)."""
+    by_id = {row.item_id: row for row in stored}
+    rows = []
+    for row in content.action_items:
+        item = by_id.get(row.item_id) if row.item_id is not None else None
+        edited = [] if item is None else [f for f in ITEM_FIELDS if getattr(row, f) != getattr(item, f)]
+        rows.append(replace(row, edited=edited))
+    return replace(content, action_items=rows)
+
+
+def with_stored_items(
+    content: PostmortemContent, stored: Sequence[ActionItemDraft], removed: Collection[int] = ()
+) -> PostmortemContent:
+    """The rows the form shows: `content`'s, with every stored item of the incident in them.
+
+    Items are also added outside the form (`/postmortem action`, before or after a
+    submission) and changed outside it (the owner's answers), so the stored item is the
+    truth: a row of a stored item shows it as stored, except the fields its draft edited.
+    Stored items without a row follow the draft's rows, unless a pending removal (`removed`,
+    ids) takes them out. Rows of items no longer stored are kept as typed: nothing the person
+    wrote is dropped.
+    """
+    by_id = {row.item_id: row for row in stored}
+    rows = []
+    for row in content.action_items:
+        item = by_id.get(row.item_id) if row.item_id is not None else None
+        if item is None:
+            rows.append(replace(row))
+            continue
+        edits = {f: getattr(row, f) for f in row.edited if f in ITEM_FIELDS}
+        rows.append(replace(item, key=row.key, edited=list(edits), **edits))
+    skip = {row.item_id for row in content.action_items} | set(removed)
+    rows += [replace(item) for item in stored if item.item_id not in skip]
+    return replace(content, action_items=rows)

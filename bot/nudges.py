@@ -17,11 +17,11 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import schedule
@@ -70,6 +70,28 @@ def item_subject(item_id: int) -> str:
 
 def incident_subject(incident_id: int) -> str:
     return f"incident:{incident_id}"
+
+
+async def restart_item_nudges(session: AsyncSession, item_id: int) -> None:
+    """Forget an item's reminders (but one a sweep is sending), in the caller's transaction,
+    so its next plan starts again with the assignment DM: what a new owner gets."""
+    await session.execute(
+        delete(Nudge).where(
+            Nudge.subject == item_subject(item_id),
+            Nudge.kind.in_(ITEM_KINDS),
+            Nudge.status.in_((SENT, CANCELLED, FAILED, PENDING)),
+        )
+    )
+
+
+async def cancel_item_nudges(session: AsyncSession, item_ids: Iterable[int]) -> None:
+    """Cancel what is still to be sent about items that are being deleted, in the caller's
+    transaction (the sweep would find nothing to say, but need not look)."""
+    subjects = [item_subject(i) for i in item_ids]
+    if subjects:
+        await session.execute(
+            update(Nudge).where(Nudge.subject.in_(subjects), Nudge.status == PENDING).values(status=CANCELLED)
+        )
 
 
 def subject_id(subject: str) -> int:

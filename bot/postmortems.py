@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import quality
 from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
-from bot.content import ActionItemDraft, PostmortemContent
+from bot.content import ActionItemDraft, PostmortemContent, mark_edits, with_stored_items
 from bot.documents import document_data, duration_text, render_markdown
+from bot.nudges import cancel_item_nudges, restart_item_nudges
 from bot.people import PeopleDirectory
 from bot.schedule import local_date
 
@@ -176,7 +177,9 @@ class PostmortemService:
 
     async def _modal_for(self, incident: Incident, user_id: str, notice: str | None = None) -> dict:
         postmortem = await self._postmortem(incident)
-        content = PostmortemContent.from_json(postmortem.draft)
+        async with self.sessions() as session:
+            stored = await self._stored_rows(session, incident.id)
+        content = with_stored_items(PostmortemContent.from_json(postmortem.draft), stored, postmortem.removed_item_ids or [])
         items = await load_timeline(self.sessions, incident, self.timeline_emojis)
         return modal.postmortem_modal(
             content,
@@ -239,7 +242,7 @@ class PostmortemService:
         await self.authorized_incident(team_id, incident_id, user_id)
         async with self.sessions.begin() as session:
             postmortem = await self._locked(session, incident_id)
-            postmortem.draft = content.to_json()
+            postmortem.draft = mark_edits(content, await self._stored_rows(session, incident_id)).to_json()
             postmortem.updated_by = user_id
             postmortem.updated_at = self.clock.now()
         incident = await self._incident(incident_id)
@@ -262,7 +265,7 @@ class PostmortemService:
             if remove_key and remove_key.startswith("i") and remove_key[1:].isdigit():
                 removed = [int(remove_key[1:])]
             postmortem.removed_item_ids = sorted(set(postmortem.removed_item_ids or []) | set(removed))
-            postmortem.draft = content.to_json()
+            postmortem.draft = mark_edits(content, await self._stored_rows(session, incident_id)).to_json()
             postmortem.view_revision += 1
             postmortem.updated_by = user_id
             postmortem.updated_at = self.clock.now()
@@ -274,7 +277,8 @@ class PostmortemService:
     async def check_submission(
         self, team_id: str, incident_id: int, content: PostmortemContent, user_id: str, revision: int
     ) -> SubmissionCheck:
-        """Field errors and quality warnings (before the ack); the rest of the database is not read.
+        """Field errors and quality warnings (before the ack); nothing is written, and only
+        the incident and its action items are read.
 
         Whether this person may submit this incident's form at all is checked first: a
         refusal comes back as an error on the title, and nothing is written.
@@ -283,7 +287,10 @@ class PostmortemService:
             await self.authorized_incident(team_id, incident_id, user_id)
         except PostmortemError as exc:
             return SubmissionCheck(errors={modal.block_id("pm_title", revision): str(exc)}, warnings=[])
-        owners = {row.owner for row in content.action_items if row.owner and not row.is_blank()}
+        # The quality checks see what the submission will keep: the form's rows and the
+        # stored items it did not show (more than it holds, or added since it was opened).
+        kept = await self._kept_content(incident_id, content)
+        owners = {row.owner for row in kept.action_items if row.owner and not row.is_blank()}
         people = await self.people.many(owners | {user_id}, timeout=PEOPLE_LOOKUP_BUDGET_S)
         not_people = {uid: reason for uid in owners if (reason := people[uid].not_a_person_reason())}
         errors = modal.field_errors(
@@ -294,7 +301,14 @@ class PostmortemService:
             revision=revision,
         )
         names = [n for p in people.values() if p.known for n in (p.name, p.real_name) if n]
-        return SubmissionCheck(errors=errors, warnings=quality.review(content, names))
+        return SubmissionCheck(errors=errors, warnings=quality.review(kept, names))
+
+    async def _kept_content(self, incident_id: int, content: PostmortemContent) -> PostmortemContent:
+        """The form's rows with the stored items a submission keeps though the form lacks them."""
+        async with self.sessions() as session:
+            stored = await self._stored_rows(session, incident_id)
+            removed = await session.scalar(select(Postmortem.removed_item_ids).where(Postmortem.incident_id == incident_id))
+        return with_stored_items(mark_edits(content, stored), stored, removed or [])
 
     def _today_for(self, tz_name: str) -> date:
         return local_date(self.clock.now(), tz_name)
@@ -304,7 +318,7 @@ class PostmortemService:
         await self.authorized_incident(team_id, incident_id, user_id)
         async with self.sessions.begin() as session:
             postmortem = await self._locked(session, incident_id)
-            postmortem.draft = content.to_json()
+            postmortem.draft = mark_edits(content, await self._stored_rows(session, incident_id)).to_json()
             postmortem.pending_submitter = user_id
             postmortem.updated_by = user_id
             postmortem.updated_at = self.clock.now()
@@ -320,11 +334,13 @@ class PostmortemService:
         now = self.clock.now()
         async with self.sessions.begin() as session:
             postmortem = await self._locked(session, incident_id)
-            if content is None:
-                content = PostmortemContent.from_json(postmortem.draft)
+            stored = await self._stored_rows(session, incident_id, lock=True)
+            # The staged draft carries its edits; the form's rows are compared with the items.
+            draft = PostmortemContent.from_json(postmortem.draft) if content is None else mark_edits(content, stored)
+            content = with_stored_items(draft, stored, postmortem.removed_item_ids or [])
             incident = await session.get(Incident, incident_id)
             assert incident is not None
-            content = await self._store_action_items(session, incident, postmortem, content, user_id)
+            content, to_plan = await self._store_action_items(session, incident, postmortem, content, user_id)
             number = (
                 await session.scalar(
                     select(func.coalesce(func.max(PostmortemRevision.number), 0)).where(
@@ -353,20 +369,20 @@ class PostmortemService:
             # The document's own title and severity are the corrected ones.
             incident.title = content.title.strip()[:200] or incident.title
             incident.severity = content.severity
-        await self._plan_items(content)
+        await self._plan_items(to_plan)
         shared, problem = await self.share(incident_id, headline="Post-mortem submitted", by=user_id)
         return Submitted(incident=incident, revision=number, shared=shared, problem=problem)
 
     async def _store_action_items(
         self, session: AsyncSession, incident: Incident, postmortem: Postmortem, content: PostmortemContent, user_id: str
-    ) -> PostmortemContent:
-        """Upsert the modal's rows as action items; rows become "i<id>" rows in the draft."""
+    ) -> tuple[PostmortemContent, list[int]]:
+        """Store the rows as action items, each stored item updated in place; rows become
+        "i<id>" rows in the draft. Returns the content and the items whose reminders must
+        be planned: new ones, and those whose owner or due date changed."""
         now = self.clock.now()
-        existing = {
-            item.id: item
-            for item in await session.scalars(select(ActionItem).where(ActionItem.incident_id == incident.id))
-        }
+        existing = {item.id: item for item in await queries.incident_action_items(session, incident.id)}
         kept_ids: set[int] = set()
+        to_plan: list[int] = []
         rows = []
         for row in content.action_items:
             if row.is_blank():
@@ -385,33 +401,48 @@ class PostmortemService:
                     updated_at=now,
                 )
                 session.add(item)
-            item.title = row.title.strip()[:300]
-            item.owner_id = row.owner or item.owner_id
-            item.due = row.due or item.due
-            item.priority = row.priority
-            item.type = row.type
-            item.ticket_url = row.ticket_url.strip() or None
-            item.updated_at = now
-            await session.flush()
+                await session.flush()
+                to_plan.append(item.id)
+            values = {
+                "title": row.title.strip()[:300],
+                "owner_id": row.owner or item.owner_id,
+                "due": row.due or item.due,
+                "priority": row.priority,
+                "type": row.type,
+                "ticket_url": row.ticket_url.strip() or None,
+            }
+            changed = {name for name, value in values.items() if getattr(item, name) != value}
+            if changed:
+                for name in changed:
+                    setattr(item, name, values[name])
+                item.updated_at = now
+            if "owner_id" in changed and item.id not in to_plan:
+                # A new owner is a new assignment: their reminders start with the DM saying so.
+                await restart_item_nudges(session, item.id)
+            if changed & {"owner_id", "due"} and item.id not in to_plan:
+                to_plan.append(item.id)
             kept_ids.add(item.id)
-            row.key = f"i{item.id}"
-            rows.append(row)
-        removed = set(postmortem.removed_item_ids or []) - kept_ids
+            rows.append(replace(row, key=f"i{item.id}", edited=[]))
+        removed = (set(postmortem.removed_item_ids or []) & set(existing)) - kept_ids
         if removed:
+            await cancel_item_nudges(session, removed)
             await session.execute(
                 delete(ActionItem).where(ActionItem.incident_id == incident.id, ActionItem.id.in_(removed))
             )
         postmortem.removed_item_ids = []
         content.action_items = rows
-        return content
+        return content, to_plan
 
-    async def _plan_items(self, content: PostmortemContent) -> None:
-        """Each stored item gets its next nudge (the assignment DM first)."""
+    async def _plan_items(self, item_ids: Sequence[int]) -> None:
+        """The next nudge of each item that needs one (the assignment DM first)."""
         if self.nudges is None:
             return
-        for row in content.action_items:
-            if row.item_id is not None:
-                await self.nudges.plan_item(row.item_id)
+        for item_id in item_ids:
+            await self.nudges.plan_item(item_id)
+
+    async def _stored_rows(self, session: AsyncSession, incident_id: int, *, lock: bool = False) -> list[ActionItemDraft]:
+        """The incident's stored action items, as the form's rows show them."""
+        return [_row_of(item) for item in await queries.incident_action_items(session, incident_id, lock=lock)]
 
     # --- sharing and publishing ------------------------------------------------------------
 
@@ -502,16 +533,7 @@ class PostmortemService:
             )
             session.add(item)
             await session.flush()
-            # Show it in the modal's draft too, so the next submission keeps it.
-            postmortem = await session.scalar(
-                select(Postmortem).where(Postmortem.incident_id == incident.id).with_for_update()
-            )
-            if postmortem is not None:
-                content = PostmortemContent.from_json(postmortem.draft)
-                content.action_items.append(
-                    ActionItemDraft(key=f"i{item.id}", title=item.title, owner=owner, due=due)
-                )
-                postmortem.draft = content.to_json()
+        # No draft to update: the form shows every stored item of the incident.
         if self.nudges is not None:
             await self.nudges.plan_item(item.id)
         return item
@@ -568,6 +590,18 @@ class PostmortemService:
         if postmortem is None:
             raise PostmortemError("This post-mortem was not started yet: use the card's button or `/postmortem resolve`.")
         return postmortem
+
+
+def _row_of(item: ActionItem) -> ActionItemDraft:
+    return ActionItemDraft(
+        key=f"i{item.id}",
+        title=item.title,
+        owner=item.owner_id,
+        due=item.due,
+        priority=item.priority,
+        type=item.type,
+        ticket_url=item.ticket_url or "",
+    )
 
 
 def metadata_incident_id(private_metadata: str | None) -> int:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     ACTIVE,
     CAPTURING_STATUSES,
+    ActionItem,
     Incident,
     Message,
     ProcessedEvent,
@@ -93,6 +94,12 @@ async def latest_incident(session: AsyncSession, channel_id: str, team_id: str |
     if team_id is not None:
         stmt = stmt.where(Incident.team_id == team_id)
     return await session.scalar(stmt.order_by(Incident.id.desc()).limit(1))
+
+
+async def incident_action_items(session: AsyncSession, incident_id: int, *, lock: bool = False) -> list[ActionItem]:
+    """Every action item of the incident, however it was added, oldest first."""
+    stmt = select(ActionItem).where(ActionItem.incident_id == incident_id).order_by(ActionItem.id)
+    return list(await session.scalars(stmt.with_for_update() if lock else stmt))
 
 
 async def message_exists(session: AsyncSession, team_id: str, channel_id: str, ts: str) -> bool:

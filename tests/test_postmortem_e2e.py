@@ -4,13 +4,17 @@ views, the stored revisions and action items, the shared summary and document.""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
-from storage.models import ActionItem, Incident, Postmortem, PostmortemRevision
-from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, PAGERBOT, TEST_START, Rig
+from bot.clock import FixedClock
+from bot.emulator.server import SlackEmulator
+from bot.nudges import item_subject
+from storage.models import ActionItem, Incident, Nudge, Postmortem, PostmortemRevision
+from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, PAGERBOT, SIGNING_SECRET, TEST_START, Rig
 
 FUTURE = (TEST_START.date() + timedelta(days=14)).isoformat()
 PAST = (TEST_START.date() - timedelta(days=3)).isoformat()
@@ -341,3 +345,238 @@ async def test_export_renders_md_html_and_json_with_everything(rig: Rig) -> None
     assert "<script>" not in outputs["html"] and "&lt;script&gt;" in outputs["html"]
     # Markdown: raw HTML is escaped so renderers show it as text.
     assert "\\<script>alert(1)\\</script> & | pipes" in outputs["md"]
+
+
+# --- action items however they were added (issue 9, item 3) ---------------------------------
+
+
+def due_in(rig: Rig, days: int) -> str:
+    """A due date `days` after the bot's own today: every date the tests below type comes
+    from here, never from the machine's calendar."""
+    return (rig.today() + timedelta(days=days)).isoformat()
+
+
+POOL_ALERT = "Add an alert on pool use above 80%"
+
+
+async def add_by_command(rig: Rig, owner: str, due: str, title: str) -> ActionItem:
+    """`/postmortem action` as Alice; returns the stored item."""
+    before = await count(rig, ActionItem)
+    delivery = await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"action <@{owner}|{owner.lower()}> {due} {title}")
+    assert delivery.status == 200, delivery.text
+
+    async def added() -> ActionItem | None:
+        async with rig.bot.services.timeline.sessions() as session:
+            items = list(await session.scalars(select(ActionItem).order_by(ActionItem.id)))
+        return items[-1] if len(items) > before else None
+
+    return await rig.eventually(added)
+
+
+def form_rows(view: dict) -> list[dict]:
+    """The action-item rows a modal shows, as a person reads them."""
+    rows = []
+    for key in row_keys(view):
+        element = {
+            b["block_id"].split(".")[0].rsplit("_", 1)[1]: b["element"]
+            for b in view["blocks"]
+            if b.get("block_id", "").startswith(f"ai_{key}_") and b["type"] == "input"
+        }
+        rows.append(
+            {
+                "key": key,
+                "title": element["title"].get("initial_value"),
+                "owner": element["owner"].get("initial_user"),
+                "due": element["due"].get("initial_date"),
+                "priority": (element["priority"].get("initial_option") or {}).get("value"),
+                "type": (element["type"].get("initial_option") or {}).get("value"),
+                "ticket": element["ticket"].get("initial_value"),
+            }
+        )
+    return rows
+
+
+async def stored_items(rig: Rig) -> list[ActionItem]:
+    async with rig.bot.services.timeline.sessions() as session:
+        return list(await session.scalars(select(ActionItem).order_by(ActionItem.id)))
+
+
+async def item_nudges(rig: Rig, item_id: int) -> list[Nudge]:
+    async with rig.bot.services.timeline.sessions() as session:
+        return list(await session.scalars(select(Nudge).where(Nudge.subject == item_subject(item_id)).order_by(Nudge.id)))
+
+
+async def submitted(rig: Rig, revision: int, by: str = ALICE) -> None:
+    """Wait for the submitter's receipt of `revision`: the last thing a submission does."""
+
+    async def receipt() -> bool:
+        return any(f"revision {revision} " in m.get("text", "") for m in rig.emulator.messages(rig.emulator.open_dm(by)))
+
+    await rig.eventually(receipt)
+
+
+async def test_an_item_added_before_resolving_is_in_the_form_and_stays_one_item(rig: Rig) -> None:
+    await rig.start_incident("Checkout failing --sev 2")
+    due = due_in(rig, 14)
+    item = await add_by_command(rig, BOB, due, POOL_ALERT)
+    (assigned,) = await rig.eventually(lambda: item_nudges(rig, item.id))
+
+    view = await open_via_command(rig)
+    assert form_rows(view) == [
+        {"key": f"i{item.id}", "title": POOL_ALERT, "owner": BOB, "due": due, "priority": "P2", "type": "prevent", "ticket": None}
+    ]
+    answer = await rig.driver.submit_view(view, ALICE, GOOD)
+    assert answer.status == 200 and answer.text in ("", "{}"), f"no warning, no error: {answer.text}"
+    await submitted(rig, 1)
+
+    (kept,) = await stored_items(rig)
+    assert (kept.id, kept.title, kept.owner_id, kept.due.isoformat()) == (item.id, POOL_ALERT, BOB, due)
+    (again,) = await item_nudges(rig, item.id)
+    assert (again.id, again.slot, again.status) == (assigned.id, "assigned", "pending"), "one assignment DM, still"
+
+
+async def test_removing_a_stored_item_from_the_form_removes_it_and_its_reminders(rig: Rig) -> None:
+    await rig.start_incident("Checkout failing --sev 2")
+    item = await add_by_command(rig, BOB, due_in(rig, 14), POOL_ALERT)
+    await rig.eventually(lambda: item_nudges(rig, item.id))
+    view = await open_via_command(rig)
+    view = await rig.remove_action_row(view, ALICE, f"i{item.id}")
+    assert form_rows(view) == []
+    assert await count(rig, ActionItem) == 1, "removed when the form is submitted, not before"
+
+    answer = (await rig.driver.submit_view(view, ALICE, GOOD)).json()
+    assert answer["response_action"] == "push" and "no action items" in json.dumps(answer["view"]), "now it is true"
+    await rig.driver.submit_view(dict(answer["view"], id="VPUSHED001", state={"values": {}}), ALICE)
+    await submitted(rig, 1)
+    assert await stored_items(rig) == []
+    assert [n.status for n in await item_nudges(rig, item.id)] == ["cancelled"]
+    assert form_rows(await open_via_command(rig)) == []
+
+
+async def test_an_item_added_while_a_form_is_open_survives_that_form(rig: Rig) -> None:
+    await rig.start_incident("Checkout failing --sev 2")
+    await submit_clean(rig)
+    first = [(i.title, i.owner_id) for i in await stored_items(rig)]
+    stale = await open_via_command(rig, BOB)
+    late = await add_by_command(rig, CAROL, due_in(rig, 21), POOL_ALERT)
+    # Closing the form that was open before the item existed keeps its draft, and the item.
+    assert (await rig.driver.close_view(stale, BOB, {"pm_lessons": "Alerts on pools"})).status == 200
+
+    async def draft_saved() -> bool:
+        async with rig.bot.services.timeline.sessions() as session:
+            return (await session.scalar(select(Postmortem.draft)))["lessons"] == "Alerts on pools"
+
+    await rig.eventually(draft_saved)
+    view = await open_via_command(rig, CAROL)
+    rows = form_rows(view)
+    assert [(r["title"], r["owner"]) for r in rows] == first + [(POOL_ALERT, CAROL)]
+    assert rows[-1]["key"] == f"i{late.id}" and rows[-1]["due"] == due_in(rig, 21)
+
+    # Submitting the stale form (which never showed it) keeps the item too.
+    assert (await rig.driver.submit_view(stale, BOB, GOOD)).status == 200
+    await submitted(rig, 2, by=BOB)
+    assert [(i.title, i.owner_id) for i in await stored_items(rig)] == first + [(POOL_ALERT, CAROL)]
+    assert [r["key"] for r in form_rows(await open_via_command(rig))] == [r["key"] for r in rows]
+
+
+async def test_a_draft_keeps_its_edits_and_shows_what_changed_elsewhere(rig: Rig) -> None:
+    from bot.action_items import Answer
+
+    await rig.start_incident("Checkout failing --sev 2")
+    item = await add_by_command(rig, BOB, due_in(rig, 14), "Add an alert on pool use")
+    view = await open_via_command(rig)
+    key = f"i{item.id}"
+    await rig.driver.close_view(view, ALICE, {f"ai_{key}_title": POOL_ALERT, f"ai_{key}_priority": "P1"})
+
+    async def draft_saved() -> bool:
+        async with rig.bot.services.timeline.sessions() as session:
+            return POOL_ALERT in json.dumps(await session.scalar(select(Postmortem.draft)))
+
+    await rig.eventually(draft_saved)
+    # Meanwhile the owner moves the due date from the DM.
+    await rig.bot.services.action_items.answer(
+        rig.emulator.team_id, item.id, BOB, Answer(kind="change_due", due=date.fromisoformat(due_in(rig, 30)))
+    )
+    (row,) = form_rows(await open_via_command(rig))
+    assert (row["title"], row["priority"], row["due"], row["owner"]) == (POOL_ALERT, "P1", due_in(rig, 30), BOB)
+    assert await count(rig, ActionItem) == 1
+
+
+async def test_owner_changed_in_the_form_is_a_new_assignment(rig: Rig) -> None:
+    await rig.start_incident("Checkout failing --sev 2")
+    item = await add_by_command(rig, BOB, due_in(rig, 14), POOL_ALERT)
+    (assigned,) = await rig.eventually(lambda: item_nudges(rig, item.id))
+    await rig.bot.services.nudges.sweep(now=assigned.not_before)
+    assert [(n.slot, n.status) for n in await item_nudges(rig, item.id)][0] == ("assigned", "sent")
+
+    view = await open_via_command(rig)
+    edits = dict(GOOD, **{f"ai_i{item.id}_owner": CAROL})
+    assert (await rig.driver.submit_view(view, ALICE, edits)).text in ("", "{}")
+    await submitted(rig, 1)
+    (kept,) = await stored_items(rig)
+    assert (kept.id, kept.owner_id) == (item.id, CAROL)
+    pending = [(n.slot, n.recipient) for n in await item_nudges(rig, item.id) if n.status == "pending"]
+    assert pending == [("assigned", CAROL)]
+
+
+async def test_more_stored_items_than_the_form_holds_are_listed_and_kept(rig: Rig) -> None:
+    from bot.ui.postmortem_modal import MAX_ACTION_ROWS
+
+    await rig.start_incident("Checkout failing --sev 2")
+    titles = [f"Add a saturation alert for pool {n} at 80%" for n in range(MAX_ACTION_ROWS + 2)]
+    for title in titles:
+        await add_by_command(rig, BOB, due_in(rig, 14), title)
+    view = await open_via_command(rig)
+    assert len(view["blocks"]) <= 100
+    assert [r["title"] for r in form_rows(view)] == titles[:MAX_ACTION_ROWS]
+    rest = json.dumps(view["blocks"][-1])
+    assert "2 more action items" in rest and titles[-2] in rest and titles[-1] in rest
+
+    view = await rig.remove_action_row(view, ALICE, form_rows(view)[0]["key"])
+    assert [r["title"] for r in form_rows(view)] == titles[1 : MAX_ACTION_ROWS + 1]
+    answer = (await rig.driver.submit_view(view, ALICE, GOOD)).json()
+    assert "no action items" not in json.dumps(answer)
+    await rig.driver.submit_view(dict(answer["view"], id="VPUSHED001", state={"values": {}}), ALICE)
+    await submitted(rig, 1)
+    assert [i.title for i in await stored_items(rig)] == titles[1:]
+
+
+# A Tuesday afternoon in Paris (Bob's working hours), on a clock the test moves by hand.
+TUESDAY = datetime(2026, 3, 10, 14, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+async def clocked_rig(emulator: SlackEmulator, database_url: str) -> Any:
+    harness = await Rig.start(emulator, database_url, clock=FixedClock(TUESDAY), signing_secret=SIGNING_SECRET)
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+
+
+async def test_resubmitting_replans_an_items_reminders_only_when_its_owner_or_due_date_changed(clocked_rig: Rig) -> None:
+    rig = clocked_rig
+    clock = rig.bot.services.postmortems.clock
+    await rig.start_incident("Checkout failing --sev 2")
+    item = await add_by_command(rig, BOB, due_in(rig, 14), "Add an alert on pool use")
+    (assigned,) = await rig.eventually(lambda: item_nudges(rig, item.id))
+    assert assigned.not_before == TUESDAY
+
+    clock.set(TUESDAY + timedelta(minutes=30))
+    view = await open_via_command(rig)
+    edits = dict(GOOD, **{f"ai_i{item.id}_title": POOL_ALERT, f"ai_i{item.id}_priority": "P1"})
+    assert (await rig.driver.submit_view(view, ALICE, edits)).text in ("", "{}")
+    await submitted(rig, 1)
+    (kept,) = await stored_items(rig)
+    assert (kept.id, kept.title, kept.priority) == (item.id, POOL_ALERT, "P1"), "updated in place"
+    (same,) = await item_nudges(rig, item.id)
+    assert (same.id, same.status, same.not_before) == (assigned.id, "pending", TUESDAY), "not planned again"
+
+    clock.set(TUESDAY + timedelta(hours=1))
+    view = await open_via_command(rig)
+    assert (await rig.driver.submit_view(view, ALICE, {f"ai_i{item.id}_due": due_in(rig, 20)})).status == 200
+    await submitted(rig, 2)
+    (kept,) = await stored_items(rig)
+    assert kept.due.isoformat() == due_in(rig, 20)
+    (moved,) = await item_nudges(rig, item.id)
+    assert (moved.status, moved.not_before) == ("pending", TUESDAY + timedelta(hours=1)), "a new due date is planned from now"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -19,6 +20,8 @@ from bot.content import (
     ActionItemDraft,
     Impact,
     PostmortemContent,
+    mark_edits,
+    with_stored_items,
 )
 from bot.ui.postmortem_modal import (
     ADD_ACTION_ITEM,
@@ -465,6 +468,54 @@ def test_adding_a_row_after_typing_keeps_what_was_typed():
     assert by_id[block_id("pm_root_cause", 6)]["initial_value"] == "typed before clicking Add"
     assert len(updated.action_items) == 2
     assert parse_state(simulate_state(new_view), updated) == updated
+
+
+def test_rows_the_form_cannot_show_are_named_below_it():
+    content = filled(MAX_ACTION_ROWS + 2)
+    content.action_items[-2].title = "Page <!channel> & *everyone*"
+    content.action_items[-1].owner = "U1> <!here"
+    text = render(content)["blocks"][-1]["elements"][0]["text"]
+    assert "2 more action items are kept as saved but not shown here" in text
+    assert "*Page &lt;!channel&gt; &amp; *everyone**" in text and f"<@{content.action_items[-2].owner}>" in text
+    assert "<!here" not in text and "U1&gt;" not in text, "an owner that is not a user id is not rendered"
+    assert f"due {content.action_items[-1].due.isoformat()}" in text
+
+
+def test_a_stored_title_fits_its_input_whole():
+    title = "Add " + "a" * 296  # as long as action_items.title holds
+    view = render(PostmortemContent(action_items=[ActionItemDraft(key="i1", title=title)]))
+    (element,) = [b["element"] for b in inputs(view) if b["block_id"].startswith("ai_i1_title")]
+    assert element["initial_value"] == title and element["max_length"] >= len(title)
+
+
+def test_stored_items_join_the_draft_as_stored_except_what_the_draft_edited():
+    stored = [
+        ActionItemDraft(key="i1", title="Add an alert on pool use above 80%", owner="UBOB", due=date(2026, 12, 15)),
+        ActionItemDraft(key="i2", title="Cap pool size", owner="UCAROL", due=date(2026, 12, 20), priority="P1"),
+        ActionItemDraft(key="i3", title="Removed in the form", owner="UBOB", due=date(2026, 12, 20)),
+    ]
+    typed = ActionItemDraft(key="n0000beef", title="New row", owner="UALICE", due=date(2026, 12, 9))
+    # The form shows item 2 with a changed title, moved to the top, and a new row.
+    form = PostmortemContent(action_items=[
+        ActionItemDraft(key="i2", title="Cap the pool size at 80", owner="UCAROL", due=date(2026, 12, 20), priority="P1"),
+        typed,
+        ActionItemDraft(key="i9", title="An item someone else deleted", owner="UBOB", due=date(2026, 12, 9)),
+    ])
+    draft = mark_edits(form, stored)
+    assert [r.edited for r in draft.action_items] == [["title"], [], []]
+    assert PostmortemContent.from_json(draft.to_json()) == draft
+
+    # Later, item 2's owner moves its due date from a DM: the form shows that, and the edit.
+    stored[1] = replace(stored[1], due=date(2027, 1, 5))
+    shown = with_stored_items(draft, stored, removed=[3])
+    assert [(r.key, r.title, r.due) for r in shown.action_items] == [
+        ("i2", "Cap the pool size at 80", date(2027, 1, 5)),
+        (typed.key, "New row", date(2026, 12, 9)),
+        ("i9", "An item someone else deleted", date(2026, 12, 9)),
+        ("i1", "Add an alert on pool use above 80%", date(2026, 12, 15)),
+    ]
+    assert shown.action_items[0].priority == "P1" and shown.action_items[0].edited == ["title"]
+    assert with_stored_items(PostmortemContent(), stored).action_items == stored, "an empty draft shows every item"
 
 
 # --- field errors ---------------------------------------------------------------------

@@ -72,7 +72,7 @@ SLA_OPTIONS = {"yes": "Yes", "no": "No", "unknown": "Not known yet"}
 MAX_TITLE = 200
 MAX_SHORT = 300  # one-line answers: users affected, duration, revenue, tickets, time to detect
 MAX_WHY = 1000
-MAX_ITEM_TITLE = 200
+MAX_ITEM_TITLE = 300  # what action_items.title holds: a stored title fits the form whole
 MAX_CONTEXT_TEXT = 3000
 MAX_LABEL = 2000
 ADD_ROW_BLOCK = "pm_add_row"
@@ -142,6 +142,7 @@ _BLOCK_ID_RE = re.compile(r"(?P<field>.+)\.r(?P<rev>\d{1,9})")
 _ROW_FIELD_RE = re.compile(r"ai_(?P<key>[A-Za-z0-9-]{1,64})_(?P<part>" + "|".join(ROW_PARTS) + r")")
 _ROW_KEY_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
 _SEVERITY_RE = re.compile(r"SEV([1-4])")
+_USER_ID_RE = re.compile(r"[UW][A-Z0-9]{2,20}")  # only such ids become mentions
 
 
 # ---------------------------------------------------------------------------------------
@@ -329,6 +330,15 @@ def _row_blocks(row: ActionItemDraft, number: int, revision: int) -> list[Block]
 ROW_BLOCKS = 7  # blocks per action row (_row_blocks)
 
 
+def _row_summary(row: ActionItemDraft) -> str:
+    """One row the form does not show, in a line: title, owner, due date."""
+    title = escape(truncate((row.title or "").strip() or "Untitled", 120))
+    details = [f"<@{row.owner}>" if isinstance(row.owner, str) and _USER_ID_RE.fullmatch(row.owner) else ""]
+    details.append(f"due {row.due.isoformat()}" if isinstance(row.due, date) else "")
+    said = ", ".join(d for d in details if d)
+    return f"*{title}*" + (f" ({said})" if said else "")
+
+
 def postmortem_modal(
     content: PostmortemContent,
     *,
@@ -414,7 +424,8 @@ def postmortem_modal(
     for number, i in enumerate(indices, start=1):
         blocks += _row_blocks(content.action_items[i], number, r)
 
-    hidden = len(content.action_items) - len(indices)
+    shown = set(indices)
+    hidden = [row for i, row in enumerate(content.action_items) if i not in shown]
     footer: list[str] = []
     if len(content.action_items) >= MAX_ACTION_ROWS:
         footer.append(
@@ -422,9 +433,15 @@ def postmortem_modal(
             "track further work in the tickets of these items."
         )
     if hidden:
-        footer.append(f"{hidden} more action item{'s are' if hidden != 1 else ' is'} kept as saved but not shown here.")
+        # Named, so nobody takes them for lost; removing a row above makes room for them.
+        footer.append(
+            f"{len(hidden)} more action item{'s are' if len(hidden) != 1 else ' is'} kept as saved but not shown here: "
+            + "; ".join(_row_summary(row) for row in hidden)
+            + "."
+        )
     if footer:
-        blocks.append(ContextBlock(block_id=ADD_ROW_BLOCK, elements=[MarkdownTextObject(text=" ".join(footer))]))
+        text = truncate(" ".join(footer), MAX_CONTEXT_TEXT)
+        blocks.append(ContextBlock(block_id=ADD_ROW_BLOCK, elements=[MarkdownTextObject(text=text)]))
     else:
         blocks.append(
             ActionsBlock(
