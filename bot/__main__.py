@@ -37,7 +37,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings.from_env()
+    from storage.db import DatabaseUnavailable
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"postmortem-bot: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -64,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if args.command == "export":
             return asyncio.run(_export(settings, args.channel, args.format))
-    except ConfigError as exc:
+    except (ConfigError, DatabaseUnavailable) as exc:
+        # What the operator must fix, in one line: a traceback would bury it.
         print(f"postmortem-bot: {exc}", file=sys.stderr)
         return 2
     return 2
@@ -197,11 +204,11 @@ async def _export(settings: Settings, channel: str, fmt: str) -> int:
     from bot.documents import render
     from bot.postmortems import load_document
     from storage import queries
-    from storage.db import create_engine, create_session_factory, migrate
+    from storage.db import create_session_factory, open_existing
 
-    engine = create_engine(settings.database_url)
+    # Read-only: never creates a database where there is none, never migrates one.
+    engine = await open_existing(settings.database_url)
     try:
-        await migrate(engine)
         sessions = create_session_factory(engine)
         async with sessions() as session:
             incident = await queries.latest_incident(session, channel)

@@ -10,6 +10,9 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./postmortem.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it and says what to do."""
 
@@ -38,6 +41,9 @@ class Settings:
         emojis = tuple(
             e.strip().strip(":") for e in env.get("POSTMORTEM_TIMELINE_EMOJI", "pushpin").split(",") if e.strip()
         )
+        log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL={env.get('LOG_LEVEL')!r} is not a level: set it to one of {', '.join(LOG_LEVELS)}")
         return cls(
             bot_token=env.get("SLACK_BOT_TOKEN") or None,
             signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
@@ -45,7 +51,7 @@ class Settings:
             slack_api_url=api_url,
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             timeline_emojis=emojis or ("pushpin",),
-            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            log_level=log_level,
             working_hours=env.get("POSTMORTEM_WORKING_HOURS") or None,
         )
 
