@@ -35,6 +35,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(level: str) -> None:
+    """The process's log: one line per record on stderr, at LOG_LEVEL."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if level != "DEBUG":
+        # At INFO the log says what the bot did. Alembic narrates every plugin it loads; the
+        # revision we reach is logged by us. APScheduler logs every tick twice ("Running job",
+        # "executed successfully"): two lines a minute saying nothing happened; a sweep logs
+        # what it sent itself, and APScheduler's warnings (a missed or overlapping run) still show.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from storage.db import DatabaseUnavailable
@@ -44,14 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"postmortem-bot: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if settings.log_level != "DEBUG":
-        # Alembic narrates every plugin it loads at INFO; the revision we reach is logged by us.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(settings.log_level)
     try:
         if args.command == "serve":
             settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")

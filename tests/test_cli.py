@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -212,6 +213,7 @@ async def test_serve_answers_health_and_signed_slack_requests_then_stops_on_sigt
         _, err = await asyncio.wait_for(process.communicate(), GUARD_S)
     assert process.returncode == 0, err.decode()[-2000:]
     assert emulator.bot_token not in err.decode() and "cli-secret" not in err.decode()
+    assert " INFO apscheduler" not in err.decode(), "the ticker's own chatter stays out of an INFO log"
 
 
 async def test_healthz_is_503_when_the_database_is_unreachable(rig: Rig):
@@ -267,3 +269,44 @@ async def test_demo_plays_an_incident_and_prints_the_document(tmp_path):
     assert "pinned: True" in out
     assert "Deploy 4512 (cache flag flip) went out at 14:00" in out
     assert out.count("| message |") == 3 and "| note |" in out
+
+
+# --- the operator's log ---------------------------------------------------------------------
+
+@pytest.fixture
+def restore_loggers():
+    """configure_logging sets library loggers' levels for the process: put them back after."""
+    names = ("apscheduler", "alembic")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_ticker_leaves_no_apscheduler_lines_in_an_info_log(rig: Rig, caplog, restore_loggers):
+    from apscheduler.events import EVENT_JOB_EXECUTED
+
+    from bot.__main__ import configure_logging
+    from bot.scheduler import create_scheduler
+
+    configure_logging("INFO")
+    caplog.set_level(logging.INFO)
+    scheduler = create_scheduler(rig.bot.services)
+    ran: list[str] = []
+    scheduler.add_listener(lambda event: ran.append(event.job_id), EVENT_JOB_EXECUTED)
+    scheduler.start()
+    try:
+        for job in scheduler.get_jobs():  # a minute is long to wait for two ticks
+            scheduler.reschedule_job(job.id, trigger="interval", seconds=0.2)
+        for _ in range(GUARD_S * 10):
+            if ran.count("sweep_nudges") >= 2:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        scheduler.shutdown(wait=False)
+    assert ran.count("sweep_nudges") >= 2, "the ticker ticked"
+    noise = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.name.startswith("apscheduler") and r.levelno < logging.WARNING]
+    assert noise == []
+    # What the bot itself did stays at INFO.
+    assert logging.getLogger("postmortem_bot.scheduler").isEnabledFor(logging.INFO)
