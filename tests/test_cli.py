@@ -62,6 +62,25 @@ async def test_a_malformed_log_level_stops_start_up_with_one_line(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+async def test_malformed_working_hours_stop_start_up_with_one_line(tmp_path):
+    environ = env(POSTMORTEM_WORKING_HOURS="nine to five", SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
+    code, out, err = await run("sweep", environ=environ, cwd=tmp_path)
+    assert code == 2 and out == ""
+    assert err.strip().count("\n") == 0 and "POSTMORTEM_WORKING_HOURS" in err and "09:00-17:00" in err, err
+    assert list(tmp_path.iterdir()) == [], "checked before the database is touched"
+
+
+async def test_run_with_slack_unreachable_stops_with_one_line(tmp_path):
+    port = free_port()  # nothing listens there
+    environ = env(SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1", SLACK_API_URL=f"http://127.0.0.1:{port}/api/")
+    code, out, err = await run("run", environ=environ, cwd=tmp_path)
+    assert code == 2 and out == ""
+    # slack_sdk logs its one retry of the connection at INFO first; then the bot's one line.
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("postmortem-bot: cannot reach Slack") and f"127.0.0.1:{port}" in last, err[-3000:]
+    assert "SLACK_API_URL" in last and "Traceback" not in err and "xapp-1" not in err
+
+
 async def test_a_token_slack_refuses_stops_start_up_with_one_line(emulator: SlackEmulator, tmp_path):
     environ = env(
         SLACK_BOT_TOKEN="xoxb-not-the-right-one",
@@ -310,3 +329,27 @@ async def test_the_ticker_leaves_no_apscheduler_lines_in_an_info_log(rig: Rig, c
     assert noise == []
     # What the bot itself did stays at INFO.
     assert logging.getLogger("postmortem_bot.scheduler").isEnabledFor(logging.INFO)
+
+
+# --- --help ---------------------------------------------------------------------------------
+
+async def test_serve_and_run_help_show_defaults_and_the_environment_each_needs():
+    from bot.__main__ import REQUIRED_ENVIRONMENT
+
+    code, serve_help, _ = await run("serve", "--help")
+    assert code == 0
+    assert "default: 0.0.0.0" in serve_help and "default: 3000" in serve_help
+    code, run_help, _ = await run("run", "--help")
+    assert code == 0
+    helps = {"serve": serve_help, "run": run_help}
+    assert REQUIRED_ENVIRONMENT["serve"] == ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    assert REQUIRED_ENVIRONMENT["run"] == ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+    for command, text in helps.items():
+        lines = text.splitlines()
+        for name in REQUIRED_ENVIRONMENT[command]:
+            assert any(line.split()[:2] == [name, "required:"] for line in lines if line.strip()), (command, name, text)
+        for name in ("DATABASE_URL", "SLACK_API_URL", "LOG_LEVEL", "POSTMORTEM_WORKING_HOURS", "POSTMORTEM_TIMELINE_EMOJI"):
+            assert name in text, (command, name)
+        assert "sqlite+aiosqlite:///./postmortem.db" in text and "https://slack.com/api/" in text
+    assert "SLACK_APP_TOKEN" not in serve_help and "SLACK_SIGNING_SECRET" not in run_help
+    assert "manifest.http.yml" in serve_help and "manifest.yml" in run_help
