@@ -126,11 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"postmortem-bot: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level)
-    try:
+        configure_logging(settings.log_level)
         settings.require(*REQUIRED_ENVIRONMENT.get(args.command, ()))
         if args.command == "serve":
             return asyncio.run(_serve(settings, args.host, args.port))
