@@ -123,7 +123,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 async def open_existing(database_url: str) -> AsyncEngine:
     """An engine on a database that already holds this version's schema, for read-only commands.
 
-    Creates and changes nothing: a SQLite file that is not there is not made (SQLite would
+    Creates nothing and migrates nothing: a SQLite file that is not there is not made (SQLite would
     create it on connect), and an empty or older schema is reported rather than migrated.
     Raises DatabaseUnavailable with the operator's one line.
     """
