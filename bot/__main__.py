@@ -1,4 +1,4 @@
-"""The `postmortem-bot` command: serve, run, migrate, export, demo."""
+"""The `postmortem-bot` command: serve, run, migrate, sweep, export, demo."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import asyncio
 import logging
 import signal
 import sys
+import textwrap
 from typing import TYPE_CHECKING, Sequence
 
-from bot.config import ConfigError, Settings
+from bot.config import ENVIRONMENT, ConfigError, Settings
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -17,54 +18,132 @@ if TYPE_CHECKING:
 log = logging.getLogger("postmortem_bot")
 
 
+HELP_WIDTH = 88
+
+# The settings each command refuses to start without; `--help` lists them as required.
+REQUIRED_ENVIRONMENT: dict[str, tuple[str, ...]] = {
+    "serve": ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"),
+    "run": ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"),
+    "sweep": ("SLACK_BOT_TOKEN",),
+}
+# ...and the ones each reads when they are set.
+OPTIONAL_ENVIRONMENT: dict[str, tuple[str, ...]] = {
+    "serve": ("DATABASE_URL", "SLACK_API_URL", "LOG_LEVEL", "POSTMORTEM_TIMELINE_EMOJI", "POSTMORTEM_WORKING_HOURS", "POSTMORTEM_TEMPLATES"),
+    "run": ("DATABASE_URL", "SLACK_API_URL", "LOG_LEVEL", "POSTMORTEM_TIMELINE_EMOJI", "POSTMORTEM_WORKING_HOURS", "POSTMORTEM_TEMPLATES"),
+    "sweep": ("DATABASE_URL", "SLACK_API_URL", "LOG_LEVEL", "POSTMORTEM_TIMELINE_EMOJI", "POSTMORTEM_WORKING_HOURS", "POSTMORTEM_TEMPLATES"),
+    "migrate": ("DATABASE_URL", "LOG_LEVEL"),
+    "export": ("DATABASE_URL", "LOG_LEVEL", "POSTMORTEM_TIMELINE_EMOJI", "POSTMORTEM_TEMPLATES"),
+}
+
+
+def _environment_help(command: str) -> str:
+    required = REQUIRED_ENVIRONMENT.get(command, ())
+    names = required + OPTIONAL_ENVIRONMENT.get(command, ())
+    width = max(map(len, names)) + 4
+    lines = ["environment:"]
+    for name in names:
+        meaning, default = ENVIRONMENT[name]
+        if name in required:
+            meaning = f"required: {meaning}"
+        elif default is not None:
+            meaning = f"{meaning} (default: {default})"
+        lines.append(
+            textwrap.fill(
+                meaning,
+                HELP_WIDTH,
+                initial_indent=f"  {name:<{width - 2}}",
+                subsequent_indent=" " * width,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="postmortem-bot", description="Slack bot for incident post-mortems.")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
-    serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=3000)
-    sub.add_parser("run", help="Socket Mode (needs SLACK_APP_TOKEN)")
-    sub.add_parser("migrate", help="apply database migrations and exit")
-    sweep = sub.add_parser("sweep", help="send the nudges due at an instant, once, and exit")
+
+    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        # Raw, so the environment stays a table; the description is wrapped here instead.
+        return sub.add_parser(
+            name,
+            help=help,
+            description=textwrap.fill(description, HELP_WIDTH),
+            epilog=_environment_help(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    serve = command(
+        "serve",
+        "HTTP mode: POST /slack/events, GET /healthz",
+        "HTTP mode, for an app created from manifest.http.yml: Slack POSTs slash commands, events and "
+        "interactivity to https://<public host>/slack/events, which must reach this server; GET /healthz "
+        "answers 200 while the database does. Sweeps the due nudges every minute.",
+    )
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=3000, help="port to listen on, 0 for any free one (default: %(default)s)")
+    command(
+        "run",
+        "Socket Mode (needs SLACK_APP_TOKEN)",
+        "Socket Mode, for an app created from manifest.yml: connects out to Slack over a WebSocket, so "
+        "no public URL is needed. Sweeps the due nudges every minute.",
+    )
+    command("migrate", "apply database migrations and exit", "Bring the database schema up to date and exit.")
+    sweep = command(
+        "sweep",
+        "send the nudges due at an instant, once, and exit",
+        "Send the nudges due at an instant, once, print what was sent and exit (serve and run sweep by themselves).",
+    )
     sweep.add_argument("--at", help="ISO 8601 instant (default: now); naive times are UTC")
     demo = sub.add_parser("demo", help="play a short incident against the built-in Slack emulator")
     demo.add_argument("--database-url", help="where to keep the demo's data (default: a new SQLite file)")
-    export = sub.add_parser("export", help="print the latest incident's document for a channel")
+    export = command(
+        "export",
+        "print the latest incident's document for a channel",
+        "Print the latest incident's document for a channel. Only reads: creates no database and migrates none.",
+    )
     export.add_argument("--channel", required=True, help="Slack channel id, e.g. C0123456")
-    export.add_argument("--format", choices=("md", "html", "json"), default="md")
+    export.add_argument("--format", choices=("md", "html", "json"), default="md", help="document format (default: %(default)s)")
     return parser
+
+
+def configure_logging(level: str) -> None:
+    """The process's log: one line per record on stderr, at LOG_LEVEL."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if level != "DEBUG":
+        # At INFO the log says what the bot did. Alembic narrates every plugin it loads; the
+        # revision we reach is logged by us. APScheduler logs every tick twice ("Running job",
+        # "executed successfully"): two lines a minute saying nothing happened; a sweep logs
+        # what it sent itself, and APScheduler's warnings (a missed or overlapping run) still show.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if settings.log_level != "DEBUG":
-        # Alembic narrates every plugin it loads at INFO; the revision we reach is logged by us.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    from storage.db import DatabaseUnavailable
+
     try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        settings.require(*REQUIRED_ENVIRONMENT.get(args.command, ()))
         if args.command == "serve":
-            settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
             return asyncio.run(_serve(settings, args.host, args.port))
         if args.command == "run":
-            settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
             return asyncio.run(_run_socket_mode(settings))
         if args.command == "demo":
             from bot.demo import run_demo
 
             return asyncio.run(run_demo(args.database_url))
         if args.command == "sweep":
-            settings.require("SLACK_BOT_TOKEN")
             return asyncio.run(_sweep(settings, args.at))
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
         if args.command == "export":
             return asyncio.run(_export(settings, args.channel, args.format))
-    except ConfigError as exc:
+    except (ConfigError, DatabaseUnavailable) as exc:
+        # What the operator must fix, in one line: a traceback would bury it.
         print(f"postmortem-bot: {exc}", file=sys.stderr)
         return 2
     return 2
@@ -197,11 +276,11 @@ async def _export(settings: Settings, channel: str, fmt: str) -> int:
     from bot.documents import render
     from bot.postmortems import load_document
     from storage import queries
-    from storage.db import create_engine, create_session_factory, migrate
+    from storage.db import create_session_factory, open_existing
 
-    engine = create_engine(settings.database_url)
+    # Read-only: never creates a database where there is none, never migrates one.
+    engine = await open_existing(settings.database_url)
     try:
-        await migrate(engine)
         sessions = create_session_factory(engine)
         async with sessions() as session:
             incident = await queries.latest_incident(session, channel)

@@ -6,8 +6,26 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from bot.schedule import WorkingHours
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./postmortem.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# What each environment variable is, and its default, as `--help` and the README show them.
+ENVIRONMENT: dict[str, tuple[str, str | None]] = {
+    "SLACK_BOT_TOKEN": ("the bot token (xoxb-), from the app's Install App page", None),
+    "SLACK_SIGNING_SECRET": ("checks that requests come from Slack (Basic Information, App Credentials)", None),
+    "SLACK_APP_TOKEN": ("app-level token (xapp-) with connections:write (Basic Information)", None),
+    "DATABASE_URL": ("sqlite+aiosqlite:///path.db or postgresql+asyncpg://user:password@host/db", DEFAULT_DATABASE_URL),
+    "SLACK_API_URL": ("Slack Web API base URL", DEFAULT_SLACK_API_URL),
+    "LOG_LEVEL": (", ".join(LOG_LEVELS), "INFO"),
+    "POSTMORTEM_TIMELINE_EMOJI": ("comma-separated reactions that put a message on the timeline", "pushpin"),
+    "POSTMORTEM_WORKING_HOURS": ("when nudges may reach people, in their own time zone", "09:00-17:00 mon-fri"),
+    "POSTMORTEM_TEMPLATES": ("a directory whose templates override the built-in ones", None),
+}
 
 
 class ConfigError(Exception):
@@ -38,6 +56,14 @@ class Settings:
         emojis = tuple(
             e.strip().strip(":") for e in env.get("POSTMORTEM_TIMELINE_EMOJI", "pushpin").split(",") if e.strip()
         )
+        log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL={env.get('LOG_LEVEL')!r} is not a level: set it to one of {', '.join(LOG_LEVELS)}")
+        working_hours = env.get("POSTMORTEM_WORKING_HOURS") or None
+        try:
+            WorkingHours.parse(working_hours)  # read again where used; checked here, before anything starts
+        except ValueError as exc:
+            raise ConfigError(f"POSTMORTEM_WORKING_HOURS: {exc}") from None
         return cls(
             bot_token=env.get("SLACK_BOT_TOKEN") or None,
             signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
@@ -45,8 +71,8 @@ class Settings:
             slack_api_url=api_url,
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             timeline_emojis=emojis or ("pushpin",),
-            log_level=env.get("LOG_LEVEL", "INFO").upper(),
-            working_hours=env.get("POSTMORTEM_WORKING_HOURS") or None,
+            log_level=log_level,
+            working_hours=working_hours,
         )
 
     def require(self, *names: str) -> None:

@@ -62,6 +62,12 @@ async def check_app_token(settings: Settings) -> None:
                 "with the connections:write scope"
             ) from exc
         log.warning("apps.connections.open failed (%s); Socket Mode will keep retrying", code)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        # Socket Mode cannot start without Slack; slack_sdk would retry it every 10 s forever.
+        raise ConfigError(
+            f"cannot reach Slack at {settings.slack_api_url} ({exc.__class__.__name__}): "
+            "check SLACK_API_URL (default https://slack.com/api/) and the network or proxy"
+        ) from exc
 
 
 def error_code(exc: BaseException) -> str:

@@ -1,4 +1,8 @@
-"""Checks manifest.yml against Slack's app-manifest JSON Schema and the bot's own needs.
+"""Checks the app manifests against Slack's app-manifest JSON Schema and the bot's own needs.
+
+There is one manifest per transport: manifest.yml for Socket Mode (`postmortem-bot run`, no
+public URL) and manifest.http.yml for HTTP (`postmortem-bot serve`). Every content test runs
+on both, and they must be the same app apart from how Slack reaches the bot.
 
 The schema comes from slackapi/manifest-schema, kept in the shared reference tree that CI
 clones beside this repository (``<parent>/shared/slack-reference/manifest-schema``).  The top
@@ -10,6 +14,7 @@ ever fetched from the network.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -23,7 +28,10 @@ from referencing.exceptions import NoSuchResource
 from referencing.jsonschema import DRAFT7
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MANIFEST_PATH = REPO_ROOT / "manifest.yml"
+SOCKET_MANIFEST = REPO_ROOT / "manifest.yml"
+HTTP_MANIFEST = REPO_ROOT / "manifest.http.yml"
+MANIFESTS = {"socket": SOCKET_MANIFEST, "http": HTTP_MANIFEST}
+COMMANDS_SOURCE = REPO_ROOT / "bot" / "commands.py"
 SCHEMA_DIR = REPO_ROOT.parent / "shared" / "slack-reference" / "manifest-schema"
 TOP_SCHEMA_PATH = SCHEMA_DIR / "manifest.schema.json"
 VERSIONED_DIR = SCHEMA_DIR / "schemas"
@@ -119,11 +127,26 @@ def validator(top_schema, registry) -> Draft7Validator:
     return Draft7Validator(top_schema, registry=registry)
 
 
-@pytest.fixture(scope="module")
-def manifest() -> dict:
-    data = yaml.safe_load(MANIFEST_PATH.read_text(encoding="utf-8"))
-    assert isinstance(data, dict), "manifest.yml must be a YAML mapping"
+def _load(path: Path) -> dict:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{path.name} must be a YAML mapping"
     return data
+
+
+@pytest.fixture(scope="module", params=sorted(MANIFESTS))
+def manifest(request) -> dict:
+    """Each manifest in turn: every content test holds for both transports."""
+    return _load(MANIFESTS[request.param])
+
+
+@pytest.fixture(scope="module")
+def socket_manifest() -> dict:
+    return _load(SOCKET_MANIFEST)
+
+
+@pytest.fixture(scope="module")
+def http_manifest() -> dict:
+    return _load(HTTP_MANIFEST)
 
 
 def _leaf_errors(errors):
@@ -233,9 +256,68 @@ def test_slash_command_is_postmortem(manifest):
     commands = manifest["features"]["slash_commands"]
     assert [c["command"] for c in commands] == ["/postmortem"]
     (command,) = commands
-    assert command["url"] == PUBLIC_URL
     assert command["should_escape"] is True, "mentions must arrive as user ids"
     assert command["usage_hint"].startswith("start <title> [--sev 1-4]")
+
+
+def _parser_subcommands() -> set[str]:
+    """The subcommand names `bot.commands.parse` dispatches on (its `name == "..."` tests).
+
+    Read from the parser itself, so a subcommand added there without a usage hint fails
+    test_usage_hint_lists_every_subcommand."""
+    tree = ast.parse(COMMANDS_SOURCE.read_text(encoding="utf-8"))
+    (parse,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "parse"]
+    names = set()
+    for node in ast.walk(parse):
+        if (
+            isinstance(node, ast.Compare)
+            and isinstance(node.left, ast.Name)
+            and node.left.id == "name"
+            and all(isinstance(op, ast.Eq) for op in node.ops)
+        ):
+            names.update(c.value for c in node.comparators if isinstance(c, ast.Constant) and isinstance(c.value, str))
+    return names
+
+
+def test_the_subcommands_read_from_the_parser_are_the_ones_it_accepts():
+    from bot.commands import Help, UsageError, parse
+
+    def accepted(name: str) -> bool:
+        try:
+            command = parse(name)
+        except UsageError:  # known, but wants arguments
+            return True
+        return not (isinstance(command, Help) and command.problem)
+
+    names = _parser_subcommands()
+    assert {"start", "note", "resolve", "help"} <= names
+    assert all(accepted(name) for name in names), names
+    assert not accepted("frobnicate"), "an unknown word must get help, or this check proves nothing"
+
+
+def _usage_hint_parts(manifest: dict) -> list[str]:
+    (command,) = manifest["features"]["slash_commands"]
+    return [part.strip() for part in command["usage_hint"].split("|")]
+
+
+def test_usage_hint_lists_every_subcommand(manifest):
+    from bot.ui.help import SUBCOMMANDS
+
+    parts = _usage_hint_parts(manifest)
+    hinted = [part.split()[0] for part in parts]
+    assert len(hinted) == len(set(hinted)), f"a subcommand is hinted twice: {hinted}"
+    assert set(hinted) == _parser_subcommands(), "usage_hint and bot/commands.py disagree on the subcommands"
+    # Written as `/postmortem help` writes it, so the two never teach different syntax.
+    help_usages = {usage for usage, _what in SUBCOMMANDS}
+    assert [p for p in parts if p not in help_usages] == [], f"not as /postmortem help shows it: {sorted(help_usages)}"
+
+
+def test_usage_hint_fits_slacks_limit(manifest, registry, remote_refs):
+    v1 = next(uri for uri in remote_refs if "1.0.0" in uri)
+    schema = registry.get_or_retrieve(v1).value.contents
+    limit = schema["definitions"]["app-manifests.v1.features.slash_commands"]["items"]["properties"]["usage_hint"]["maxLength"]
+    (command,) = manifest["features"]["slash_commands"]
+    assert len(command["usage_hint"]) <= limit
 
 
 def test_message_shortcut_add_to_timeline(manifest):
@@ -271,8 +353,57 @@ def test_every_bot_event_has_its_scope(manifest):
 
 def test_settings(manifest):
     settings = manifest["settings"]
-    assert settings["event_subscriptions"]["request_url"] == PUBLIC_URL
-    assert settings["interactivity"] == {"is_enabled": True, "request_url": PUBLIC_URL}
+    assert settings["interactivity"]["is_enabled"] is True
     assert settings["org_deploy_enabled"] is False
-    assert settings["socket_mode_enabled"] is True
     assert settings["token_rotation_enabled"] is False
+
+
+# --------------------------------------------------------------------------- transports
+
+
+def _request_urls(manifest: dict) -> list[str]:
+    settings = manifest["settings"]
+    urls = [c.get("url") for c in manifest["features"].get("slash_commands", [])]
+    urls += [settings.get("event_subscriptions", {}).get("request_url"), settings.get("interactivity", {}).get("request_url")]
+    return [u for u in urls if u is not None]
+
+
+def _without_transport(manifest: dict) -> dict:
+    """The manifest with what differs between Socket Mode and HTTP taken out."""
+    app = json.loads(json.dumps(manifest))
+    settings = app["settings"]
+    settings.pop("socket_mode_enabled", None)
+    settings.get("event_subscriptions", {}).pop("request_url", None)
+    settings.get("interactivity", {}).pop("request_url", None)
+    for command in app["features"].get("slash_commands", []):
+        command.pop("url", None)
+    return app
+
+
+def test_socket_mode_manifest_needs_no_public_url(socket_manifest):
+    # `postmortem-bot run` opens the connection itself; a URL here would only mislead.
+    assert socket_manifest["settings"]["socket_mode_enabled"] is True
+    assert _request_urls(socket_manifest) == []
+
+
+def test_http_manifest_sends_everything_to_slack_events(http_manifest):
+    # `postmortem-bot serve` answers commands, events and interactivity on one path.
+    assert http_manifest["settings"]["socket_mode_enabled"] is False
+    assert _request_urls(http_manifest) == [PUBLIC_URL] * 3
+
+
+def test_http_manifest_placeholder_host_is_the_one_readme_says_to_replace():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    host = urlsplit(PUBLIC_URL).netloc
+    assert "manifest.http.yml" in readme and host in readme
+
+
+def test_both_manifests_are_the_same_app_apart_from_the_transport(socket_manifest, http_manifest):
+    socket_app, http_app = _without_transport(socket_manifest), _without_transport(http_manifest)
+    # Named one by one first so a mismatch says where (e.g. a scope added to one file only).
+    assert set(http_app["oauth_config"]["scopes"]["bot"]) == set(socket_app["oauth_config"]["scopes"]["bot"])
+    assert http_app["settings"]["event_subscriptions"] == socket_app["settings"]["event_subscriptions"]
+    assert http_app["features"]["slash_commands"] == socket_app["features"]["slash_commands"]
+    assert http_app["features"]["shortcuts"] == socket_app["features"]["shortcuts"]
+    assert http_app["settings"]["interactivity"] == socket_app["settings"]["interactivity"]
+    assert http_app == socket_app
