@@ -56,6 +56,7 @@ EXPECTED_BOT_SCOPES = {
     "reactions:read",
     "users:read",
     "im:write",
+    "im:history",
     "files:write",
 }
 
