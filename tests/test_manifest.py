@@ -64,6 +64,7 @@ EXPECTED_BOT_SCOPES = {
     "reactions:read",
     "users:read",
     "im:write",
+    "im:history",
     "files:write",
 }
 

@@ -13,8 +13,10 @@ Shape of the module:
 
 * :class:`SlackError` -- raised by a handler to answer ``{"ok": false, "error": name}``.
 * :func:`api_method` -- decorator registering one handler per Web API method together with
-  every error name it may raise; the registry (:data:`METHODS`) is what lets a test compare
-  our error names with the ones Slack's OpenAPI spec documents.
+  the OAuth scope it needs and every error name it may raise; the registry (:data:`METHODS`)
+  is what lets a test compare our error names with the ones Slack's OpenAPI spec documents.
+  The bot token holds manifest.yml's bot scopes (see :mod:`bot.emulator.scopes`), so a
+  method the manifest does not cover answers ``missing_scope`` here as in a real workspace.
 * :class:`SlackEmulator` -- the server and its state: users, channels and their messages,
   pins, views, trigger ids, uploaded files, response_url hooks, a log of every call, and
   fault injection: scripted (rate limits, 5xx, error answers, delays for one method) and a
@@ -54,6 +56,13 @@ from zoneinfo import ZoneInfo
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.clock import Clock, SystemClock
+from bot.emulator.scopes import (
+    APP_TOKEN_SCOPES,
+    ConversationKind,
+    Scope,
+    manifest_bot_scopes,
+    per_conversation,
+)
 
 __all__ = [
     "METHODS",
@@ -100,6 +109,11 @@ UPLOAD_TARGET = "(upload)"
 
 _TS_RE = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
 
+OPEN_SCOPES: Mapping[ConversationKind, str] = MappingProxyType(
+    {"im": "im:write", "mpim": "mpim:write"})
+"""conversations.open's scope by what it opens.  It opens DMs and group DMs only; given a
+channel it answers ``channel_not_found`` whatever the token holds."""
+
 
 # --------------------------------------------------------------------------------------
 # Errors and the method registry
@@ -130,6 +144,7 @@ class ApiMethod:
     handler: HandlerFn
     errors: frozenset[str]
     token_type: TokenType
+    scope: Scope = None
 
 
 _REGISTRY: dict[str, ApiMethod] = {}
@@ -151,9 +166,14 @@ DISPATCH_ERRORS = frozenset(
 
 
 def api_method(
-    name: str, *, errors: Iterable[str] = (), token_type: TokenType = "bot"
+    name: str, *, scope: Scope, errors: Iterable[str] = (), token_type: TokenType = "bot"
 ) -> Callable[[HandlerFn], HandlerFn]:
     """Register ``fn`` as the handler of Web API method ``name``.
+
+    ``scope`` is the OAuth scope the token needs (docs.slack.dev, the method's "Required
+    scopes"): None, one name, or one per conversation type (:func:`per_conversation`).  It
+    is required, so a new method cannot forget it; without it the dispatcher answers
+    ``missing_scope`` before the handler runs.
 
     ``errors`` lists every error name the handler may raise (besides ``invalid_arguments``).
     The dispatcher refuses to send any other name -- an undeclared error is an emulator bug
@@ -164,7 +184,7 @@ def api_method(
     def register(fn: HandlerFn) -> HandlerFn:
         if name in _REGISTRY:
             raise RuntimeError(f"Web API method {name} registered twice")
-        _REGISTRY[name] = ApiMethod(name, fn, frozenset(errors), token_type)
+        _REGISTRY[name] = ApiMethod(name, fn, frozenset(errors), token_type, scope)
         return fn
 
     return register
@@ -177,7 +197,9 @@ def implemented_methods() -> list[str]:
 
 def possible_errors(method: str) -> frozenset[str]:
     """Every error name a call of ``method`` can be answered with (injected ones aside)."""
-    return _REGISTRY[method].errors | HANDLER_ERRORS | DISPATCH_ERRORS
+    spec = _REGISTRY[method]
+    scope_errors = frozenset() if spec.scope is None else frozenset({"missing_scope"})
+    return spec.errors | HANDLER_ERRORS | DISPATCH_ERRORS | scope_errors
 
 
 # --------------------------------------------------------------------------------------
@@ -469,6 +491,7 @@ class _User:
     tz: str
     is_bot: bool
     deleted: bool
+    email: str | None = None
     bot_id: str | None = None
     updated: int = 0  # set from the emulator's clock when created
 
@@ -501,6 +524,15 @@ class _Channel:
     @property
     def is_public(self) -> bool:
         return not (self.is_private or self.is_im or self.is_mpim)
+
+    @property
+    def kind(self) -> ConversationKind:
+        """Which scope family (channels, groups, im, mpim) guards this conversation."""
+        if self.is_im:
+            return "im"
+        if self.is_mpim:
+            return "mpim"
+        return "private" if self.is_private else "public"
 
 
 @dataclass
@@ -622,7 +654,16 @@ class SlackEmulator:
     Tests set state up with :meth:`add_user` / :meth:`add_channel`, act as humans with
     :meth:`post_user_message` and friends, and inspect what the bot did with
     :meth:`messages`, :meth:`messages_in_dm`, :meth:`views`, :attr:`calls`...
+
+    The bot token holds exactly the bot scopes of manifest.yml unless ``scopes`` says
+    otherwise; a method whose scope is not held answers ``missing_scope`` as Slack does.
     """
+
+    scopes: tuple[str, ...]
+    """The bot token's scopes (default: manifest.yml's).  A test may replace them."""
+
+    app_scopes: tuple[str, ...]
+    """The app-level token's scopes (default: ``connections:write``)."""
 
     trigger_lifetime: float
     """Seconds a trigger id stays usable (Slack: 3).  Tests may shorten it."""
@@ -640,8 +681,14 @@ class SlackEmulator:
         bot_id: str = "BBOT000001",
         bot_token: str = "xoxb-emulator-token",
         app_token: str = "xapp-emulator-token",
+        scopes: Iterable[str] | None = None,
+        app_scopes: Iterable[str] = APP_TOKEN_SCOPES,
         clock: Clock | None = None,
     ) -> None:
+        if isinstance(scopes, str):
+            raise TypeError("scopes is a list of scope names, not one string")
+        self.scopes = manifest_bot_scopes() if scopes is None else tuple(scopes)
+        self.app_scopes = tuple(app_scopes)
         self.team_id = team_id
         self.team_domain = team_domain
         self.bot_user_id = bot_user_id
@@ -765,16 +812,23 @@ class SlackEmulator:
         is_bot: bool = False,
         deleted: bool = False,
         real_name: str | None = None,
+        email: str | None = None,
     ) -> JSON:
-        """Create a workspace member; returns the user object users.info would give."""
+        """Create a workspace member; returns the user object users.info would give.
+
+        A person has an email (default ``<name>@example.com``), a bot none; users.info
+        shows it only to a token with ``users:read.email``.
+        """
         if user_id in self._users:
             raise ValueError(f"user {user_id} already exists")
         if user_id[:1] not in ("U", "W"):
             raise ValueError(f"user ids start with U or W, got {user_id!r}")
         ZoneInfo(tz)  # fail here, not in users.info, on a misspelt time zone
+        if email is None and not is_bot:
+            email = f"{name}@example.com"
         self._users[user_id] = _User(
             user_id, name, real_name if real_name is not None else name, tz, is_bot, deleted,
-            updated=self.unix_now(),
+            email, updated=self.unix_now(),
         )
         return self._user_json(self._users[user_id])
 
@@ -1284,6 +1338,7 @@ class SlackEmulator:
             return chaotic
         try:
             spec = self._authenticate(method, token)
+            self._authorize(spec, args)
             # A deep copy: what handlers store must not alias what `calls` records.
             body = spec.handler(self, _Args(copy.deepcopy(args)))
         except SlackError as exc:
@@ -1305,6 +1360,39 @@ class SlackEmulator:
         if kinds[token] != spec.token_type:
             raise SlackError("not_allowed_token_type")
         return spec
+
+    def _authorize(self, spec: ApiMethod, args: JSON) -> None:
+        """``missing_scope`` unless the token holds the scope the call needs, answered as
+        Slack does: HTTP 200 with ``needed`` (the scope) and ``provided`` (every scope the
+        token holds, comma-separated)."""
+        needed = self._needed_scope(spec, _Args(args))
+        granted = self.scopes if spec.token_type == "bot" else self.app_scopes
+        if needed is not None and needed not in granted:
+            raise SlackError("missing_scope", {"needed": needed, "provided": ",".join(granted)})
+
+    def _needed_scope(self, spec: ApiMethod, args: _Args) -> str | None:
+        """The scope this call needs; for conversations.*, by the conversation's type.
+
+        A conversation the emulator does not know needs nothing here: the handler answers
+        ``channel_not_found`` (or ``users_list_not_supplied``) for it.
+        """
+        if spec.scope is None or isinstance(spec.scope, str):
+            return spec.scope
+        kind = self._conversation_kind(args)
+        return None if kind is None else spec.scope.get(kind)
+
+    def _conversation_kind(self, args: _Args) -> ConversationKind | None:
+        """The type of the conversation a call is about: its ``channel``, or for
+        conversations.open its ``users`` (one person a DM, several a group DM)."""
+        channel_id = args.text("channel")
+        if channel_id is not None:
+            channel = self._channels.get(channel_id)
+            return None if channel is None else channel.kind
+        users = {u.strip() for u in (args.text("users") or "").split(",") if u.strip()}
+        humans = users - {self.bot_user_id}
+        if not humans:
+            return None
+        return "im" if len(humans) == 1 else "mpim"
 
     @staticmethod
     def _fault_reply(fault: _Fault) -> _Reply:
@@ -1595,6 +1683,8 @@ class SlackEmulator:
                          "status_text": "", "status_emoji": "", "team": self.team_id}
         if user.bot_id:
             profile["bot_id"] = user.bot_id
+        if user.email is not None and "users:read.email" in self.scopes:
+            profile["email"] = user.email
         return {
             "id": user.id, "team_id": self.team_id, "name": user.name, "deleted": user.deleted,
             "real_name": user.real_name, "tz": user.tz, "tz_label": now.tzname(),
@@ -1657,14 +1747,14 @@ class SlackEmulator:
     # One handler per method.  Each returns the body of the ok answer without "ok", and
     # raises SlackError only with names listed in its @api_method(errors=...).
 
-    @api_method("auth.test")
+    @api_method("auth.test", scope=None)
     def _auth_test(self, args: _Args) -> JSON:
         bot = self._users[self.bot_user_id]
         return {"url": f"https://{self.team_domain}.slack.com/", "team": self.team_domain,
                 "user": bot.name, "team_id": self.team_id, "user_id": self.bot_user_id,
                 "bot_id": self.bot_id, "is_enterprise_install": False}
 
-    @api_method("apps.connections.open", token_type="app")
+    @api_method("apps.connections.open", scope="connections:write", token_type="app")
     def _apps_connections_open(self, args: _Args) -> JSON:
         # Slack: {"url": "wss://wss-primary.slack.com/link/?ticket=...&app_id=..."}.  The
         # ticket is good for one connection; a client reconnecting asks for a new URL.
@@ -1675,7 +1765,7 @@ class SlackEmulator:
 
     # ----------------------------------------------------------------- chat.*
 
-    @api_method("chat.postMessage",
+    @api_method("chat.postMessage", scope="chat:write",
                 errors=("channel_not_found", "not_in_channel", "is_archived", "no_text",
                         "invalid_blocks", "invalid_metadata_format", "cannot_dm_bot"))
     def _chat_post_message(self, args: _Args) -> JSON:
@@ -1737,7 +1827,7 @@ class SlackEmulator:
             raise SlackError("channel_not_found")
         return self.open_dm(user_id)
 
-    @api_method("chat.postEphemeral",
+    @api_method("chat.postEphemeral", scope="chat:write",
                 errors=("channel_not_found", "not_in_channel", "is_archived",
                         "user_not_in_channel", "no_text", "invalid_blocks"))
     def _chat_post_ephemeral(self, args: _Args) -> JSON:
@@ -1756,7 +1846,7 @@ class SlackEmulator:
                                  "blocks": blocks, "thread_ts": args.text("thread_ts")})
         return {"message_ts": self.new_ts()}
 
-    @api_method("chat.update",
+    @api_method("chat.update", scope="chat:write",
                 errors=("channel_not_found", "message_not_found", "cant_update_message",
                         "no_text", "invalid_blocks", "invalid_metadata_format"))
     def _chat_update(self, args: _Args) -> JSON:
@@ -1782,7 +1872,7 @@ class SlackEmulator:
         return {"channel": channel.id, "ts": message["ts"], "text": message["text"],
                 "message": copy.deepcopy(message)}
 
-    @api_method("chat.delete",
+    @api_method("chat.delete", scope="chat:write",
                 errors=("channel_not_found", "message_not_found", "cant_delete_message"))
     def _chat_delete(self, args: _Args) -> JSON:
         channel = self._visible_channel(args.required("channel"))
@@ -1792,7 +1882,8 @@ class SlackEmulator:
         self._remove_message(channel, message)
         return {"channel": channel.id, "ts": message["ts"]}
 
-    @api_method("chat.getPermalink", errors=("channel_not_found", "message_not_found"))
+    @api_method("chat.getPermalink", scope=None,
+                errors=("channel_not_found", "message_not_found"))
     def _chat_get_permalink(self, args: _Args) -> JSON:
         channel = self._visible_channel(args.required("channel"))
         message = self._visible_message(channel, args.required("message_ts"),
@@ -1801,7 +1892,7 @@ class SlackEmulator:
 
     # ----------------------------------------------------------------- conversations.*
 
-    @api_method("conversations.join",
+    @api_method("conversations.join", scope="channels:join",
                 errors=("channel_not_found", "is_archived",
                         "method_not_supported_for_channel_type"))
     def _conversations_join(self, args: _Args) -> JSON:
@@ -1821,7 +1912,8 @@ class SlackEmulator:
             channel.messages[join["ts"]] = join
         return {"channel": self._conversation_json(channel)}
 
-    @api_method("conversations.info", errors=("channel_not_found",))
+    @api_method("conversations.info", scope=per_conversation("read"),
+                errors=("channel_not_found",))
     def _conversations_info(self, args: _Args) -> JSON:
         channel = self._visible_channel(args.required("channel"))
         info = self._conversation_json(channel)
@@ -1829,7 +1921,7 @@ class SlackEmulator:
             info["num_members"] = len(channel.members)
         return {"channel": info}
 
-    @api_method("conversations.history",
+    @api_method("conversations.history", scope=per_conversation("history"),
                 errors=("channel_not_found", "not_in_channel", "invalid_ts_latest",
                         "invalid_ts_oldest", "invalid_cursor"))
     def _conversations_history(self, args: _Args) -> JSON:
@@ -1853,7 +1945,7 @@ class SlackEmulator:
             body["response_metadata"] = {"next_cursor": _encode_cursor("next_ts", rest[0]["ts"])}
         return body
 
-    @api_method("conversations.replies",
+    @api_method("conversations.replies", scope=per_conversation("history"),
                 errors=("channel_not_found", "not_in_channel", "thread_not_found",
                         "invalid_cursor"))
     def _conversations_replies(self, args: _Args) -> JSON:
@@ -1882,7 +1974,7 @@ class SlackEmulator:
             body["response_metadata"] = {"next_cursor": _encode_cursor("next_ts", rest[0]["ts"])}
         return body
 
-    @api_method("conversations.open",
+    @api_method("conversations.open", scope=OPEN_SCOPES,
                 errors=("channel_not_found", "user_not_found", "user_disabled",
                         "users_list_not_supplied", "too_many_users", "cannot_dm_bot"))
     def _conversations_open(self, args: _Args) -> JSON:
@@ -1932,7 +2024,7 @@ class SlackEmulator:
         self._channels[channel_id] = channel
         return channel, False
 
-    @api_method("conversations.members",
+    @api_method("conversations.members", scope=per_conversation("read"),
                 errors=("channel_not_found", "invalid_limit", "invalid_cursor"))
     def _conversations_members(self, args: _Args) -> JSON:
         channel = self._visible_channel(args.required("channel"))
@@ -1956,7 +2048,7 @@ class SlackEmulator:
 
     # ----------------------------------------------------------------- pins.*, reactions.*
 
-    @api_method("pins.add",
+    @api_method("pins.add", scope="pins:write",
                 errors=("channel_not_found", "not_in_channel", "no_item_specified",
                         "bad_timestamp", "message_not_found", "already_pinned"))
     def _pins_add(self, args: _Args) -> JSON:
@@ -1971,7 +2063,7 @@ class SlackEmulator:
         message["pinned_to"] = [channel.id]
         return {}
 
-    @api_method("pins.remove",
+    @api_method("pins.remove", scope="pins:write",
                 errors=("channel_not_found", "not_in_channel", "no_item_specified",
                         "bad_timestamp", "message_not_found", "no_pin"))
     def _pins_remove(self, args: _Args) -> JSON:
@@ -1986,7 +2078,7 @@ class SlackEmulator:
         message.pop("pinned_to", None)
         return {}
 
-    @api_method("pins.list", errors=("channel_not_found",))
+    @api_method("pins.list", scope="pins:read", errors=("channel_not_found",))
     def _pins_list(self, args: _Args) -> JSON:
         channel = self._visible_channel(args.required("channel"))
         items = [
@@ -1996,7 +2088,7 @@ class SlackEmulator:
         ]
         return {"items": items}
 
-    @api_method("reactions.get",
+    @api_method("reactions.get", scope="reactions:read",
                 errors=("channel_not_found", "no_item_specified", "bad_timestamp",
                         "message_not_found"))
     def _reactions_get(self, args: _Args) -> JSON:
@@ -2010,7 +2102,7 @@ class SlackEmulator:
 
     # ----------------------------------------------------------------- users.*
 
-    @api_method("users.info", errors=("user_not_found",))
+    @api_method("users.info", scope="users:read", errors=("user_not_found",))
     def _users_info(self, args: _Args) -> JSON:
         user = self._users.get(args.required("user"))
         if user is None:
@@ -2019,7 +2111,7 @@ class SlackEmulator:
 
     # ----------------------------------------------------------------- views.*
 
-    @api_method("views.open",
+    @api_method("views.open", scope=None,
                 errors=("invalid_trigger_id", "trigger_exchanged", "trigger_expired"))
     def _views_open(self, args: _Args) -> JSON:
         payload = self._view_arg(args, ["modal"])
@@ -2027,7 +2119,7 @@ class SlackEmulator:
         view = self._store_view(payload, trigger.user)
         return {"view": self._view_json(view)}
 
-    @api_method("views.push",
+    @api_method("views.push", scope=None,
                 errors=("invalid_trigger_id", "trigger_exchanged", "trigger_expired"))
     def _views_push(self, args: _Args) -> JSON:
         payload = self._view_arg(args, ["modal"])
@@ -2035,7 +2127,7 @@ class SlackEmulator:
         view = self._store_view(payload, trigger.user)
         return {"view": self._view_json(view)}
 
-    @api_method("views.update", errors=("view_not_found", "hash_conflict"))
+    @api_method("views.update", scope=None, errors=("view_not_found", "hash_conflict"))
     def _views_update(self, args: _Args) -> JSON:
         view_id, external_id = args.text("view_id"), args.text("external_id")
         if view_id is None and external_id is None:
@@ -2055,7 +2147,7 @@ class SlackEmulator:
         view.hash = self._new_view_hash()
         return {"view": self._view_json(view)}
 
-    @api_method("views.publish", errors=("user_not_found", "hash_conflict"))
+    @api_method("views.publish", scope=None, errors=("user_not_found", "hash_conflict"))
     def _views_publish(self, args: _Args) -> JSON:
         user_id = args.required("user_id")
         payload = self._view_arg(args, ["home"])
@@ -2075,7 +2167,7 @@ class SlackEmulator:
 
     # ----------------------------------------------------------------- files.*
 
-    @api_method("files.getUploadURLExternal")
+    @api_method("files.getUploadURLExternal", scope="files:write")
     def _files_get_upload_url_external(self, args: _Args) -> JSON:
         filename = args.required("filename")
         length = args.integer("length", -1)
@@ -2085,7 +2177,7 @@ class SlackEmulator:
         self._files[file.id] = file
         return {"upload_url": f"{self.base_url}/_upload/{file.id}", "file_id": file.id}
 
-    @api_method("files.completeUploadExternal",
+    @api_method("files.completeUploadExternal", scope="files:write",
                 errors=("file_not_found", "channel_not_found", "not_in_channel", "is_archived"))
     def _files_complete_upload_external(self, args: _Args) -> JSON:
         entries = args.json_value("files")
