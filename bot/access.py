@@ -30,6 +30,12 @@ CACHE_SECONDS = 60
 MEMBERS_PAGE = 1000  # Slack's largest page for conversations.members
 
 
+NOT_A_CHANNEL = (
+    "Incidents live in channels: run `/postmortem` in the incident's channel (invite me first if it is "
+    "private). Nothing was changed."
+)
+
+
 class AccessDenied(Exception):
     """The person may not act here; the message says why and what to do (no user text in it)."""
 
@@ -50,11 +56,15 @@ class ChannelAccess:
         """Raise AccessDenied unless `user_id` may act in `channel_id` (see the module doc)."""
         if not channel_id or not user_id:
             raise AccessDenied("This request does not say who is acting where, so I did nothing.")
+        if channel_id.startswith("D"):  # a DM: no incident lives there, and Slack would need im:read
+            raise AccessDenied(NOT_A_CHANNEL)
         try:
             channel = await self._channel(channel_id)
         except SLACK_FAILURES as exc:  # an error answer, a timeout, a connection down: fail closed
             code = error_code(exc)
             log.warning("cannot check membership of %s in %s: %s", user_id, channel_id, code)
+            if code == "missing_scope":  # a group DM: the bot reads channels, not conversations
+                raise AccessDenied(NOT_A_CHANNEL) from exc
             if code == "channel_not_found":  # Slack hides private channels the bot is not in
                 raise AccessDenied(
                     "I can't see this channel: if it is private, invite me with `/invite @postmortem-bot` "

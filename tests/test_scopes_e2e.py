@@ -78,3 +78,23 @@ async def test_with_the_manifests_scopes_recovery_finds_the_dm_and_sends_nothing
     assert report.recovered == [nudge.key] and report.sent == []
     assert len(dms_to(fixed_rig, BOB)) == 1
     assert all(c["error"] != "missing_scope" for c in fixed_rig.emulator.calls)
+
+
+@pytest.mark.parametrize("where", ["dm", "group_dm"])
+async def test_a_command_in_a_dm_or_group_dm_is_told_incidents_live_in_channels(rig: Rig, where: str) -> None:
+    """Under the manifest's scopes the bot cannot read DMs' conversations.info (im:read,
+    mpim:read): it says where incidents live instead of "missing_scope, try again"."""
+    if where == "dm":
+        channel = rig.emulator.open_dm(ALICE)
+    else:
+        # Made with a token that may (mpim:write): the bot's own may not.
+        rig.emulator.scopes = (*rig.emulator.scopes, "mpim:write")
+        channel = (await rig.bot.client.conversations_open(users=f"{ALICE},{BOB}"))["channel"]["id"]
+        rig.emulator.scopes = tuple(s for s in rig.emulator.scopes if s != "mpim:write")
+    for command in ("start Checkout failing", "timeline"):
+        before = len(rig.emulator.responses())
+        delivery = await rig.driver.slash_command(channel, ALICE, command)
+        assert delivery.status == 200
+        answer = (await rig.responses(before + 1))[-1]
+        assert "Incidents live in channels" in answer["text"], answer["text"]
+    assert await rig.bot.services.timeline.current_incident(rig.emulator.team_id, channel) is None
