@@ -1,0 +1,172 @@
+"""Intake: processed events, channel messages and timeline reactions, as events and
+reconciliation write them. Every write here is safe to repeat: redelivery is normal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import Any, Iterable
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Message, ProcessedEvent, Reaction
+from storage.upsert import on_conflict_insert, on_conflict_insert_for
+
+# The statements every event runs are built once per dialect and executed with parameters:
+# building an upsert (its `excluded` columns above all) cost more CPU than running it.
+
+
+@cache
+def _claim_event_stmt(dialect: str) -> Any:
+    return on_conflict_insert_for(dialect, ProcessedEvent.__table__).on_conflict_do_nothing(
+        index_elements=["team_id", "event_id"]
+    )
+
+
+async def claim_event(session: AsyncSession, team_id: str, event_id: str, now: datetime) -> bool:
+    """Record `event_id` as processed; False if it already was (a redelivery).
+
+    Call it in the same transaction as the event's effects, so a crash leaves neither.
+    """
+    stmt = _claim_event_stmt(session.bind.dialect.name)
+    result = await session.execute(stmt, {"team_id": team_id, "event_id": event_id, "received_at": now})
+    return result.rowcount == 1
+
+
+async def prune_processed_events(session: AsyncSession, before: datetime) -> int:
+    """Forget event ids received before `before`; Slack stops retrying long before that."""
+    result = await session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < before))
+    return result.rowcount or 0
+
+
+async def is_event_processed(session: AsyncSession, team_id: str, event_id: str) -> bool:
+    return await session.get(ProcessedEvent, (team_id, event_id)) is not None
+
+
+async def message_exists(session: AsyncSession, team_id: str, channel_id: str, ts: str) -> bool:
+    found = await session.scalar(
+        select(Message.id).where(Message.team_id == team_id, Message.channel_id == channel_id, Message.ts == ts)
+    )
+    return found is not None
+
+
+@cache
+def _insert_message_stmt(dialect: str) -> Any:
+    stmt = on_conflict_insert_for(dialect, Message.__table__)
+    fill = {k: stmt.excluded[k] for k in ("user_id", "text", "thread_ts", "file_names", "source", "edited_ts")}
+    return stmt.on_conflict_do_update(
+        index_elements=["team_id", "channel_id", "ts"],
+        set_=fill,
+        where=and_(Message.source == "missing", stmt.excluded.source != "missing"),
+    )
+
+
+async def insert_message(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Insert a message; a repeat is ignored, except that it fills in a 'missing' placeholder."""
+    await session.execute(_insert_message_stmt(session.bind.dialect.name), values)
+
+
+async def apply_message_edit(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Apply an edit unless a newer one was applied already or the message was deleted.
+
+    `values` carries the new text, `edited_ts`, and `original_text` (the text before this
+    edit, used only when the message was never seen before).
+    """
+    stmt = on_conflict_insert(session, Message).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["team_id", "channel_id", "ts"],
+        set_={
+            "text": stmt.excluded.text,
+            "edited_ts": stmt.excluded.edited_ts,
+            # Keep the first text ever seen; later edits must not overwrite it.
+            "original_text": func.coalesce(Message.original_text, Message.text),
+            "file_names": stmt.excluded.file_names,
+        },
+        where=and_(
+            Message.deleted.is_(False),
+            or_(Message.edited_ts.is_(None), Message.edited_ts < stmt.excluded.edited_ts),
+        ),
+    )
+    await session.execute(stmt)
+
+
+async def mark_message_deleted(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Tombstone a message, inserting the tombstone if the delete overtook the message."""
+    stmt = on_conflict_insert(session, Message).values(**values, deleted=True)
+    stmt = stmt.on_conflict_do_update(index_elements=["team_id", "channel_id", "ts"], set_={"deleted": True})
+    await session.execute(stmt)
+
+
+async def set_reaction(
+    session: AsyncSession,
+    *,
+    team_id: str,
+    channel_id: str,
+    message_ts: str,
+    user_id: str,
+    emoji: str,
+    present: bool,
+    event_ts: str,
+) -> None:
+    """Record that `user_id`'s `emoji` on a message is `present` as of `event_ts`.
+
+    A change older than the one stored is ignored, so concurrent add/remove processed out of
+    order converge on the latest state, and a redelivered event changes nothing.
+    """
+    stmt = on_conflict_insert(session, Reaction).values(
+        team_id=team_id,
+        channel_id=channel_id,
+        message_ts=message_ts,
+        user_id=user_id,
+        emoji=emoji,
+        present=present,
+        event_ts=event_ts,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["team_id", "channel_id", "message_ts", "user_id", "emoji"],
+        set_={"present": stmt.excluded.present, "event_ts": stmt.excluded.event_ts},
+        where=Reaction.event_ts < stmt.excluded.event_ts,
+    )
+    await session.execute(stmt)
+
+
+async def reactions_read_after(session: AsyncSession, team_id: str, channel_id: str, ts: str, event_ts: str) -> bool:
+    """Whether reconciliation read the message's reactions from Slack after `event_ts`."""
+    read_ts = await session.scalar(
+        select(Message.reactions_read_ts).where(
+            Message.team_id == team_id, Message.channel_id == channel_id, Message.ts == ts
+        )
+    )
+    return read_ts is not None and read_ts > event_ts
+
+
+async def mark_reactions_read(session: AsyncSession, team_id: str, channel_id: str, ts_list: list[str], read_ts: str) -> None:
+    """Record that the reactions of these messages were read whole at `read_ts`."""
+    for chunk in range(0, len(ts_list), 500):
+        await session.execute(
+            update(Message)
+            .where(
+                Message.team_id == team_id,
+                Message.channel_id == channel_id,
+                Message.ts.in_(ts_list[chunk : chunk + 500]),
+                or_(Message.reactions_read_ts.is_(None), Message.reactions_read_ts < read_ts),
+            )
+            .values(reactions_read_ts=read_ts)
+        )
+
+
+async def incident_messages(session: AsyncSession, incident_id: int) -> list[Message]:
+    """Every message row of the incident, tombstones included."""
+    return list(await session.scalars(select(Message).where(Message.incident_id == incident_id)))
+
+
+async def channel_reactions(session: AsyncSession, team_id: str, channel_id: str, emojis: Iterable[str]) -> list[Reaction]:
+    """The latest known state of every timeline-emoji reaction in a channel."""
+    return list(
+        await session.scalars(
+            select(Reaction).where(
+                Reaction.team_id == team_id, Reaction.channel_id == channel_id, Reaction.emoji.in_(list(emojis))
+            )
+        )
+    )
