@@ -275,15 +275,15 @@ async def _migrate(settings: Settings) -> int:
 async def _export(settings: Settings, channel: str, fmt: str) -> int:
     from bot.documents import render
     from bot.postmortems import load_document
-    from storage import queries
     from storage.db import create_session_factory, open_existing
+    from storage.incidents import latest_incident
 
     # Read-only: never creates a database where there is none, never migrates one.
     engine = await open_existing(settings.database_url)
     try:
         sessions = create_session_factory(engine)
         async with sessions() as session:
-            incident = await queries.latest_incident(session, channel)
+            incident = await latest_incident(session, channel)
         if incident is None:
             print(f"postmortem-bot: no incident has been declared in channel {channel}", file=sys.stderr)
             return 1

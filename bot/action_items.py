@@ -15,7 +15,6 @@ from typing import Any, Awaitable, Callable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 
 from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
@@ -25,8 +24,10 @@ from bot.schedule import local_date, zone
 from bot.people import PeopleDirectory
 from bot.slack import SLACK_FAILURES, error_code
 from bot.ui import nudges as ui
+from storage.action_items import get_action_item, team_action_item
 from storage.db import SessionFactory
-from storage.models import ActionItem, Incident
+from storage.incidents import get_incident, team_incident
+from storage.models import Incident
 
 log = logging.getLogger("postmortem_bot.action_items")
 
@@ -80,8 +81,8 @@ class ActionItemService:
         """The item `item_id` of workspace `team_id`: ids come from button values and modal
         metadata, so another workspace's id is "no such item", never its item."""
         async with self.sessions() as session:
-            item = await session.scalar(select(ActionItem).where(ActionItem.id == item_id, ActionItem.team_id == team_id))
-            incident = await session.get(Incident, item.incident_id) if item else None
+            item = await team_action_item(session, team_id, item_id)
+            incident = await get_incident(session, item.incident_id) if item else None
         if item is None or incident is None or incident.team_id != team_id:
             raise AnswerError("This action item does not exist (any more) in this workspace.")
         return item_mapping(item, incident)
@@ -115,7 +116,7 @@ class ActionItemService:
         now = self.clock.now()
         what = ""
         async with self.sessions.begin() as session:
-            item = await session.get(ActionItem, item_id, with_for_update=True)
+            item = await get_action_item(session, item_id, lock=True)
             assert item is not None
             if answer.kind == "done":
                 item.status, what = "done", "done"
@@ -166,8 +167,8 @@ class ActionItemService:
         retries, it is queued and the next sweep posts it (once, keyed like a nudge).
         """
         async with self.sessions() as session:
-            row = await session.get(ActionItem, item["id"])
-            incident = await session.get(Incident, row.incident_id)
+            row = await get_action_item(session, item["id"])
+            incident = await get_incident(session, row.incident_id)
             thread = await answer_thread(session, incident) if incident is not None else None
         if row.dm_channel and row.dm_ts:
             await self._safely(
@@ -209,7 +210,7 @@ class ActionItemService:
         if meeting_at < self.clock.now():
             raise AnswerError("That time has passed: pick a time still to come.")
         async with self.sessions.begin() as session:
-            incident = await session.get(Incident, incident_id, with_for_update=True)
+            incident = await get_incident(session, incident_id, lock=True)
             if incident is None:
                 raise AnswerError("That incident no longer exists.")
             incident.meeting_at = meeting_at
@@ -260,7 +261,7 @@ class ActionItemService:
     async def incident_summary(self, team_id: str, incident_id: int, user_id: str) -> dict[str, Any]:
         """What the meeting form shows about its incident, if `user_id` may act on it."""
         async with self.sessions() as session:
-            incident = await session.scalar(select(Incident).where(Incident.id == incident_id, Incident.team_id == team_id))
+            incident = await team_incident(session, team_id, incident_id)
         if incident is None:
             raise AnswerError("That incident does not exist in this workspace. Nothing was changed.")
         try:

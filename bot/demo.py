@@ -191,15 +191,13 @@ async def sweeps(harness: Harness, log: Transcript, until: datetime) -> int:
     """The minute's sweeps, from now to `until`, shown where they send something (the
     commander's review-meeting nudges, each owner's first reminder in their working hours);
     bob answers his with a button. Returns how many nudges were sent."""
-    from sqlalchemy import select
-
-    from storage.models import Nudge
+    from storage.nudges import next_pending_nudge
 
     emulator, out = harness.emulator, log.out
     sent = 0
     while True:
         async with harness.bot.services.timeline.sessions() as session:
-            due = await session.scalar(select(Nudge).where(Nudge.status == "pending").order_by(Nudge.not_before, Nudge.id))
+            due = await next_pending_nudge(session)
         if due is None or due.not_before > until:
             return sent
         log.clock.set(max(due.not_before, log.clock.now()))

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.access import ChannelAccess
@@ -15,9 +14,10 @@ from bot.clock import Clock
 from bot.slack import error_code
 from bot.ui.card import incident_card
 from bot.ui.text import severity_label
-from storage import queries
 from storage.db import SessionFactory
-from storage.models import ACTIVE, LIFECYCLE, Incident, TimelineEntry
+from storage.incidents import active_incident, create_incident, delete_incident, set_card_ts
+from storage.models import LIFECYCLE, Incident
+from storage.timeline import add_timeline_entry
 
 log = logging.getLogger("postmortem_bot.incidents")
 
@@ -62,34 +62,31 @@ class IncidentService:
         now = self.clock.now()
         try:
             async with self.sessions.begin() as session:
-                existing = await queries.active_incident(session, team_id, channel_id)
+                existing = await active_incident(session, team_id, channel_id)
                 if existing is not None:
                     return StartOutcome(incident=existing, created=False)
-                incident = Incident(
+                incident = await create_incident(
+                    session,
                     team_id=team_id,
                     channel_id=channel_id,
                     title=title[:MAX_TITLE],
                     severity=severity,
-                    status=ACTIVE,
                     commander_id=user_id,
                     started_at=now,
                 )
-                session.add(incident)
-                await session.flush()
-                session.add(
-                    TimelineEntry(
-                        team_id=team_id,
-                        incident_id=incident.id,
-                        kind=LIFECYCLE,
-                        occurred_at=now,
-                        user_id=user_id,
-                        text=f"Incident declared: {incident.title} ({severity_label(severity)})",
-                    )
+                await add_timeline_entry(
+                    session,
+                    team_id=team_id,
+                    incident_id=incident.id,
+                    kind=LIFECYCLE,
+                    occurred_at=now,
+                    user_id=user_id,
+                    text=f"Incident declared: {incident.title} ({severity_label(severity)})",
                 )
         except IntegrityError:
             # Another `start` in the same channel won the race.
             async with self.sessions() as session:
-                existing = await queries.active_incident(session, team_id, channel_id)
+                existing = await active_incident(session, team_id, channel_id)
             if existing is None:
                 raise
             return StartOutcome(incident=existing, created=False)
@@ -101,7 +98,7 @@ class IncidentService:
             raise
         warning = await self._pin(channel_id, card_ts)
         async with self.sessions.begin() as session:
-            await session.execute(update(Incident).where(Incident.id == incident.id).values(card_ts=card_ts))
+            await set_card_ts(session, incident.id, card_ts)
         incident.card_ts = card_ts
         return StartOutcome(incident=incident, created=True, warning=warning)
 
@@ -146,8 +143,7 @@ class IncidentService:
 
     async def _forget(self, incident: Incident) -> None:
         async with self.sessions.begin() as session:
-            await session.execute(delete(TimelineEntry).where(TimelineEntry.incident_id == incident.id))
-            await session.execute(delete(Incident).where(Incident.id == incident.id))
+            await delete_incident(session, incident.id)
 
     @staticmethod
     def _explain(exc: SlackApiError) -> str:

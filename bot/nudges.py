@@ -21,7 +21,6 @@ from typing import Any, Iterable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import schedule
@@ -30,18 +29,25 @@ from bot.people import PeopleDirectory
 from bot.payloads import datetime_to_ts
 from bot.slack import error_code
 from bot.ui import nudges as ui
+from storage.action_items import get_action_item, incident_action_items, remember_item_dm
 from storage.db import SessionFactory
-from storage.models import (
-    CANCELLED,
-    CLAIMED,
-    FAILED,
-    PENDING,
-    SENT,
-    ActionItem,
-    Incident,
-    Nudge,
-    Postmortem,
+from storage.incidents import get_incident
+from storage.models import CANCELLED, SENT, ActionItem, Incident, Nudge
+from storage.nudges import (
+    cancel_pending_nudges,
+    cancel_pending_of_subjects,
+    claim_due_nudges,
+    forget_unclaimed_nudges,
+    last_sent_nudge,
+    mark_nudge_failed,
+    mark_nudge_sent,
+    pending_subjects_due_before,
+    put_nudge,
+    release_nudge,
+    set_nudge_status,
+    take_over_claims,
 )
+from storage.postmortems import summary_ts_of
 
 log = logging.getLogger("postmortem_bot.nudges")
 
@@ -75,13 +81,7 @@ def incident_subject(incident_id: int) -> str:
 async def restart_item_nudges(session: AsyncSession, item_id: int) -> None:
     """Forget an item's reminders (but one a sweep is sending), in the caller's transaction,
     so its next plan starts again with the assignment DM: what a new owner gets."""
-    await session.execute(
-        delete(Nudge).where(
-            Nudge.subject == item_subject(item_id),
-            Nudge.kind.in_(ITEM_KINDS),
-            Nudge.status.in_((SENT, CANCELLED, FAILED, PENDING)),
-        )
-    )
+    await forget_unclaimed_nudges(session, item_subject(item_id), ITEM_KINDS)
 
 
 async def cancel_item_nudges(session: AsyncSession, item_ids: Iterable[int]) -> None:
@@ -89,9 +89,7 @@ async def cancel_item_nudges(session: AsyncSession, item_ids: Iterable[int]) -> 
     transaction (the sweep would find nothing to say, but need not look)."""
     subjects = [item_subject(i) for i in item_ids]
     if subjects:
-        await session.execute(
-            update(Nudge).where(Nudge.subject.in_(subjects), Nudge.status == PENDING).values(status=CANCELLED)
-        )
+        await cancel_pending_of_subjects(session, subjects)
 
 
 def subject_id(subject: str) -> int:
@@ -126,8 +124,7 @@ def _base36(number: int) -> str:
 
 async def answer_thread(session: AsyncSession, incident: Incident) -> str | None:
     """Where answers about an incident's items are told: the summary's thread, else the card's."""
-    summary_ts = await session.scalar(select(Postmortem.summary_ts).where(Postmortem.incident_id == incident.id))
-    return summary_ts or incident.card_ts
+    return await summary_ts_of(session, incident.id) or incident.card_ts
 
 
 @dataclass(frozen=True)
@@ -179,8 +176,8 @@ class NudgeService:
         claim is recovered from Slack), never a sent reminder with none planned after it.
         """
         async with self.sessions() as session:
-            item = await session.get(ActionItem, item_id)
-            last = None if delivered else await self._last_sent(session, item_subject(item_id), "action_item")
+            item = await get_action_item(session, item_id)
+            last = None if delivered else await last_sent_nudge(session, item_subject(item_id), "action_item")
         if item is None and delivered is None:
             return
         planned = None
@@ -203,16 +200,14 @@ class NudgeService:
         async with self.sessions.begin() as session:
             if delivered is not None:
                 await self._mark_sent(session, delivered)
-                await session.execute(
-                    update(ActionItem).where(ActionItem.id == item_id).values(dm_channel=delivered.channel, dm_ts=delivered.ts)
-                )
+                await remember_item_dm(session, item_id, delivered.channel, delivered.ts)
             # Re-read under lock: an answer may have landed since the plan was computed
             # (a snooze's replanning finishing after a "done"), and the latest state wins.
-            item = await session.get(ActionItem, item_id, with_for_update=True)
-            await self._cancel_pending(session, item_subject(item_id), ITEM_KINDS)
+            item = await get_action_item(session, item_id, lock=True)
+            await cancel_pending_nudges(session, item_subject(item_id), ITEM_KINDS)
             if planned is None or item is None or item.status in ("done", "wont_do"):
                 return
-            incident = await session.get(Incident, item.incident_id)
+            incident = await get_incident(session, item.incident_id)
             assert incident is not None
             await self._put(session, item.team_id, "action_item", item_subject(item_id), planned.slot, item.owner_id, planned.not_before)
             tell_commander, tell_channel = schedule.escalation(planned.slot)
@@ -228,8 +223,8 @@ class NudgeService:
         marked sent in the transaction that plans the next, as in `plan_item`.
         """
         async with self.sessions() as session:
-            incident = await session.get(Incident, incident_id)
-            last = None if delivered else await self._last_sent(session, incident_subject(incident_id), "meeting_unscheduled")
+            incident = await get_incident(session, incident_id)
+            last = None if delivered else await last_sent_nudge(session, incident_subject(incident_id), "meeting_unscheduled")
         if incident is None or incident.resolved_at is None:
             if delivered is not None:
                 async with self.sessions.begin() as session:
@@ -253,7 +248,7 @@ class NudgeService:
         async with self.sessions.begin() as session:
             if delivered is not None:
                 await self._mark_sent(session, delivered)
-            await self._cancel_pending(session, subject, ("meeting_unscheduled", "meeting_agenda", "publication_request"))
+            await cancel_pending_nudges(session, subject, ("meeting_unscheduled", "meeting_agenda", "publication_request"))
             if planned is not None:
                 await self._put(session, incident.team_id, "meeting_unscheduled", subject, planned.slot, incident.commander_id, planned.not_before)
             if incident.meeting_at is not None:
@@ -272,33 +267,10 @@ class NudgeService:
     async def _put(
         self, session: AsyncSession, team_id: str, kind: str, subject: str, slot: str, recipient: str, not_before: datetime
     ) -> None:
-        """Insert a pending nudge; a cancelled one with the same key comes back; a sent one stays sent."""
-        from storage.queries import _insert  # the dialect's INSERT with ON CONFLICT
-
-        stmt = _insert(session, Nudge).values(
-            team_id=team_id, kind=kind, subject=subject, slot=slot, recipient=recipient,
-            not_before=not_before, status=PENDING, attempts=0, created_at=self.clock.now(),
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["kind", "subject", "slot"],
-            set_={"status": PENDING, "not_before": stmt.excluded.not_before, "recipient": stmt.excluded.recipient},
-            where=Nudge.status == CANCELLED,
-        )
-        await session.execute(stmt)
-
-    async def _cancel_pending(self, session: AsyncSession, subject: str, kinds: tuple[str, ...]) -> None:
-        await session.execute(
-            update(Nudge)
-            .where(Nudge.subject == subject, Nudge.kind.in_(kinds), Nudge.status == PENDING)
-            .values(status=CANCELLED)
-        )
-
-    async def _last_sent(self, session: AsyncSession, subject: str, kind: str) -> Nudge | None:
-        return await session.scalar(
-            select(Nudge)
-            .where(Nudge.subject == subject, Nudge.kind == kind, Nudge.status == SENT)
-            .order_by(Nudge.sent_at.desc(), Nudge.id.desc())
-            .limit(1)
+        """Plan a nudge (see `put_nudge`), created now."""
+        await put_nudge(
+            session, team_id=team_id, kind=kind, subject=subject, slot=slot, recipient=recipient,
+            not_before=not_before, now=self.clock.now(),
         )
 
     async def defer_answer_reply(self, item_id: int, channel_id: str, *, what: str, by: str) -> None:
@@ -306,7 +278,7 @@ class NudgeService:
         next sweep posts it in the item's thread, once."""
         now = self.clock.now()
         async with self.sessions.begin() as session:
-            item = await session.get(ActionItem, item_id)
+            item = await get_action_item(session, item_id)
             if item is None:
                 return
             await self._put(session, item.team_id, ANSWER_REPLY, item_subject(item_id),
@@ -332,49 +304,18 @@ class NudgeService:
         """After downtime, an action item's pending reminder may name a slot whose day has
         gone: plan it again, so one current reminder goes out instead of a stale one first."""
         async with self.sessions() as session:
-            subjects = list(
-                await session.scalars(
-                    select(Nudge.subject).where(
-                        Nudge.status == PENDING, Nudge.kind == "action_item", Nudge.not_before < now - STALE_AFTER
-                    )
-                )
-            )
+            subjects = await pending_subjects_due_before(session, "action_item", now - STALE_AFTER)
         for subject in subjects:
             await self.plan_item(subject_id(subject))
 
     async def _claim(self, now: datetime, limit: int) -> list[Nudge]:
         async with self.sessions.begin() as session:
-            rows = list(
-                await session.scalars(
-                    select(Nudge)
-                    .where(Nudge.status == PENDING, Nudge.not_before <= now)
-                    .order_by(Nudge.not_before, Nudge.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            for row in rows:
-                row.status = CLAIMED
-                row.claimed_by = self.worker_id
-                row.claimed_at = now
-                row.attempts += 1
-        return rows
+            return await claim_due_nudges(session, now, limit, self.worker_id)
 
     async def _stale_claims(self, now: datetime) -> list[tuple[Nudge, datetime]]:
         """Claims past their lease, taken over at `now`; each with the time it was claimed."""
         async with self.sessions.begin() as session:
-            rows = list(
-                await session.scalars(
-                    select(Nudge)
-                    .where(Nudge.status == CLAIMED, Nudge.claimed_at < now - CLAIM_LEASE)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            claimed = [(row, row.claimed_at) for row in rows]
-            for row in rows:
-                row.claimed_by = self.worker_id
-                row.claimed_at = now
-        return claimed
+            return await take_over_claims(session, now - CLAIM_LEASE, now, self.worker_id)
 
     async def _recover(self, nudge: Nudge, claimed_at: datetime, now: datetime, report: SweepReport) -> None:
         """A crashed sweeper's claim: sent already (Slack has it) or not (send it now)."""
@@ -485,16 +426,16 @@ class NudgeService:
         if nudge.kind == ANSWER_REPLY:
             what, by, _when = nudge.slot.rsplit(":", 2)
             async with self.sessions() as session:
-                item = await session.get(ActionItem, subject_id(nudge.subject))
-                incident = await session.get(Incident, item.incident_id) if item is not None else None
+                item = await get_action_item(session, subject_id(nudge.subject))
+                incident = await get_incident(session, item.incident_id) if item is not None else None
                 thread = await answer_thread(session, incident) if incident is not None else None
             if item is None or incident is None:
                 return None
             return dict(ui.channel_update(item_mapping(item, incident), by=by, what=what), thread_ts=thread)
         if nudge.kind in ITEM_KINDS:
             async with self.sessions() as session:
-                item = await session.get(ActionItem, subject_id(nudge.subject))
-                incident = await session.get(Incident, item.incident_id) if item is not None else None
+                item = await get_action_item(session, subject_id(nudge.subject))
+                incident = await get_incident(session, item.incident_id) if item is not None else None
             if item is None or incident is None or item.status in ("done", "wont_do"):
                 return None
             mapping = item_mapping(item, incident)
@@ -507,8 +448,8 @@ class NudgeService:
             return ui.overdue_to_channel(mapping, overdue_days=overdue_days)
 
         async with self.sessions() as session:
-            incident = await session.get(Incident, subject_id(nudge.subject))
-            items = list(await session.scalars(select(ActionItem).where(ActionItem.incident_id == subject_id(nudge.subject))))
+            incident = await get_incident(session, subject_id(nudge.subject))
+            items = await incident_action_items(session, subject_id(nudge.subject))
         if incident is None:
             return None
         if nudge.kind == "meeting_unscheduled":
@@ -567,34 +508,26 @@ class NudgeService:
 
     async def _mark_sent(self, session: AsyncSession, delivered: Delivered) -> None:
         nudge, now, channel, ts = delivered.nudge, delivered.at, delivered.channel, delivered.ts
-        await session.execute(
-            update(Nudge)
-            .where(Nudge.id == nudge.id)
-            .values(status=SENT, sent_at=now, message_channel=channel, message_ts=ts, last_error=None)
-        )
+        await mark_nudge_sent(session, nudge.id, at=now, channel=channel, ts=ts)
         nudge.status, nudge.sent_at, nudge.message_channel, nudge.message_ts = SENT, now, channel, ts
 
     async def _release(self, nudge: Nudge, not_before: datetime, error: str) -> None:
         async with self.sessions.begin() as session:
-            await session.execute(
-                update(Nudge)
-                .where(Nudge.id == nudge.id)
-                .values(status=PENDING, not_before=not_before, claimed_by=None, claimed_at=None, last_error=error[:200])
-            )
+            await release_nudge(session, nudge.id, not_before, error)
 
     async def _set_status(self, nudge: Nudge, status: str) -> None:
         async with self.sessions.begin() as session:
-            await session.execute(update(Nudge).where(Nudge.id == nudge.id).values(status=status))
+            await set_nudge_status(session, nudge.id, status)
 
     async def _fail(self, nudge: Nudge, code: str) -> None:
         """Undeliverable: mark it, and tell the commander (once) so a person can step in."""
         async with self.sessions.begin() as session:
-            await session.execute(update(Nudge).where(Nudge.id == nudge.id).values(status=FAILED, last_error=code[:200]))
+            await mark_nudge_failed(session, nudge.id, code)
         if nudge.kind != "action_item":
             return
         async with self.sessions() as session:
-            item = await session.get(ActionItem, subject_id(nudge.subject))
-            incident = await session.get(Incident, item.incident_id) if item else None
+            item = await get_action_item(session, subject_id(nudge.subject))
+            incident = await get_incident(session, item.incident_id) if item else None
         if item is None or incident is None:
             return
         try:

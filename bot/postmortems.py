@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import quality
@@ -38,22 +37,19 @@ from bot.ui import postmortem_modal as modal
 from bot.ui.card import incident_card
 from bot.ui.summary import loading_modal, postmortem_summary
 from bot.ui.text import escape, slack_date
-from storage import queries
+from storage.action_items import create_action_item, delete_action_items, incident_action_items
 from storage.db import SessionFactory
-from storage.models import (
-    ACTIVE,
-    DRAFT,
-    IN_REVIEW,
-    LIFECYCLE,
-    OPEN,
-    PUBLISHED,
-    RESOLVED,
-    ActionItem,
-    Incident,
-    Postmortem,
-    PostmortemRevision,
-    TimelineEntry,
+from storage.incidents import get_incident, latest_incident, team_incident
+from storage.models import ACTIVE, DRAFT, IN_REVIEW, LIFECYCLE, PUBLISHED, RESOLVED, ActionItem, Incident, Postmortem
+from storage.postmortems import (
+    create_postmortem,
+    add_revision,
+    get_postmortem,
+    postmortem_status,
+    removed_item_ids_of,
+    revision_authors,
 )
+from storage.timeline import add_timeline_entry
 
 log = logging.getLogger("postmortem_bot.postmortems")
 
@@ -145,7 +141,7 @@ class PostmortemService:
 
     async def _incident_for(self, team_id: str, channel_id: str) -> Incident:
         async with self.sessions() as session:
-            incident = await queries.latest_incident(session, channel_id, team_id)
+            incident = await latest_incident(session, channel_id, team_id)
         if incident is None:
             raise PostmortemError("There is no incident in this channel. Start one with `/postmortem start <title>`.")
         return incident
@@ -154,20 +150,19 @@ class PostmortemService:
         """Mark the incident resolved (once) and log it on the timeline; the card follows."""
         now = self.clock.now()
         async with self.sessions.begin() as session:
-            row = await session.get(Incident, incident.id, with_for_update=True)
+            row = await get_incident(session, incident.id, lock=True)
             assert row is not None
             if row.status == ACTIVE:
                 row.status = RESOLVED
                 row.resolved_at = now
-                session.add(
-                    TimelineEntry(
-                        team_id=row.team_id,
-                        incident_id=row.id,
-                        kind=LIFECYCLE,
-                        occurred_at=now,
-                        user_id=user_id,
-                        text=f"Incident resolved after {humanize(now - row.started_at)}",
-                    )
+                await add_timeline_entry(
+                    session,
+                    team_id=row.team_id,
+                    incident_id=row.id,
+                    kind=LIFECYCLE,
+                    occurred_at=now,
+                    user_id=user_id,
+                    text=f"Incident resolved after {humanize(now - row.started_at)}",
                 )
             incident = row
         await self.refresh_card(incident)
@@ -192,24 +187,22 @@ class PostmortemService:
     async def _postmortem(self, incident: Incident) -> Postmortem:
         """The incident's post-mortem, created from what the bot knows on first use."""
         async with self.sessions() as session:
-            found = await session.scalar(select(Postmortem).where(Postmortem.incident_id == incident.id))
+            found = await get_postmortem(session, incident.id)
         if found is not None:
             return found
         items = await load_timeline(self.sessions, incident, self.timeline_emojis)
         async with self.sessions.begin() as session:
-            existing = await session.scalar(select(Postmortem).where(Postmortem.incident_id == incident.id))
+            existing = await get_postmortem(session, incident.id)
             if existing is not None:  # someone else got here first
                 return existing
-            postmortem = Postmortem(
+            postmortem = await create_postmortem(
+                session,
                 team_id=incident.team_id,
                 incident_id=incident.id,
                 status=DRAFT,
                 draft=self._prefill(incident, items).to_json(),
-                view_revision=0,
-                removed_item_ids=[],
                 updated_at=self.clock.now(),
             )
-            session.add(postmortem)
         await self.refresh_card(incident)  # "not started" becomes "draft"
         return postmortem
 
@@ -307,8 +300,8 @@ class PostmortemService:
         """The form's rows with the stored items a submission keeps though the form lacks them."""
         async with self.sessions() as session:
             stored = await self._stored_rows(session, incident_id)
-            removed = await session.scalar(select(Postmortem.removed_item_ids).where(Postmortem.incident_id == incident_id))
-        return with_stored_items(mark_edits(content, stored), stored, removed or [])
+            removed = await removed_item_ids_of(session, incident_id)
+        return with_stored_items(mark_edits(content, stored), stored, removed)
 
     def _today_for(self, tz_name: str) -> date:
         return local_date(self.clock.now(), tz_name)
@@ -338,25 +331,16 @@ class PostmortemService:
             # The staged draft carries its edits; the form's rows are compared with the items.
             draft = PostmortemContent.from_json(postmortem.draft) if content is None else mark_edits(content, stored)
             content = with_stored_items(draft, stored, postmortem.removed_item_ids or [])
-            incident = await session.get(Incident, incident_id)
+            incident = await get_incident(session, incident_id)
             assert incident is not None
             content, to_plan = await self._store_action_items(session, incident, postmortem, content, user_id)
-            number = (
-                await session.scalar(
-                    select(func.coalesce(func.max(PostmortemRevision.number), 0)).where(
-                        PostmortemRevision.postmortem_id == postmortem.id
-                    )
-                )
-            ) + 1
-            session.add(
-                PostmortemRevision(
-                    team_id=incident.team_id,
-                    postmortem_id=postmortem.id,
-                    number=number,
-                    author_id=user_id,
-                    content=content.to_json(),
-                    created_at=now,
-                )
+            number = await add_revision(
+                session,
+                team_id=incident.team_id,
+                postmortem_id=postmortem.id,
+                author_id=user_id,
+                content=content.to_json(),
+                created_at=now,
             )
             postmortem.draft = content.to_json()
             postmortem.pending_submitter = None
@@ -380,7 +364,7 @@ class PostmortemService:
         "i<id>" rows in the draft. Returns the content and the items whose reminders must
         be planned: new ones, and those whose owner or due date changed."""
         now = self.clock.now()
-        existing = {item.id: item for item in await queries.incident_action_items(session, incident.id)}
+        existing = {item.id: item for item in await incident_action_items(session, incident.id)}
         kept_ids: set[int] = set()
         to_plan: list[int] = []
         rows = []
@@ -389,19 +373,16 @@ class PostmortemService:
                 continue
             item = existing.get(row.item_id) if row.item_id is not None else None
             if item is None:
-                item = ActionItem(
+                item = await create_action_item(
+                    session,
                     team_id=incident.team_id,
                     incident_id=incident.id,
-                    status=OPEN,
-                    created_by=user_id,
-                    created_at=now,
+                    title="",
                     owner_id=row.owner or user_id,
                     due=row.due or now.date(),
-                    title="",
-                    updated_at=now,
+                    created_by=user_id,
+                    at=now,
                 )
-                session.add(item)
-                await session.flush()
                 to_plan.append(item.id)
             values = {
                 "title": row.title.strip()[:300],
@@ -426,9 +407,7 @@ class PostmortemService:
         removed = (set(postmortem.removed_item_ids or []) & set(existing)) - kept_ids
         if removed:
             await cancel_item_nudges(session, removed)
-            await session.execute(
-                delete(ActionItem).where(ActionItem.incident_id == incident.id, ActionItem.id.in_(removed))
-            )
+            await delete_action_items(session, incident.id, removed)
         postmortem.removed_item_ids = []
         content.action_items = rows
         return content, to_plan
@@ -442,7 +421,7 @@ class PostmortemService:
 
     async def _stored_rows(self, session: AsyncSession, incident_id: int, *, lock: bool = False) -> list[ActionItemDraft]:
         """The incident's stored action items, as the form's rows show them."""
-        return [_row_of(item) for item in await queries.incident_action_items(session, incident_id, lock=lock)]
+        return [_row_of(item) for item in await incident_action_items(session, incident_id, lock=lock)]
 
     # --- sharing and publishing ------------------------------------------------------------
 
@@ -487,9 +466,7 @@ class PostmortemService:
         incident = await self._incident_for(team_id, channel_id)
         await self._check_access(incident.channel_id, user_id)
         async with self.sessions.begin() as session:
-            postmortem = await session.scalar(
-                select(Postmortem).where(Postmortem.incident_id == incident.id).with_for_update()
-            )
+            postmortem = await get_postmortem(session, incident.id, lock=True)
             if postmortem is None or postmortem.submitted_at is None:
                 raise PostmortemError("Nothing to publish yet: submit the post-mortem first (`/postmortem resolve`).")
             if postmortem.status == PUBLISHED:
@@ -520,19 +497,16 @@ class PostmortemService:
         incident = await self._incident_for(team_id, channel_id)
         now = self.clock.now()
         async with self.sessions.begin() as session:
-            item = ActionItem(
+            item = await create_action_item(
+                session,
                 team_id=team_id,
                 incident_id=incident.id,
                 title=title[:300],
                 owner_id=owner,
                 due=due,
-                status=OPEN,
                 created_by=user_id,
-                created_at=now,
-                updated_at=now,
+                at=now,
             )
-            session.add(item)
-            await session.flush()
         # No draft to update: the form shows every stored item of the incident.
         if self.nudges is not None:
             await self.nudges.plan_item(item.id)
@@ -545,8 +519,8 @@ class PostmortemService:
         if not incident.card_ts:
             return
         async with self.sessions() as session:
-            status = await session.scalar(select(Postmortem.status).where(Postmortem.incident_id == incident.id))
-            fresh = await session.get(Incident, incident.id)
+            status = await postmortem_status(session, incident.id)
+            fresh = await get_incident(session, incident.id)
         try:
             await self.client.chat_update(
                 channel=incident.channel_id,
@@ -561,9 +535,7 @@ class PostmortemService:
         may act on it. Ids come from payloads (private_metadata, button values): never trust
         them further than the team they arrived with and the channel's membership."""
         async with self.sessions() as session:
-            incident = await session.scalar(
-                select(Incident).where(Incident.id == incident_id, Incident.team_id == team_id)
-            )
+            incident = await team_incident(session, team_id, incident_id)
         if incident is None:
             raise PostmortemError("That incident does not exist in this workspace. Nothing was changed.")
         await self._check_access(incident.channel_id, user_id)
@@ -578,15 +550,13 @@ class PostmortemService:
 
     async def _incident(self, incident_id: int) -> Incident:
         async with self.sessions() as session:
-            incident = await session.get(Incident, incident_id)
+            incident = await get_incident(session, incident_id)
         if incident is None:
             raise PostmortemError("That incident no longer exists.")
         return incident
 
     async def _locked(self, session: AsyncSession, incident_id: int) -> Postmortem:
-        postmortem = await session.scalar(
-            select(Postmortem).where(Postmortem.incident_id == incident_id).with_for_update()
-        )
+        postmortem = await get_postmortem(session, incident_id, lock=True)
         if postmortem is None:
             raise PostmortemError("This post-mortem was not started yet: use the card's button or `/postmortem resolve`.")
         return postmortem
@@ -636,20 +606,9 @@ async def load_document(
     """
     items = await load_timeline(sessions, incident, emojis)
     async with sessions() as session:
-        postmortem = await session.scalar(select(Postmortem).where(Postmortem.incident_id == incident.id))
-        actions = list(
-            await session.scalars(select(ActionItem).where(ActionItem.incident_id == incident.id).order_by(ActionItem.id))
-        )
-        authors: list[str] = []
-        if postmortem is not None:
-            authors = list(
-                await session.scalars(
-                    select(PostmortemRevision.author_id)
-                    .where(PostmortemRevision.postmortem_id == postmortem.id)
-                    .group_by(PostmortemRevision.author_id)
-                    .order_by(func.min(PostmortemRevision.number))
-                )
-            )
+        postmortem = await get_postmortem(session, incident.id)
+        actions = await incident_action_items(session, incident.id)
+        authors = await revision_authors(session, postmortem.id) if postmortem is not None else []
     content = PostmortemContent.from_json(postmortem.draft) if postmortem is not None else None
     names: dict[str, str] = {}
     if people is not None:

@@ -35,8 +35,17 @@ from bot.clock import Clock
 from bot.payloads import TS_PATTERN, MalformedPayload, SlackMessage, datetime_to_ts, ts_key
 from bot.slack import SLACK_FAILURES, error_code
 from bot.timeline import NoIncident, message_row, tombstone_row
-from storage import queries
 from storage.db import SessionFactory
+from storage.incidents import active_incidents, capturing_incident
+from storage.intake import (
+    apply_message_edit,
+    channel_reactions,
+    incident_messages,
+    insert_message,
+    mark_message_deleted,
+    mark_reactions_read,
+    set_reaction,
+)
 from storage.models import Incident, Message
 
 log = logging.getLogger("postmortem_bot.reconcile")
@@ -164,7 +173,7 @@ class ReconcileService:
     async def sync_channel(self, team_id: str, channel_id: str) -> SyncReport:
         """`/postmortem sync`: reconcile the channel's current incident."""
         async with self.sessions() as session:
-            incident = await queries.capturing_incident(session, team_id, channel_id)
+            incident = await capturing_incident(session, team_id, channel_id)
         if incident is None:
             raise NoIncident(channel_id)
         return await self.sync_incident(incident)
@@ -172,7 +181,7 @@ class ReconcileService:
     async def sync_active(self) -> list[SyncReport]:
         """Start-up: reconcile every active incident, one after another (they share the limits)."""
         async with self.sessions() as session:
-            incidents = await queries.active_incidents(session)
+            incidents = await active_incidents(session)
         reports = []
         for incident in incidents:
             try:
@@ -187,8 +196,8 @@ class ReconcileService:
     async def sync_incident(self, incident: Incident) -> SyncReport:
         report = SyncReport(incident_id=incident.id, channel_id=incident.channel_id)
         async with self.sessions() as session:
-            stored = {m.ts: m for m in await queries.incident_messages(session, incident)}
-            reactions = await queries.channel_reactions(
+            stored = {m.ts: m for m in await incident_messages(session, incident.id)}
+            reactions = await channel_reactions(
                 session, incident.team_id, incident.channel_id, self.timeline_emojis
             )
         read_at = datetime_to_ts(self.clock.now())
@@ -197,7 +206,7 @@ class ReconcileService:
         # The read's own time, on Slack's clock as far as the read shows it.
         observed_ts = max(read_at, slack.newest_ts, key=ts_key)
         async with self.sessions.begin() as session:
-            current = await queries.capturing_incident(session, incident.team_id, incident.channel_id)
+            current = await capturing_incident(session, incident.team_id, incident.channel_id)
             if current is None or current.id != incident.id:
                 return report  # the incident moved on while Slack was read: nothing to repair
             await self._repair_messages(session, incident, stored, slack, oldest, report)
@@ -283,13 +292,13 @@ class ReconcileService:
             if row is None or row.source == "missing":
                 # Intake keeps human messages, and any message someone pinned to the timeline.
                 if message.is_human or pinned or row is not None:
-                    await queries.insert_message(session, message_row(team_id, incident.id, message, "sync"))
+                    await insert_message(session, message_row(team_id, incident.id, message, "sync"))
                     report.messages_added += 1
                 continue
             if row.deleted:
                 continue
             if message.edited_ts and (row.edited_ts is None or ts_key(row.edited_ts) < ts_key(message.edited_ts)):
-                await queries.apply_message_edit(session, message_row(team_id, incident.id, message, "sync"))
+                await apply_message_edit(session, message_row(team_id, incident.id, message, "sync"))
                 report.edits += 1
         for ts, row in stored.items():
             if row.deleted or row.source == "missing" or ts_key(ts) < ts_key(oldest):
@@ -298,7 +307,7 @@ class ReconcileService:
                 continue
             raw = slack.messages.get(ts)
             if raw is None or raw.get("subtype") == "tombstone":
-                await queries.mark_message_deleted(
+                await mark_message_deleted(
                     session, tombstone_row(team_id, incident.id, channel_id, ts, row.user_id, "sync")
                 )
                 report.deletes += 1
@@ -343,7 +352,7 @@ class ReconcileService:
             if not listed and ((ts, emoji) in complete or (ts, emoji) not in seen):
                 changes.append((ts, user, emoji, False))
         for ts, user, emoji, present in changes:
-            await queries.set_reaction(
+            await set_reaction(
                 session,
                 team_id=incident.team_id,
                 channel_id=incident.channel_id,
@@ -359,4 +368,4 @@ class ReconcileService:
                 report.pins_removed += 1
         # Events older than this read are stale for these messages, even for people the read
         # did not list (a reaction added and removed while the bot was away).
-        await queries.mark_reactions_read(session, incident.team_id, incident.channel_id, read_whole, observed_ts)
+        await mark_reactions_read(session, incident.team_id, incident.channel_id, read_whole, observed_ts)

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from statistics import median
 
-from sqlalchemy import select
-
 from bot.clock import Clock
 from storage.db import SessionFactory
 from storage.models import ActionItem, Incident, Postmortem
+from storage.stats import incidents_since
 
 DEFAULT_DAYS = 90
 MAX_DAYS = 3660
@@ -84,10 +83,5 @@ class StatsService:
         now = self.clock.now()
         since: datetime = now - timedelta(days=days)
         async with self.sessions() as session:
-            incidents = list(
-                await session.scalars(select(Incident).where(Incident.team_id == team_id, Incident.started_at >= since))
-            )
-            ids = [i.id for i in incidents]
-            postmortems = list(await session.scalars(select(Postmortem).where(Postmortem.incident_id.in_(ids)))) if ids else []
-            items = list(await session.scalars(select(ActionItem).where(ActionItem.incident_id.in_(ids)))) if ids else []
+            incidents, postmortems, items = await incidents_since(session, team_id, since)
         return team_stats(incidents, postmortems, items, days, now.date())

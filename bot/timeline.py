@@ -24,9 +24,21 @@ from bot.payloads import SlackMessage, ts_key, ts_to_datetime
 from bot.people import PeopleDirectory
 from bot.schedule import zone
 from bot.slack import error_code, fetch_message
-from storage import queries
 from storage.db import SessionFactory
+from storage.incidents import capturing_incident
+from storage.intake import (
+    apply_message_edit,
+    claim_event,
+    insert_message,
+    is_event_processed,
+    mark_message_deleted,
+    message_exists,
+    prune_processed_events,
+    reactions_read_after,
+    set_reaction,
+)
 from storage.models import LIFECYCLE, NOTE, Incident, Message, TimelineEntry
+from storage.timeline import add_timeline_entry, is_on_timeline, promote_message, timeline_rows
 
 log = logging.getLogger("postmortem_bot.timeline")
 
@@ -134,20 +146,20 @@ class TimelineService:
         handled before or the channel has no incident. Either way the event id is recorded
         in the same transaction as whatever the caller writes."""
         async with self.sessions.begin() as session:
-            if not await queries.claim_event(session, team_id, event_id, self.clock.now()):
+            if not await claim_event(session, team_id, event_id, self.clock.now()):
                 yield None
                 return
-            incident = await queries.capturing_incident(session, team_id, channel_id)
+            incident = await capturing_incident(session, team_id, channel_id)
             yield (session, incident) if incident is not None else None
 
     async def skip_event(self, team_id: str, event_id: str) -> None:
         """Record an event that has nothing for the timeline, so its redelivery is cheap too."""
         async with self.sessions.begin() as session:
-            await queries.claim_event(session, team_id, event_id, self.clock.now())
+            await claim_event(session, team_id, event_id, self.clock.now())
 
     async def prune_event_log(self, retention: timedelta) -> int:
         async with self.sessions.begin() as session:
-            return await queries.prune_processed_events(session, self.clock.now() - retention)
+            return await prune_processed_events(session, self.clock.now() - retention)
 
     async def record_message(self, team_id: str, event_id: str, message: SlackMessage) -> bool:
         """Store a human message posted in an incident channel. True if it was stored now."""
@@ -159,11 +171,11 @@ class TimelineService:
                 message.thread_ts is None
                 and incident.history_read_ts is not None
                 and ts_key(message.ts) < ts_key(incident.history_read_ts)
-                and not await queries.message_exists(session, team_id, message.channel_id, message.ts)
+                and not await message_exists(session, team_id, message.channel_id, message.ts)
             ):
                 log.info("late event for %s/%s, gone from Slack when it was read back: ignored", message.channel_id, message.ts)
                 return False
-            await queries.insert_message(session, message_row(team_id, incident.id, message, "event"))
+            await insert_message(session, message_row(team_id, incident.id, message, "event"))
             return True
 
     async def record_edit(self, team_id: str, event_id: str, message: SlackMessage, previous_text: str | None) -> None:
@@ -175,7 +187,7 @@ class TimelineService:
             session, incident = target
             row = message_row(team_id, incident.id, message, "event")
             row.update(edited_ts=message.edited_ts, original_text=previous_text)
-            await queries.apply_message_edit(session, row)
+            await apply_message_edit(session, row)
 
     async def record_delete(self, team_id: str, event_id: str, channel_id: str, ts: str, user_id: str | None) -> None:
         """Apply a `message_deleted`: the message leaves the timeline and cannot come back."""
@@ -183,7 +195,7 @@ class TimelineService:
             if target is None:
                 return
             session, incident = target
-            await queries.mark_message_deleted(session, tombstone_row(team_id, incident.id, channel_id, ts, user_id, "event"))
+            await mark_message_deleted(session, tombstone_row(team_id, incident.id, channel_id, ts, user_id, "event"))
 
     async def record_reaction(
         self,
@@ -200,7 +212,7 @@ class TimelineService:
     ) -> None:
         """Apply reaction_added / reaction_removed for a timeline emoji.
 
-        The timeline follows from the reactions' latest state (see storage.queries), so
+        The timeline follows from the reactions' latest state (see storage.intake), so
         removing the last pushpin takes the message off and redeliveries change nothing.
         """
         if emoji not in self.timeline_emojis:
@@ -209,13 +221,13 @@ class TimelineService:
         fetched: SlackMessage | None = None
         fetch_error: str | None = None
         async with self.sessions.begin() as session:
-            if await queries.is_event_processed(session, team_id, event_id):
+            if await is_event_processed(session, team_id, event_id):
                 return
-            incident = await queries.capturing_incident(session, team_id, channel_id)
+            incident = await capturing_incident(session, team_id, channel_id)
             need_fetch = (
                 incident is not None
                 and present
-                and not await queries.message_exists(session, team_id, channel_id, message_ts)
+                and not await message_exists(session, team_id, channel_id, message_ts)
             )
         if need_fetch:
             fetched, fetch_error = await self._fetch(channel_id, message_ts)
@@ -224,9 +236,9 @@ class TimelineService:
             if target is None:
                 return
             session, incident = target
-            if await queries.reactions_read_after(session, team_id, channel_id, message_ts, event_ts):
+            if await reactions_read_after(session, team_id, channel_id, message_ts, event_ts):
                 return  # stale: a sync read this message's reactions after it happened
-            await queries.set_reaction(
+            await set_reaction(
                 session,
                 team_id=team_id,
                 channel_id=channel_id,
@@ -237,13 +249,13 @@ class TimelineService:
                 event_ts=event_ts,
             )
             if fetched is not None:
-                await queries.insert_message(session, message_row(team_id, incident.id, fetched, "fetched"))
+                await insert_message(session, message_row(team_id, incident.id, fetched, "fetched"))
             elif need_fetch:
                 # Keep the promotion even when Slack would not give the text: the timeline
                 # shows a placeholder, and a later event or sync fills it in.
                 log.warning("pinned message %s/%s not retrievable (%s)", channel_id, message_ts, fetch_error)
                 placeholder = SlackMessage(channel_id=channel_id, ts=message_ts, user_id=item_user, text="")
-                await queries.insert_message(session, message_row(team_id, incident.id, placeholder, "missing"))
+                await insert_message(session, message_row(team_id, incident.id, placeholder, "missing"))
 
     async def _fetch(self, channel_id: str, ts: str) -> tuple[SlackMessage | None, str | None]:
         try:
@@ -264,15 +276,13 @@ class TimelineService:
         parsed = SlackMessage.parse(channel_id, message)
         await self.access.require_member(channel_id, user_id)
         async with self.sessions.begin() as session:
-            incident = await queries.capturing_incident(session, team_id, channel_id)
+            incident = await capturing_incident(session, team_id, channel_id)
             if incident is None:
                 return PromoteOutcome(incident=None, added=False)
-            already = await session.scalar(
-                queries.promoted_messages(incident, self.timeline_emojis).where(Message.ts == parsed.ts)
-            )
-            await queries.insert_message(session, message_row(team_id, incident.id, parsed, "fetched"))
-            await queries.promote_message(session, team_id, channel_id, parsed.ts, user_id)
-            return PromoteOutcome(incident=incident, added=already is None)
+            already = await is_on_timeline(session, incident.id, self.timeline_emojis, parsed.ts)
+            await insert_message(session, message_row(team_id, incident.id, parsed, "fetched"))
+            await promote_message(session, team_id, channel_id, parsed.ts, user_id)
+            return PromoteOutcome(incident=incident, added=not already)
 
     # --- manual and lifecycle entries ----------------------------------------------------
 
@@ -293,13 +303,18 @@ class TimelineService:
                 candidate -= timedelta(days=1)
             occurred_at = candidate.astimezone(now.tzinfo)
         async with self.sessions.begin() as session:
-            incident = await queries.capturing_incident(session, team_id, channel_id)
+            incident = await capturing_incident(session, team_id, channel_id)
             if incident is None:
                 raise NoIncident(channel_id)
-            entry = TimelineEntry(
-                team_id=team_id, incident_id=incident.id, kind=NOTE, occurred_at=occurred_at, user_id=user_id, text=text
+            entry = await add_timeline_entry(
+                session,
+                team_id=team_id,
+                incident_id=incident.id,
+                kind=NOTE,
+                occurred_at=occurred_at,
+                user_id=user_id,
+                text=text,
             )
-            session.add(entry)
         return TimelineItem.from_entry(entry)
 
     # --- reading -------------------------------------------------------------------------
@@ -314,13 +329,13 @@ class TimelineService:
 
     async def current_incident(self, team_id: str, channel_id: str) -> Incident | None:
         async with self.sessions() as session:
-            return await queries.capturing_incident(session, team_id, channel_id)
+            return await capturing_incident(session, team_id, channel_id)
 
 
 async def load_timeline(sessions: SessionFactory, incident: Incident, emojis: tuple[str, ...]) -> list[TimelineItem]:
     """The timeline of `incident`, in the order things happened."""
     async with sessions() as session:
-        messages, entries = await queries.timeline_rows(session, incident, emojis)
+        messages, entries = await timeline_rows(session, incident.id, emojis)
     items = [TimelineItem.from_message(m) for m in messages] + [TimelineItem.from_entry(e) for e in entries]
     # Lifecycle first among simultaneous entries: "declared" precedes what it declares.
     order = {LIFECYCLE: 0, NOTE: 1, "message": 2}

@@ -1,4 +1,5 @@
-"""Queries and idempotent writes. Every write here is safe to repeat: redelivery is normal."""
+"""Intake: processed events, channel messages and timeline reactions, as events and
+reconciliation write them. Every write here is safe to repeat: redelivery is normal."""
 
 from __future__ import annotations
 
@@ -6,34 +7,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Iterable
 
-from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import (
-    ACTIVE,
-    CAPTURING_STATUSES,
-    ActionItem,
-    Incident,
-    Message,
-    ProcessedEvent,
-    Reaction,
-    TimelineEntry,
-)
-
-
-def _insert(session: AsyncSession, model: Any) -> Any:
-    """The dialect's INSERT, which has ON CONFLICT support (SQLite and PostgreSQL spell it alike)."""
-    return _dialect_insert(session.bind.dialect.name, model)
-
-
-def _dialect_insert(dialect: str, model: Any) -> Any:
-    if dialect == "postgresql":
-        return postgresql.insert(model)
-    if dialect == "sqlite":
-        return sqlite.insert(model)
-    raise RuntimeError(f"unsupported database dialect {dialect!r}: use SQLite or PostgreSQL")
-
+from storage.models import Message, ProcessedEvent, Reaction
+from storage.upsert import on_conflict_insert, on_conflict_insert_for
 
 # The statements every event runs are built once per dialect and executed with parameters:
 # building an upsert (its `excluded` columns above all) cost more CPU than running it.
@@ -41,7 +19,7 @@ def _dialect_insert(dialect: str, model: Any) -> Any:
 
 @cache
 def _claim_event_stmt(dialect: str) -> Any:
-    return _dialect_insert(dialect, ProcessedEvent.__table__).on_conflict_do_nothing(
+    return on_conflict_insert_for(dialect, ProcessedEvent.__table__).on_conflict_do_nothing(
         index_elements=["team_id", "event_id"]
     )
 
@@ -66,42 +44,6 @@ async def is_event_processed(session: AsyncSession, team_id: str, event_id: str)
     return await session.get(ProcessedEvent, (team_id, event_id)) is not None
 
 
-async def active_incident(session: AsyncSession, team_id: str, channel_id: str) -> Incident | None:
-    return await session.scalar(
-        select(Incident).where(Incident.team_id == team_id, Incident.channel_id == channel_id, Incident.status == ACTIVE)
-    )
-
-
-CAPTURING_INCIDENT = (
-    select(Incident)
-    .where(
-        Incident.team_id == bindparam("team_id"),
-        Incident.channel_id == bindparam("channel_id"),
-        Incident.status.in_(CAPTURING_STATUSES),
-    )
-    .order_by(Incident.id.desc())
-    .limit(1)
-)
-
-
-async def capturing_incident(session: AsyncSession, team_id: str, channel_id: str) -> Incident | None:
-    """The incident a channel's messages belong to now: its latest one still capturing."""
-    return await session.scalar(CAPTURING_INCIDENT, {"team_id": team_id, "channel_id": channel_id})
-
-
-async def latest_incident(session: AsyncSession, channel_id: str, team_id: str | None = None) -> Incident | None:
-    stmt = select(Incident).where(Incident.channel_id == channel_id)
-    if team_id is not None:
-        stmt = stmt.where(Incident.team_id == team_id)
-    return await session.scalar(stmt.order_by(Incident.id.desc()).limit(1))
-
-
-async def incident_action_items(session: AsyncSession, incident_id: int, *, lock: bool = False) -> list[ActionItem]:
-    """Every action item of the incident, however it was added, oldest first."""
-    stmt = select(ActionItem).where(ActionItem.incident_id == incident_id).order_by(ActionItem.id)
-    return list(await session.scalars(stmt.with_for_update() if lock else stmt))
-
-
 async def message_exists(session: AsyncSession, team_id: str, channel_id: str, ts: str) -> bool:
     found = await session.scalar(
         select(Message.id).where(Message.team_id == team_id, Message.channel_id == channel_id, Message.ts == ts)
@@ -111,7 +53,7 @@ async def message_exists(session: AsyncSession, team_id: str, channel_id: str, t
 
 @cache
 def _insert_message_stmt(dialect: str) -> Any:
-    stmt = _dialect_insert(dialect, Message.__table__)
+    stmt = on_conflict_insert_for(dialect, Message.__table__)
     fill = {k: stmt.excluded[k] for k in ("user_id", "text", "thread_ts", "file_names", "source", "edited_ts")}
     return stmt.on_conflict_do_update(
         index_elements=["team_id", "channel_id", "ts"],
@@ -131,7 +73,7 @@ async def apply_message_edit(session: AsyncSession, values: dict[str, Any]) -> N
     `values` carries the new text, `edited_ts`, and `original_text` (the text before this
     edit, used only when the message was never seen before).
     """
-    stmt = _insert(session, Message).values(**values)
+    stmt = on_conflict_insert(session, Message).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["team_id", "channel_id", "ts"],
         set_={
@@ -151,7 +93,7 @@ async def apply_message_edit(session: AsyncSession, values: dict[str, Any]) -> N
 
 async def mark_message_deleted(session: AsyncSession, values: dict[str, Any]) -> None:
     """Tombstone a message, inserting the tombstone if the delete overtook the message."""
-    stmt = _insert(session, Message).values(**values, deleted=True)
+    stmt = on_conflict_insert(session, Message).values(**values, deleted=True)
     stmt = stmt.on_conflict_do_update(index_elements=["team_id", "channel_id", "ts"], set_={"deleted": True})
     await session.execute(stmt)
 
@@ -172,7 +114,7 @@ async def set_reaction(
     A change older than the one stored is ignored, so concurrent add/remove processed out of
     order converge on the latest state, and a redelivered event changes nothing.
     """
-    stmt = _insert(session, Reaction).values(
+    stmt = on_conflict_insert(session, Reaction).values(
         team_id=team_id,
         channel_id=channel_id,
         message_ts=message_ts,
@@ -214,45 +156,9 @@ async def mark_reactions_read(session: AsyncSession, team_id: str, channel_id: s
         )
 
 
-async def promote_message(session: AsyncSession, team_id: str, channel_id: str, ts: str, user_id: str) -> None:
-    message = await session.scalar(
-        select(Message).where(Message.team_id == team_id, Message.channel_id == channel_id, Message.ts == ts)
-    )
-    if message is not None and message.promoted_by is None:
-        message.promoted_by = user_id
-
-
-def promoted_messages(incident: Incident, emojis: Iterable[str]) -> Any:
-    """Messages of `incident` on its timeline: not deleted, and pinned by reaction or shortcut."""
-    pinned_by_reaction = exists().where(
-        Reaction.team_id == Message.team_id,
-        Reaction.channel_id == Message.channel_id,
-        Reaction.message_ts == Message.ts,
-        Reaction.present.is_(True),
-        Reaction.emoji.in_(list(emojis)),
-    )
-    return select(Message).where(
-        Message.incident_id == incident.id,
-        Message.deleted.is_(False),
-        or_(Message.promoted_by.is_not(None), pinned_by_reaction),
-    )
-
-
-async def timeline_rows(
-    session: AsyncSession, incident: Incident, emojis: Iterable[str]
-) -> tuple[list[Message], list[TimelineEntry]]:
-    messages = list(await session.scalars(promoted_messages(incident, emojis)))
-    entries = list(await session.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == incident.id)))
-    return messages, entries
-
-
-async def active_incidents(session: AsyncSession) -> list[Incident]:
-    return list(await session.scalars(select(Incident).where(Incident.status == ACTIVE).order_by(Incident.id)))
-
-
-async def incident_messages(session: AsyncSession, incident: Incident) -> list[Message]:
-    """Every message row of `incident`, tombstones included."""
-    return list(await session.scalars(select(Message).where(Message.incident_id == incident.id)))
+async def incident_messages(session: AsyncSession, incident_id: int) -> list[Message]:
+    """Every message row of the incident, tombstones included."""
+    return list(await session.scalars(select(Message).where(Message.incident_id == incident_id)))
 
 
 async def channel_reactions(session: AsyncSession, team_id: str, channel_id: str, emojis: Iterable[str]) -> list[Reaction]:
