@@ -219,6 +219,8 @@ class TimelineService:
             )
         if need_fetch:
             fetched, fetch_error = await self._fetch(channel_id, message_ts)
+        if incident is not None and present:
+            await self.people.learn([fetched.user_id if fetched is not None else item_user])  # a timeline row's author
 
         async with self._intake(team_id, event_id, channel_id) as target:
             if target is None:
@@ -272,7 +274,8 @@ class TimelineService:
             )
             await queries.insert_message(session, message_row(team_id, incident.id, parsed, "fetched"))
             await queries.promote_message(session, team_id, channel_id, parsed.ts, user_id)
-            return PromoteOutcome(incident=incident, added=already is None)
+        await self.people.learn([parsed.user_id])
+        return PromoteOutcome(incident=incident, added=already is None)
 
     # --- manual and lifecycle entries ----------------------------------------------------
 
@@ -300,6 +303,7 @@ class TimelineService:
                 team_id=team_id, incident_id=incident.id, kind=NOTE, occurred_at=occurred_at, user_id=user_id, text=text
             )
             session.add(entry)
+        await self.people.learn([user_id])
         return TimelineItem.from_entry(entry)
 
     # --- reading -------------------------------------------------------------------------
