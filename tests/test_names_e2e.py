@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.clock import FixedClock
 from bot.documents import mentioned_ids, render, template_environment
 from bot.emulator.server import SlackEmulator
 from storage import directory
 from storage.db import create_engine, create_session_factory, migrate
 from storage.models import Incident, KnownPerson
-from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, QUIET_CHANNEL, SIGNING_SECRET, Rig
+from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, QUIET_CHANNEL, SIGNING_SECRET, TEST_START, Rig
 from tests.test_cli import env, run
 
-NOW = datetime(2026, 3, 10, 14, 0, tzinfo=timezone.utc)
-DUE = "2026-03-24"
+DUE = (TEST_START.date() + timedelta(days=14)).isoformat()  # the bot's clock starts at TEST_START
 NOWHERE = "http://127.0.0.1:9/api/"  # the discard port: nothing answers there
 RAW_IDS = re.compile(r"\b(UALICE0001|UBOB000001|UCAROL0001|CINCIDENT1|CQUIET0001)\b")
 
@@ -64,7 +62,7 @@ async def pinned_message(rig: Rig, author: str, text: str) -> dict:
 
 
 async def test_export_with_slack_unreachable_names_everyone(emulator: SlackEmulator, database_url: str) -> None:
-    rig = await Rig.start(emulator, database_url, clock=FixedClock(NOW), signing_secret=SIGNING_SECRET)
+    rig = await Rig.start(emulator, database_url, signing_secret=SIGNING_SECRET)
     try:
         await rig.start_incident("Checkout failing --sev 2")  # ALICE is the commander
         await pinned_message(rig, BOB, f"p99 at 4s, <@{CAROL}> can you look? <#{QUIET_CHANNEL}> is quiet")
@@ -106,7 +104,7 @@ async def test_a_draft_exported_offline_names_people_learned_as_they_appeared(
 ) -> None:
     """No document was rendered while Slack answered: the bot learned each name when the
     person first entered the incident (commander, a pinned message, a note, an owner)."""
-    rig = await Rig.start(emulator, database_url, clock=FixedClock(NOW), signing_secret=SIGNING_SECRET)
+    rig = await Rig.start(emulator, database_url, signing_secret=SIGNING_SECRET)
     try:
         await rig.start_incident("Checkout failing --sev 2")
         await pinned_message(rig, BOB, "p99 at 4s")
