@@ -18,11 +18,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import SLACK_FAILURES, error_code
+
+if TYPE_CHECKING:
+    from bot.directory import Directory
 
 log = logging.getLogger("postmortem_bot.access")
 
@@ -44,12 +47,19 @@ class AccessDenied(Exception):
 class _Channel:
     private: bool
     members: frozenset[str]  # empty for a public channel: not needed
+    name: str = ""
 
 
 class ChannelAccess:
-    def __init__(self, client: AsyncWebClient, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        monotonic: Callable[[], float] = time.monotonic,
+        directory: "Directory | None" = None,
+    ) -> None:
         self.client = client
         self.monotonic = monotonic
+        self.directory = directory  # keeps the channel names Slack tells us, for documents
         self._cache: dict[str, tuple[float, _Channel]] = {}
 
     async def require_member(self, channel_id: str, user_id: str) -> None:
@@ -80,6 +90,25 @@ class ChannelAccess:
                 "or change it. Ask a member to add you to the channel."
             )
 
+    async def name(self, channel_id: str) -> str | None:
+        """The channel's name for documents: as the database knows it, else as Slack says
+        (and then kept); None when neither can say."""
+        if self.directory is not None:
+            known = await self.directory.channels_named([channel_id])
+            if channel_id in known:
+                return known[channel_id]
+        try:
+            return (await self._channel(channel_id)).name or None
+        except SLACK_FAILURES as exc:
+            log.warning("cannot name channel %s: %s", channel_id, error_code(exc))
+            return None
+
+    async def channel_renamed(self, team_id: str, event_id: str, channel_id: str, name: str) -> None:
+        """A `channel_rename` / `group_rename` event: forget the cached answer, keep the new name."""
+        self.forget(channel_id)
+        if self.directory is not None:
+            await self.directory.channel_renamed(team_id, event_id, channel_id, name)
+
     def forget(self, channel_id: str) -> None:
         """Drop what is cached about `channel_id` (e.g. on a member_joined/left event)."""
         self._cache.pop(channel_id, None)
@@ -101,6 +130,9 @@ class ChannelAccess:
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     break
-        channel = _Channel(private=private, members=frozenset(members))
+        name = data.get("name") if isinstance(data.get("name"), str) else ""
+        channel = _Channel(private=private, members=frozenset(members), name=name)
         self._cache[channel_id] = (self.monotonic(), channel)
+        if self.directory is not None and name:
+            self.directory.remember_channel(channel_id, name)
         return channel

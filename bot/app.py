@@ -197,6 +197,7 @@ class Bot:
         return cls(settings, engine, client, services, build_app(settings, client, services, authorize))
 
     async def close(self) -> None:
+        await self.services.directory.flush()  # names heard from Slack, still being kept
         await self.engine.dispose()
 
     def web_app(self) -> web.Application:

@@ -89,13 +89,16 @@ def document_data(
     postmortem_status: str | None = None,
     authors: Sequence[str] = (),
     user_names: Mapping[str, str] | None = None,
+    channel_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Everything the document says, as plain JSON-able data.
 
     `content` is what people wrote in the post-mortem modal (None before anyone has); its
     title and severity win over the incident's, since the modal is where they get corrected.
     `action_items` are stored items as mappings (title, owner_id, due, priority, type,
-    status, ticket_url). `user_names` maps user ids to display names for the templates.
+    status, ticket_url). `user_names` and `channel_names` map ids to names (see
+    `mentioned_ids`): the ids stay where the export contract promises them, and the
+    templates show the names wherever one is known.
     """
     if postmortem_status is not None and postmortem_status not in POSTMORTEM_STATUSES:
         raise ValueError(f"unknown post-mortem status {postmortem_status!r}")
@@ -113,9 +116,11 @@ def document_data(
         "postmortem_status": postmortem_status,
         "team": incident.team_id,
         "channel": incident.channel_id,
+        "channel_name": (channel_names or {}).get(incident.channel_id),
         "commander": incident.commander_id,
         "authors": list(authors),
         "user_names": dict(user_names or {}),
+        "channel_names": dict(channel_names or {}),
         "started_at": iso_utc(incident.started_at),
         "resolved_at": iso_utc(incident.resolved_at),
         "duration": duration_text(duration_seconds),
@@ -263,19 +268,62 @@ def utc_date(iso: str | None) -> str:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).strftime("%Y-%m-%d")
 
 
+def _names(context: Context, key: str) -> Mapping[str, str]:
+    doc = context.get("doc")
+    names = doc.get(key) if isinstance(doc, Mapping) else None
+    return names if isinstance(names, Mapping) else {}
+
+
 @pass_context
 def person(context: Context, user_id: str | None) -> str:
     """A person by display name when the document knows it, else by user id."""
     if not user_id:
         return ""
-    doc = context.get("doc")
-    names = doc.get("user_names") if isinstance(doc, Mapping) else None
-    return (names or {}).get(user_id) or user_id
+    return _names(context, "user_names").get(user_id) or user_id
 
 
 @pass_context
 def people(context: Context, user_ids: Sequence[str] | None) -> str:
     return ", ".join(person(context, user_id) for user_id in user_ids or ())
+
+
+@pass_context
+def channel(context: Context, channel_id: str | None) -> str:
+    """A channel as people know it, "#name", when the document knows the name, else its id."""
+    if not channel_id:
+        return ""
+    name = _names(context, "channel_names").get(channel_id)
+    return f"#{name}" if name else channel_id
+
+
+# Mentions as message text is stored (bot.payloads.plain_text): "@U0123ABCD", "#C0123ABCD"
+# when Slack's markup gave no name, which it no longer does for people.
+USER_MENTION = re.compile(r"(?<![\w@])@([UW][A-Z0-9]{8,20})\b")
+CHANNEL_MENTION = re.compile(r"(?<![\w#])#([CG][A-Z0-9]{8,20})\b")
+
+
+def mentioned_ids(texts: Sequence[str | None]) -> tuple[set[str], set[str]]:
+    """The user and channel ids mentioned in `texts`, so the document can name them."""
+    users: set[str] = set()
+    channels: set[str] = set()
+    for text in texts:
+        if text:
+            users.update(USER_MENTION.findall(text))
+            channels.update(CHANNEL_MENTION.findall(text))
+    return users, channels
+
+
+@pass_context
+def mentions(context: Context, text: str | None) -> str:
+    """Message text with mentions by name ("@bob", "#inc-db") where the document knows it.
+
+    The result is still untrusted text: the escaping filters come after this one."""
+    if not text:
+        return ""
+    users = _names(context, "user_names")
+    channels = _names(context, "channel_names")
+    text = USER_MENTION.sub(lambda m: "@" + users.get(m.group(1), m.group(1)), text)
+    return CHANNEL_MENTION.sub(lambda m: "#" + channels.get(m.group(1), m.group(1)), text)
 
 
 def label(key: str | None, labels: Mapping[str, str]) -> str:
@@ -322,6 +370,8 @@ def template_environment() -> Environment:
         utc_date=utc_date,
         person=person,
         people=people,
+        channel=channel,
+        mentions=mentions,
         label=label,
         yes_no=yes_no,
     )

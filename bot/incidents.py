@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.access import ChannelAccess
 from bot.clock import Clock
+from bot.people import PeopleDirectory
 from bot.slack import error_code
 from bot.ui.card import incident_card
 from bot.ui.text import severity_label
@@ -43,12 +44,14 @@ class IncidentService:
         clock: Clock,
         timeline_emojis: tuple[str, ...] = ("pushpin",),
         access: ChannelAccess | None = None,
+        people: PeopleDirectory | None = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.clock = clock
         self.timeline_emojis = timeline_emojis
         self.access = access or ChannelAccess(client)
+        self.people = people
 
     async def start(self, *, team_id: str, channel_id: str, user_id: str, title: str, severity: int) -> StartOutcome:
         """Declare an incident in `channel_id`, or return the one already active there.
@@ -97,6 +100,8 @@ class IncidentService:
             await self._forget(incident)
             raise
         warning = await self._pin(channel_id, card_ts)
+        if self.people is not None:
+            await self.people.learn([user_id])  # the commander, named in every document
         async with self.sessions.begin() as session:
             await set_card_ts(session, incident.id, card_ts)
         incident.card_ts = card_ts

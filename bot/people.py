@@ -2,6 +2,9 @@
 
 Several rules need it before an ack (is this action-item owner a bot?), so lookups are
 cached and bounded: a slow Slack costs a skipped check, never a missed 3-second ack.
+
+Every answer is also kept in the database (bot.directory), and documents name people from
+there first: Slack is asked only about someone the database does not know yet.
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import error_code
+
+if TYPE_CHECKING:
+    from bot.directory import Directory
 
 log = logging.getLogger("postmortem_bot.people")
 
@@ -31,6 +37,33 @@ class Person:
     is_bot: bool = False
     deleted: bool = False
     known: bool = True  # False when Slack could not tell us (the fields are defaults)
+    display_name: str = ""
+    handle: str = ""  # Slack's `name`
+    updated: int | None = None  # Slack's stamp of the profile: a newer one wins
+
+    @classmethod
+    def from_slack(cls, user_id: str, user: Mapping[str, Any]) -> "Person":
+        """A users.info `user` object (user_change carries the same)."""
+        profile = user.get("profile") if isinstance(user.get("profile"), Mapping) else {}
+        display = _text(profile.get("display_name"))
+        handle = _text(user.get("name"))
+        updated = user.get("updated")
+        return cls(
+            id=user_id,
+            name=display or handle or user_id,
+            real_name=_text(user.get("real_name")) or _text(profile.get("real_name")),
+            tz=_text(user.get("tz")) or "UTC",
+            is_bot=bool(user.get("is_bot")) or user_id == "USLACKBOT",
+            deleted=bool(user.get("deleted")),
+            display_name=display,
+            handle=handle,
+            updated=updated if isinstance(updated, int) and not isinstance(updated, bool) else None,
+        )
+
+    @property
+    def label(self) -> str:
+        """How a document names them: display name, else full name, else handle."""
+        return self.display_name or self.real_name or self.handle or self.id
 
     def not_a_person_reason(self) -> str | None:
         """Why this account cannot own an action item, or None if it can."""
@@ -43,10 +76,16 @@ class Person:
         return None
 
 
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
 class PeopleDirectory:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, directory: "Directory | None" = None) -> None:
         self.client = client
+        self.directory = directory
         self._cache: dict[str, tuple[float, Person]] = {}
+        self._learned: set[str] = set()  # ids this process made sure the database knows
 
     async def get(self, user_id: str) -> Person:
         cached = self._cache.get(user_id)
@@ -57,17 +96,11 @@ class PeopleDirectory:
         except SlackApiError as exc:
             log.warning("users.info failed for %s: %s", user_id, error_code(exc))
             return Person(id=user_id, name=user_id, known=False)
-        user = response.get("user") or {}
-        profile = user.get("profile") or {}
-        person = Person(
-            id=user_id,
-            name=profile.get("display_name") or user.get("name") or user_id,
-            real_name=user.get("real_name") or profile.get("real_name") or "",
-            tz=user.get("tz") or "UTC",
-            is_bot=bool(user.get("is_bot")) or user_id == "USLACKBOT",
-            deleted=bool(user.get("deleted")),
-        )
+        user = response.get("user")
+        person = Person.from_slack(user_id, user if isinstance(user, Mapping) else {})
         self._cache[user_id] = (time.monotonic(), person)
+        if self.directory is not None:
+            self.directory.remember_person(person)
         return person
 
     async def many(self, user_ids: Iterable[str], timeout: float | None = None) -> dict[str, Person]:
@@ -87,6 +120,45 @@ class PeopleDirectory:
         return result
 
     async def names(self, user_ids: Iterable[str]) -> dict[str, str]:
-        """Display names for documents; an unknown id stays an id."""
-        people = await self.many(user_ids, timeout=10)
-        return {uid: p.name for uid, p in people.items() if p.known}
+        """How documents name these people: as the database knows them, else as Slack says
+        (and then kept). Someone neither knows is left out: their id stands in."""
+        ids = {uid for uid in user_ids if uid}
+        names = await self.directory.people_named(ids) if self.directory is not None else {}
+        missing = ids - names.keys()
+        if missing:
+            people = await self.many(missing, timeout=10)
+            names.update({uid: p.label for uid, p in people.items() if p.known})
+            if self.directory is not None:
+                await self.directory.flush()
+        return names
+
+    async def learn(self, user_ids: Iterable[str | None]) -> None:
+        """Make sure the database can name these people; never raises.
+
+        Called when someone enters an incident's document (the commander, a pinned
+        message's author, a note's author), so the document names them even if Slack is
+        unreachable when it is rendered. Only people this process has not checked yet cost
+        anything: a read of the database, and users.info for whom it does not know. Call it
+        with no transaction open (users.info answers are written in their own).
+        """
+        new = {uid for uid in user_ids if uid and uid not in self._learned}
+        if not new or self.directory is None:
+            return
+        try:
+            known = await self.directory.people_named(new)
+            self._learned |= known.keys()
+            for uid in sorted(new - known.keys()):
+                if (await self.get(uid)).known:
+                    self._learned.add(uid)  # else Slack could not say: ask again next time
+            await self.directory.flush()
+        except Exception as exc:  # naming is a nicety: never fail the caller's work over it
+            log.warning("could not learn who %s are: %s", ", ".join(sorted(new)), exc)
+
+    async def user_changed(self, team_id: str, event_id: str, user: Mapping[str, Any]) -> None:
+        """A `user_change` event: forget the cached profile, refresh the kept one."""
+        user_id = user.get("id")
+        if not isinstance(user_id, str):
+            return
+        self._cache.pop(user_id, None)
+        if self.directory is not None:
+            await self.directory.user_changed(team_id, event_id, Person.from_slack(user_id, user))

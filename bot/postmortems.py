@@ -23,7 +23,7 @@ from bot import quality
 from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
 from bot.content import ActionItemDraft, PostmortemContent, mark_edits, with_stored_items
-from bot.documents import document_data, duration_text, render_markdown
+from bot.documents import document_data, duration_text, mentioned_ids, render_markdown
 from bot.nudges import cancel_item_nudges, restart_item_nudges
 from bot.people import PeopleDirectory
 from bot.schedule import local_date
@@ -37,6 +37,7 @@ from bot.ui import postmortem_modal as modal
 from bot.ui.card import incident_card
 from bot.ui.summary import loading_modal, postmortem_summary
 from bot.ui.text import escape, slack_date
+from storage import directory
 from storage.action_items import create_action_item, delete_action_items, incident_action_items
 from storage.db import SessionFactory
 from storage.incidents import get_incident, latest_incident, team_incident
@@ -426,7 +427,7 @@ class PostmortemService:
     # --- sharing and publishing ------------------------------------------------------------
 
     async def document(self, incident: Incident) -> dict[str, Any]:
-        return await load_document(self.sessions, incident, self.timeline_emojis, self.people)
+        return await load_document(self.sessions, incident, self.timeline_emojis, self.people, self.access)
 
     async def share(self, incident_id: int, *, headline: str, by: str) -> tuple[bool, str | None]:
         """Post the summary and upload the Markdown document to the incident channel.
@@ -599,21 +600,33 @@ async def load_document(
     incident: Incident,
     emojis: tuple[str, ...],
     people: PeopleDirectory | None = None,
+    access: ChannelAccess | None = None,
 ) -> dict[str, Any]:
-    """The document data: timeline, content, action items, revision authors.
+    """The document data: timeline, content, action items, revision authors, names.
 
-    With `people`, names are looked up in Slack; without (the export CLI), ids stand in.
+    People and channels are named as the database knows them. With `people` and `access`
+    (the running bot), Slack is asked about whoever the database does not know yet; without
+    (the export CLI), only the database is read, so an export works with Slack unreachable.
     """
     items = await load_timeline(sessions, incident, emojis)
     async with sessions() as session:
         postmortem = await get_postmortem(session, incident.id)
         actions = await incident_action_items(session, incident.id)
         authors = await revision_authors(session, postmortem.id) if postmortem is not None else []
+        mentioned_users, mentioned_channels = mentioned_ids([i.text for i in items])
+        user_ids = {i.user_id for i in items if i.user_id} | {a.owner_id for a in actions} | set(authors)
+        user_ids |= mentioned_users | {incident.commander_id}
+        channel_ids = mentioned_channels | {incident.channel_id}
+        names = await directory.people_named(session, user_ids) if people is None else {}
+        channels = await directory.channels_named(session, channel_ids)
     content = PostmortemContent.from_json(postmortem.draft) if postmortem is not None else None
-    names: dict[str, str] = {}
     if people is not None:
-        ids = {i.user_id for i in items if i.user_id} | {a.owner_id for a in actions} | set(authors)
-        names = await people.names(ids | {incident.commander_id})
+        names = await people.names(user_ids)
+    if access is not None:
+        for channel_id in sorted(channel_ids - channels.keys()):
+            name = await access.name(channel_id)
+            if name:
+                channels[channel_id] = name
     return document_data(
         incident,
         items,
@@ -622,4 +635,5 @@ async def load_document(
         postmortem_status=postmortem.status if postmortem is not None else None,
         authors=authors,
         user_names=names,
+        channel_names=channels,
     )

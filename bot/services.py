@@ -9,6 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.access import ChannelAccess
 from bot.clock import Clock
 from bot.config import Settings
+from bot.directory import Directory
 from bot.action_items import ActionItemService
 from bot.incidents import IncidentService
 from bot.nudges import NudgeService
@@ -28,6 +29,7 @@ class Services:
     timeline: TimelineService
     postmortems: PostmortemService
     people: PeopleDirectory
+    directory: Directory
     nudges: NudgeService
     action_items: ActionItemService
     access: ChannelAccess
@@ -36,8 +38,9 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> "Services":
-        people = PeopleDirectory(client)
-        access = ChannelAccess(client)  # one cache of channel membership for every service
+        directory = Directory(sessions, clock)  # what documents need to name people and channels
+        people = PeopleDirectory(client, directory)
+        access = ChannelAccess(client, directory=directory)  # one cache of channel membership for every service
         emojis = settings.timeline_emojis
         nudges = NudgeService(
             sessions, client, clock, people, WorkingHours.parse(settings.working_hours), timeline_emojis=emojis
@@ -46,10 +49,11 @@ class Services:
         postmortems = PostmortemService(sessions, client, clock, people, emojis, nudges, access, reconcile)
         return cls(
             settings=settings,
-            incidents=IncidentService(sessions, client, clock, emojis, access),
+            incidents=IncidentService(sessions, client, clock, emojis, access, people),
             timeline=TimelineService(sessions, client, clock, emojis, people, access),
             postmortems=postmortems,
             people=people,
+            directory=directory,
             nudges=nudges,
             action_items=ActionItemService(sessions, client, clock, people, nudges, postmortems.refresh_card, access),
             access=access,

@@ -231,6 +231,8 @@ class TimelineService:
             )
         if need_fetch:
             fetched, fetch_error = await self._fetch(channel_id, message_ts)
+        if incident is not None and present:
+            await self.people.learn([fetched.user_id if fetched is not None else item_user])  # a timeline row's author
 
         async with self._intake(team_id, event_id, channel_id) as target:
             if target is None:
@@ -282,7 +284,8 @@ class TimelineService:
             already = await is_on_timeline(session, incident.id, self.timeline_emojis, parsed.ts)
             await insert_message(session, message_row(team_id, incident.id, parsed, "fetched"))
             await promote_message(session, team_id, channel_id, parsed.ts, user_id)
-            return PromoteOutcome(incident=incident, added=not already)
+        await self.people.learn([parsed.user_id])
+        return PromoteOutcome(incident=incident, added=not already)
 
     # --- manual and lifecycle entries ----------------------------------------------------
 
@@ -315,6 +318,7 @@ class TimelineService:
                 user_id=user_id,
                 text=text,
             )
+        await self.people.learn([user_id])
         return TimelineItem.from_entry(entry)
 
     # --- reading -------------------------------------------------------------------------

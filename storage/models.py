@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -321,3 +322,38 @@ class Nudge(Base):
     @property
     def key(self) -> str:
         return f"{self.kind}/{self.subject}/{self.slot}"
+
+
+class KnownPerson(Base):
+    """What documents need about a person, as Slack last said (users.info, user_change).
+
+    Kept so a document names people when Slack cannot (unreachable, or the person is gone
+    from the workspace). Only people the bot has met are kept: ids are Slack's, one
+    workspace per bot. `slack_updated` is Slack's own `updated` stamp of the profile, so
+    an older answer arriving late cannot overwrite a newer one.
+    """
+
+    __tablename__ = "people"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    real_name: Mapped[str] = mapped_column(String(255), default="")
+    handle: Mapped[str] = mapped_column(String(255), default="")  # Slack's `name`
+    tz: Mapped[str] = mapped_column(String(64), default="UTC")
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    slack_updated: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    @property
+    def label(self) -> str:
+        """How a document names them: display name, else full name, else handle."""
+        return self.display_name or self.real_name or self.handle or self.user_id
+
+
+class KnownChannel(Base):
+    """A channel's name as Slack last said (conversations.info, channel_rename, group_rename)."""
+
+    __tablename__ = "channels"
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))

@@ -92,7 +92,7 @@ async def _truncate_pg(url: str) -> None:
     engine = create_engine(url)
     async with engine.begin() as conn:
         await conn.execute(
-            text("TRUNCATE incidents, messages, reactions, timeline_entries, processed_events, postmortems, postmortem_revisions, action_items, nudges RESTART IDENTITY CASCADE")
+            text("TRUNCATE incidents, messages, reactions, timeline_entries, processed_events, postmortems, postmortem_revisions, action_items, nudges, people, channels RESTART IDENTITY CASCADE")
         )
     await engine.dispose()
 

@@ -106,7 +106,8 @@ OUR_ACTIONS = ["incident_resolve", "postmortem_continue", "postmortem_publish", 
                "item_not_mine", "item_wont_do", "meeting_schedule"]
 OUR_VIEWS = ["postmortem_modal", "postmortem_warnings", "item_change_due_modal", "item_not_mine_modal",
              "item_wont_do_modal", "item_snooze_modal", "meeting_modal", "postmortem_loading"]
-EVENT_TYPES = ["message", "reaction_added", "reaction_removed", "app_home_opened", "channel_archive", "emoji_changed"]
+EVENT_TYPES = ["message", "reaction_added", "reaction_removed", "app_home_opened", "channel_archive", "emoji_changed",
+               "user_change", "channel_rename", "group_rename"]
 
 
 def maybe(value: st.SearchStrategy) -> st.SearchStrategy:

@@ -48,6 +48,9 @@ EVENT_SCOPES: dict[str, set[str]] = {
     "reaction_removed": {"reactions:read"},
     "app_home_opened": set(),
     "channel_archive": {"channels:read"},
+    "channel_rename": {"channels:read"},
+    "group_rename": {"groups:read"},
+    "user_change": {"users:read"},
     "app_uninstalled": set(),
     "tokens_revoked": set(),
 }

@@ -227,6 +227,27 @@ class SlackDriver:
             "event_ts": self.emulator.new_ts(),
         }
 
+    # --- the workspace changing: the emulator's state, then the event Slack sends about it ----
+
+    async def change_profile(self, user: str, **changes: str) -> Delivery:
+        """`user` edits their profile (name, real_name, tz); Slack sends `user_change`."""
+        return await self._user_changed(self.emulator.change_profile(user, **changes))
+
+    async def deactivate_user(self, user: str) -> Delivery:
+        """An admin deactivates `user`; Slack sends `user_change` with `deleted: true`."""
+        return await self._user_changed(self.emulator.deactivate_user(user))
+
+    async def _user_changed(self, user: dict[str, Any]) -> Delivery:
+        event = {"type": "user_change", "user": user, "cache_ts": int(time.time()), "event_ts": self.emulator.new_ts()}
+        return await self.send_event(event)
+
+    async def rename_channel(self, channel: str, name: str) -> Delivery:
+        """Rename `channel`; Slack sends `channel_rename` (`group_rename` for a private one)."""
+        info = self.emulator.rename_channel(channel, name)
+        kind = "group_rename" if info.get("is_private") else "channel_rename"
+        renamed = {key: info[key] for key in ("id", "name", "name_normalized", "created", "is_channel", "is_mpim")}
+        return await self.send_event({"type": kind, "channel": renamed, "event_ts": self.emulator.new_ts()})
+
     async def slash_command(self, channel: str, user: str, text: str, *, command: str = "/postmortem") -> Delivery:
         """Type `/postmortem text` in `channel`; answers via response_url land in emulator.responses()."""
         form = {

@@ -494,6 +494,7 @@ class _User:
     email: str | None = None
     bot_id: str | None = None
     updated: int = 0  # set from the emulator's clock when created
+    erased: bool = False  # gone from what the bot can see: users.info answers user_not_found
 
 
 @dataclass
@@ -887,6 +888,37 @@ class SlackEmulator:
         user.deleted = True
         user.updated = self.unix_now()
         return self._user_json(user)
+
+    # Changes to the workspace that Slack announces with an event (the driver sends it).
+
+    def change_profile(
+        self, user_id: str, *, name: str | None = None, real_name: str | None = None, tz: str | None = None
+    ) -> JSON:
+        """A member edits their profile; returns the users.info object a ``user_change`` carries.
+
+        The emulator keeps one ``name`` for handle and display name, so ``name`` changes both.
+        """
+        user = self._require_user(user_id)
+        if tz is not None:
+            ZoneInfo(tz)
+            user.tz = tz
+        user.name = user.name if name is None else name
+        user.real_name = user.real_name if real_name is None else real_name
+        user.updated = max(user.updated + 1, self.unix_now())  # Slack's `updated` only grows
+        return self._user_json(user)
+
+    def erase_user(self, user_id: str) -> None:
+        """The member is gone as far as the bot can see (an erased account, a Slack Connect
+        member whose organisation left): users.info answers ``user_not_found`` from now on."""
+        self._require_user(user_id).erased = True
+
+    def rename_channel(self, channel_id: str, name: str) -> JSON:
+        """Rename a channel, as a member does; returns its conversations.info object."""
+        channel = self._require_channel(channel_id)
+        if channel.is_im:
+            raise ValueError("a DM has no name to change")
+        channel.name = name
+        return self._conversation_json(channel)
 
     def open_dm(self, user: str) -> str:
         """Id of the bot's DM with ``user``, creating it if needed (as conversations.open).
@@ -2105,7 +2137,7 @@ class SlackEmulator:
     @api_method("users.info", scope="users:read", errors=("user_not_found",))
     def _users_info(self, args: _Args) -> JSON:
         user = self._users.get(args.required("user"))
-        if user is None:
+        if user is None or user.erased:
             raise SlackError("user_not_found")
         return {"user": self._user_json(user)}
 

@@ -17,6 +17,8 @@ from bot.services import Services
 
 log = logging.getLogger("postmortem_bot.listeners.events")
 
+MAX_CHANNEL_NAME = 80  # Slack's limit on a channel name
+
 
 def _object(value: Any) -> dict[str, Any]:
     """A nested payload object, or {} when a malformed payload has something else there."""
@@ -88,6 +90,32 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.event("reaction_removed")
     async def on_reaction_removed(body: dict[str, Any], event: dict[str, Any]) -> None:
         await on_reaction(body, event, present=False)
+
+    # Documents name people and channels as Slack last described them: keep up with changes.
+    @app.event("user_change")
+    async def on_user_change(body: dict[str, Any], event: dict[str, Any]) -> None:
+        try:
+            team_id, event_id = _envelope(body)
+            user = _object(event.get("user"))
+            require_id(user, "id")
+        except MalformedPayload as exc:
+            log.warning("ignored malformed user_change event: %s", exc)
+            return
+        await services.people.user_changed(team_id, event_id, user)
+
+    async def on_rename(body: dict[str, Any], event: dict[str, Any]) -> None:
+        try:
+            team_id, event_id = _envelope(body)
+            channel = _object(event.get("channel"))
+            channel_id = require_id(channel, "id")
+            name = require_str(channel, "name", MAX_CHANNEL_NAME)
+        except MalformedPayload as exc:
+            log.warning("ignored malformed %s event: %s", event.get("type"), exc)
+            return
+        await services.access.channel_renamed(team_id, event_id, channel_id, name)
+
+    app.event("channel_rename")(on_rename)
+    app.event("group_rename")(on_rename)
 
 
 def register_catch_all(app: AsyncApp, services: Services) -> None:
