@@ -53,8 +53,8 @@ import aiohttp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.emulator.driver import API_APP_ID, SlackDriver
-from bot.emulator.server import SlackEmulator
+from slack_emulator import SlackEmulator
+from slack_emulator.driver import API_APP_ID, SlackDriver
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1/postgres"
 CHANNEL = "CBENCHINTAKE"
@@ -68,7 +68,7 @@ REPO = Path(__file__).resolve().parent.parent
 # --- the signed requests ---------------------------------------------------------------------
 
 def envelope(emulator: SlackEmulator, event: dict[str, Any]) -> str:
-    """An Events API envelope as Slack sends it (the shape bot.emulator.driver sends)."""
+    """An Events API envelope as Slack sends it (the shape slack_emulator.driver sends)."""
     return json.dumps({
         "token": "unused-verification-token", "team_id": emulator.team_id, "api_app_id": API_APP_ID,
         "event": event, "type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex[:12].upper()}",

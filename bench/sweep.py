@@ -21,12 +21,12 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import insert, text
 
 from bot.clock import FixedClock
-from bot.emulator.server import SlackEmulator
 from bot.nudges import NudgeService, item_subject
 from bot.people import PeopleDirectory
 from bot.schedule import WorkingHours
 from bot.slack import create_client
 from bot.config import Settings
+from slack_emulator import SlackEmulator
 from storage.db import create_engine, create_session_factory, migrate
 from storage.models import ActionItem, Incident, Nudge
 

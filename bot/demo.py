@@ -15,9 +15,9 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from bot.clock import ShiftedClock
-from bot.emulator.harness import Harness
-from bot.emulator.server import SlackEmulator
-from bot.emulator.transcript import readable, render
+from slack_emulator import SlackEmulator
+from slack_emulator.harness import Harness
+from slack_emulator.transcript import readable, render
 
 CHANNEL = "C0DEMOINC1"
 ALICE, BOB, CAROL = "U0ALICE001", "U0BOB00001", "U0CAROL001"

@@ -17,8 +17,8 @@ from sqlalchemy import text
 
 from bot.clock import Clock, ShiftedClock
 from bot.config import Settings
-from bot.emulator.harness import Harness
-from bot.emulator.server import SlackEmulator
+from slack_emulator import SlackEmulator
+from slack_emulator.harness import Harness
 from storage.db import create_engine, migrate
 
 SIGNING_SECRET = "test-signing-secret"

@@ -17,8 +17,8 @@ import pytest
 
 from sqlalchemy.engine import make_url
 
-from bot.emulator.driver import SlackDriver
-from bot.emulator.server import SlackEmulator
+from slack_emulator import SlackEmulator
+from slack_emulator.driver import SlackDriver
 from tests.conftest import ALICE, BOB, INCIDENT_CHANNEL, Rig
 
 SCRIPT = str(Path(sys.executable).parent / "postmortem-bot")

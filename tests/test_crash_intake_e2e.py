@@ -23,8 +23,8 @@ import aiohttp
 import pytest
 
 from bot.clock import SystemClock
-from bot.emulator.driver import SlackDriver
-from bot.emulator.server import SlackEmulator
+from slack_emulator import SlackEmulator
+from slack_emulator.driver import SlackDriver
 from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL
 from tests.test_cli import SCRIPT, env, free_port, run
 

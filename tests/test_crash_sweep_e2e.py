@@ -40,8 +40,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FixedClock, ShiftedClock
-from bot.emulator.server import SlackEmulator
 from bot.nudges import CLAIM_LEASE, NUDGE_EVENT_TYPE, STALE_AFTER
+from slack_emulator import SlackEmulator
 from storage.models import ActionItem, Nudge
 from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, SIGNING_SECRET, Rig
 

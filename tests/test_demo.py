@@ -7,7 +7,7 @@ import io
 import re
 
 from bot.demo import run_demo
-from bot.emulator.transcript import readable
+from slack_emulator.transcript import readable
 
 
 async def test_the_demo_plays_on_a_moving_clock_shared_by_the_bot_and_slack(tmp_path) -> None:

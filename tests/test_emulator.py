@@ -30,8 +30,8 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import FixedClock
-from bot.emulator import SlackEmulator, SlackError, server
-from bot.emulator.server import implemented_methods, possible_errors
+from slack_emulator import SlackEmulator, SlackError, server
+from slack_emulator.server import implemented_methods, possible_errors
 
 SPEC_PATH = Path("/work/shared/slack-reference/web-api/slack_web_openapi_v2_without_examples.json")
 

@@ -12,8 +12,8 @@ import yaml
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.emulator import SlackEmulator
-from bot.emulator.server import METHODS, possible_errors
+from slack_emulator import SlackEmulator
+from slack_emulator.server import METHODS, possible_errors
 
 MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.documents import mentioned_ids, render, template_environment
-from bot.emulator.server import SlackEmulator
+from slack_emulator import SlackEmulator
 from storage import directory
 from storage.db import create_engine, create_session_factory, migrate
 from storage.models import Incident, KnownPerson

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FixedClock
-from bot.emulator.server import SlackEmulator
 from bot.nudges import item_subject
+from slack_emulator import SlackEmulator
 from storage.models import ActionItem, Incident, Nudge, Postmortem, PostmortemRevision
 from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, PAGERBOT, SIGNING_SECRET, TEST_START, Rig
 

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FixedClock, ShiftedClock
-from bot.emulator.scopes import manifest_bot_scopes
-from bot.emulator.server import SlackEmulator
 from bot.nudges import NUDGE_EVENT_TYPE
+from slack_emulator import SlackEmulator
+from slack_emulator.scopes import manifest_bot_scopes
 from storage.models import Nudge
 from tests.conftest import ALICE, BOB, INCIDENT_CHANNEL, SIGNING_SECRET, Rig
 

@@ -27,9 +27,9 @@ from bot import app as bot_app
 from bot.action_items import Answer, AnswerError
 from bot.content import PostmortemContent
 from bot.documents import render_html
-from bot.emulator.driver import Delivery, SlackDriver, signature
 from bot.postmortems import PostmortemError
 from bot.ui import postmortem_modal as modal
+from slack_emulator.driver import Delivery, SlackDriver, signature
 from storage.models import (
     ActionItem,
     Incident,

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import SystemClock
-from bot.emulator.server import SlackEmulator
+from slack_emulator import SlackEmulator
 from storage.db import create_engine, create_session_factory
 from storage.models import Message, ProcessedEvent
 from tests.conftest import ALICE, BOB, INCIDENT_CHANNEL

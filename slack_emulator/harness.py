@@ -16,9 +16,9 @@ from sqlalchemy import select
 from bot.app import Bot, drain_listeners, start_http
 from bot.clock import Clock
 from bot.config import Settings
-from bot.emulator.driver import SlackDriver
-from bot.emulator.server import SlackEmulator
 from bot.timeline import TimelineItem
+from slack_emulator.driver import SlackDriver
+from slack_emulator.server import SlackEmulator
 from storage.models import ProcessedEvent
 
 

@@ -4,6 +4,6 @@
         client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
 """
 
-from bot.emulator.server import SlackEmulator, SlackError
+from slack_emulator.server import SlackEmulator, SlackError
 
 __all__ = ["SlackEmulator", "SlackError"]

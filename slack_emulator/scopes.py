@@ -28,7 +28,7 @@ __all__ = [
     "per_conversation",
 ]
 
-MANIFEST_PATH = Path(__file__).resolve().parents[2] / "manifest.yml"
+MANIFEST_PATH = Path(__file__).resolve().parents[1] / "manifest.yml"
 """The app manifest at the root of the checkout (installed editable, as the README says)."""
 
 APP_TOKEN_SCOPES = ("connections:write",)

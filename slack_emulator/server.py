@@ -15,7 +15,7 @@ Shape of the module:
 * :func:`api_method` -- decorator registering one handler per Web API method together with
   the OAuth scope it needs and every error name it may raise; the registry (:data:`METHODS`)
   is what lets a test compare our error names with the ones Slack's OpenAPI spec documents.
-  The bot token holds manifest.yml's bot scopes (see :mod:`bot.emulator.scopes`), so a
+  The bot token holds manifest.yml's bot scopes (see :mod:`slack_emulator.scopes`), so a
   method the manifest does not cover answers ``missing_scope`` here as in a real workspace.
 * :class:`SlackEmulator` -- the server and its state: users, channels and their messages,
   pins, views, trigger ids, uploaded files, response_url hooks, a log of every call, and
@@ -56,7 +56,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.clock import Clock, SystemClock
-from bot.emulator.scopes import (
+from slack_emulator.scopes import (
     APP_TOKEN_SCOPES,
     ConversationKind,
     Scope,

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.emulator.server import SlackEmulator
+from slack_emulator.server import SlackEmulator
 
 API_APP_ID = "A0EMULATOR"
 
