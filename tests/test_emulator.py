@@ -30,8 +30,8 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import FixedClock
-from slack_emulator import SlackEmulator, SlackError, server
-from slack_emulator.server import implemented_methods, possible_errors
+from slack_emulator import SlackEmulator, SlackError, api, faults
+from slack_emulator.api import implemented_methods, possible_errors
 
 SPEC_PATH = Path("/work/shared/slack-reference/web-api/slack_web_openapi_v2_without_examples.json")
 
@@ -814,7 +814,7 @@ async def test_chaos_is_ridden_out_by_retry_handlers_uploads_included(slack: Sla
     for n in range(3):
         await client.files_upload_v2(channel=INCIDENT, content=f"doc {n}", filename=f"{n}.md")
     assert sorted(f["content"] for f in slack.uploaded_files()) == [b"doc 0", b"doc 1", b"doc 2"]
-    assert any(e["target"] == server.UPLOAD_TARGET for e in slack.chaos_log)
+    assert any(e["target"] == faults.UPLOAD_TARGET for e in slack.chaos_log)
     assert len([m for m in slack.messages(INCIDENT) if m.get("files")]) == 3, "each shared once"
 
 
@@ -1121,8 +1121,8 @@ async def test_undeclared_error_is_an_emulator_bug(
     def sloppy(emulator: SlackEmulator, args: Any) -> dict[str, Any]:
         raise SlackError("made_up_error")
 
-    monkeypatch.setitem(server._REGISTRY, "test.sloppy",
-                        server.ApiMethod("test.sloppy", sloppy, frozenset(), "bot"))
+    monkeypatch.setitem(api._REGISTRY, "test.sloppy",
+                        api.ApiMethod("test.sloppy", sloppy, frozenset(), "bot"))
     with pytest.raises(SlackApiError) as caught:
         await client.api_call("test.sloppy")
     assert caught.value.response.status_code == 500

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from slack_emulator import SlackEmulator
-from slack_emulator.server import METHODS, possible_errors
+from slack_emulator.api import METHODS, possible_errors
 
 MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
 
