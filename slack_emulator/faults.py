@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 from collections import deque
 from collections.abc import Iterable
@@ -19,8 +18,6 @@ from dataclasses import dataclass, field
 from slack_emulator.api import JSON, METHODS, Reply
 
 __all__ = ["TRIGGER_BOUND_METHODS", "UPLOAD_TARGET", "FaultInjection"]
-
-logger = logging.getLogger("postmortem_bot.emulator")
 
 TRIGGER_BOUND_METHODS = frozenset({"views.open", "views.push"})
 """Methods that spend a trigger id: exempt from chaos unless asked (see chaos())."""
