@@ -21,9 +21,8 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import insert, text
 
 from bot.clock import FixedClock
-from bot.nudges import NudgeService, item_subject
-from bot.people import PeopleDirectory
-from bot.schedule import WorkingHours
+from bot.nudges import item_subject
+from bot.services import Services
 from bot.slack import create_client
 from bot.config import Settings
 from slack_emulator import SlackEmulator
@@ -86,8 +85,10 @@ async def main(database: str | None, items: int, due_fraction: float) -> None:
         started = time.perf_counter()
         await seed(sessions, items, due)
         seeded = time.perf_counter() - started
-        client = create_client(Settings(bot_token=emulator.bot_token, slack_api_url=emulator.api_url))
-        service = NudgeService(sessions, client, FixedClock(NOW), PeopleDirectory(client), WorkingHours())
+        settings = Settings(bot_token=emulator.bot_token, slack_api_url=emulator.api_url)
+        # Wired as the bot wires it, so what the bot keeps of the people it looks up is written here too.
+        services = Services.build(settings, create_client(settings), sessions, FixedClock(NOW))
+        service = services.nudges
         started = time.perf_counter()
         report = await service.sweep(NOW)
         busy = time.perf_counter() - started
@@ -100,6 +101,7 @@ async def main(database: str | None, items: int, due_fraction: float) -> None:
               f"({busy / max(1, len(report.sent)) * 1000:.1f} ms per nudge, incl. an HTTP post to the emulator)")
         print(f"sweep with 0 due:    {idle * 1000:.1f} ms  sent={len(idle_report.sent)}  (cost of {items} items existing)")
         assert len(report.sent) == due and not idle_report.sent
+        await services.directory.flush()
     finally:
         await engine.dispose()
         await emulator.stop()

@@ -54,8 +54,8 @@ class ChannelAccess:
     def __init__(
         self,
         client: AsyncWebClient,
+        directory: "Directory",
         monotonic: Callable[[], float] = time.monotonic,
-        directory: "Directory | None" = None,
     ) -> None:
         self.client = client
         self.monotonic = monotonic
@@ -93,10 +93,9 @@ class ChannelAccess:
     async def name(self, channel_id: str) -> str | None:
         """The channel's name for documents: as the database knows it, else as Slack says
         (and then kept); None when neither can say."""
-        if self.directory is not None:
-            known = await self.directory.channels_named([channel_id])
-            if channel_id in known:
-                return known[channel_id]
+        known = await self.directory.channels_named([channel_id])
+        if channel_id in known:
+            return known[channel_id]
         try:
             return (await self._channel(channel_id)).name or None
         except SLACK_FAILURES as exc:
@@ -106,8 +105,7 @@ class ChannelAccess:
     async def channel_renamed(self, team_id: str, event_id: str, channel_id: str, name: str) -> None:
         """A `channel_rename` / `group_rename` event: forget the cached answer, keep the new name."""
         self.forget(channel_id)
-        if self.directory is not None:
-            await self.directory.channel_renamed(team_id, event_id, channel_id, name)
+        await self.directory.channel_renamed(team_id, event_id, channel_id, name)
 
     def forget(self, channel_id: str) -> None:
         """Drop what is cached about `channel_id` (e.g. on a member_joined/left event)."""
@@ -133,6 +131,6 @@ class ChannelAccess:
         name = data.get("name") if isinstance(data.get("name"), str) else ""
         channel = _Channel(private=private, members=frozenset(members), name=name)
         self._cache[channel_id] = (self.monotonic(), channel)
-        if self.directory is not None and name:
+        if name:
             self.directory.remember_channel(channel_id, name)
         return channel

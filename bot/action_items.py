@@ -66,8 +66,8 @@ class ActionItemService:
         clock: Clock,
         people: PeopleDirectory,
         nudges: NudgeService,
-        refresh_card: Callable[[Incident], Awaitable[None]] | None = None,
-        access: ChannelAccess | None = None,
+        refresh_card: Callable[[Incident], Awaitable[None]],
+        access: ChannelAccess,
     ) -> None:
         self.sessions = sessions
         self.client = client
@@ -75,7 +75,7 @@ class ActionItemService:
         self.people = people
         self.nudges = nudges
         self.refresh_card = refresh_card
-        self.access = access or ChannelAccess(client)
+        self.access = access
 
     async def item(self, team_id: str, item_id: int) -> dict[str, Any]:
         """The item `item_id` of workspace `team_id`: ids come from button values and modal
@@ -254,8 +254,7 @@ class ActionItemService:
                 log.warning("meeting invite for incident %s failed: %s", incident.id, error_code(exc))
                 problem = f"It is announced, but Slack refused the calendar invite ({error_code(exc)})."
         await self.nudges.plan_incident(incident.id)
-        if self.refresh_card is not None:
-            await self.refresh_card(incident)
+        await self.refresh_card(incident)
         return MeetingSet(at=meeting_at, problem=problem)
 
     async def incident_summary(self, team_id: str, incident_id: int, user_id: str) -> dict[str, Any]:

@@ -24,8 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.listeners import register_all
+from bot.listeners.context import provide_services
+from bot.listeners.running import drain, listener_tasks
 from bot.services import Services
 from bot.slack import create_client, error_code
+from bot.ui.answers import other_workspace_command, other_workspace_modal, other_workspace_text
 from storage.db import create_engine, create_session_factory, migrate, ping
 
 log = logging.getLogger("postmortem_bot.app")
@@ -98,8 +101,9 @@ def build_app(settings: Settings, client: AsyncWebClient, services: Services, au
         process_before_response=False,
         logger=bolt_logger,
     )
+    app.use(provide_services(services))  # listeners find them in bolt's context
     app.use(refuse_other_workspaces)
-    register_all(app, services)
+    register_all(app)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
@@ -110,24 +114,8 @@ def build_app(settings: Settings, client: AsyncWebClient, services: Services, au
     return app
 
 
-OTHER_WORKSPACE = (
-    "This postmortem-bot serves another Slack workspace and does not act on requests from this one. "
-    "Nothing was changed. Ask your Slack admins to install their own copy."
-)
-
-
-def refusal_modal() -> dict:
-    """What a view submission from another workspace gets instead of its form."""
-    return {
-        "type": "modal",
-        "title": {"type": "plain_text", "text": "Not this workspace"},
-        "close": {"type": "plain_text", "text": "Close"},
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f":no_entry: {OTHER_WORKSPACE}"}}],
-    }
-
-
 # Answers through response_url sent after the ack; kept so they are not garbage-collected.
-_pending_answers: set[asyncio.Task] = set()
+_pending_answers: set[asyncio.Task[None]] = set()
 
 
 async def refuse_other_workspaces(
@@ -150,9 +138,9 @@ async def refuse_other_workspaces(
     kind = body.get("type") or ("slash_command" if "command" in body else "request")
     log.warning("refused a %s from workspace %s: this bot serves workspace %s", kind, theirs, ours)
     if "command" in body:
-        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": f":no_entry: {OTHER_WORKSPACE}"})
+        return BoltResponse(status=200, body=other_workspace_command())
     if kind == "view_submission":
-        return BoltResponse(status=200, body={"response_action": "update", "view": refusal_modal()})
+        return BoltResponse(status=200, body={"response_action": "update", "view": other_workspace_modal()})
     if context.response_url:
         task = asyncio.create_task(_answer_refusal(context.response_url))
         _pending_answers.add(task)
@@ -165,7 +153,7 @@ async def _answer_refusal(response_url: str) -> None:
 
     try:
         await AsyncWebhookClient(response_url, timeout=10).send(
-            text=f":no_entry: {OTHER_WORKSPACE}", response_type="ephemeral", replace_original=False
+            text=other_workspace_text(), response_type="ephemeral", replace_original=False
         )
     except Exception as exc:  # a dead response_url: the refusal is logged already
         log.warning("could not answer a request from another workspace: %s", exc.__class__.__name__)
@@ -302,29 +290,9 @@ DRAIN_TIMEOUT_S = 20
 
 
 async def drain_listeners(timeout: float = DRAIN_TIMEOUT_S) -> None:
-    """Wait (bounded) for listener tasks still running after their ack.
+    """Wait (bounded) for listeners still running after their ack.
 
     Bolt runs listeners as detached tasks once it has acknowledged the request; stopping
     the process or disposing the engine under them would drop work Slack considers done.
     """
-    pending = listener_tasks()
-    if not pending:
-        return
-    log.info("waiting for %d acknowledged request(s) to finish", len(pending))
-    _done, still = await asyncio.wait(pending, timeout=timeout)
-    if still:
-        log.warning("%d request(s) still running after %ss; stopping anyway", len(still), timeout)
-
-
-# The coroutine slack_bolt's AsyncioListenerRunner detaches after the ack (slack-bolt 1.30).
-BOLT_LISTENER_CORO = "run_ack_function_asynchronously"
-
-
-def listener_tasks() -> list[asyncio.Task]:
-    """Bolt's detached listener tasks still running."""
-    found = []
-    for task in asyncio.all_tasks():
-        coro = task.get_coro()
-        if not task.done() and BOLT_LISTENER_CORO in getattr(coro, "__qualname__", ""):
-            found.append(task)
-    return found
+    await drain(timeout)

@@ -10,6 +10,8 @@ from bot.schedule import WorkingHours
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./postmortem.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# Reactions that put a message on the timeline unless POSTMORTEM_TIMELINE_EMOJI says otherwise.
+DEFAULT_TIMELINE_EMOJIS: tuple[str, ...] = ("pushpin",)
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -22,7 +24,7 @@ ENVIRONMENT: dict[str, tuple[str, str | None]] = {
     "DATABASE_URL": ("sqlite+aiosqlite:///path.db or postgresql+asyncpg://user:password@host/db", DEFAULT_DATABASE_URL),
     "SLACK_API_URL": ("Slack Web API base URL", DEFAULT_SLACK_API_URL),
     "LOG_LEVEL": (", ".join(LOG_LEVELS), "INFO"),
-    "POSTMORTEM_TIMELINE_EMOJI": ("comma-separated reactions that put a message on the timeline", "pushpin"),
+    "POSTMORTEM_TIMELINE_EMOJI": ("comma-separated reactions that put a message on the timeline", ",".join(DEFAULT_TIMELINE_EMOJIS)),
     "POSTMORTEM_WORKING_HOURS": ("when nudges may reach people, in their own time zone", "09:00-17:00 mon-fri"),
     "POSTMORTEM_TEMPLATES": ("a directory whose templates override the built-in ones", None),
 }
@@ -40,7 +42,7 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     database_url: str = DEFAULT_DATABASE_URL
     # Reactions that promote a message to the draft timeline.
-    timeline_emojis: tuple[str, ...] = ("pushpin",)
+    timeline_emojis: tuple[str, ...] = DEFAULT_TIMELINE_EMOJIS
     log_level: str = "INFO"
     # When nudges may reach people, in their own time zone: "09:00-17:00 mon-fri".
     working_hours: str | None = None
@@ -53,9 +55,7 @@ class Settings:
         # AsyncWebClient joins base_url and method name by plain concatenation.
         if not api_url.endswith("/"):
             api_url += "/"
-        emojis = tuple(
-            e.strip().strip(":") for e in env.get("POSTMORTEM_TIMELINE_EMOJI", "pushpin").split(",") if e.strip()
-        )
+        emojis = tuple(e.strip().strip(":") for e in env.get("POSTMORTEM_TIMELINE_EMOJI", "").split(",") if e.strip())
         log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL={env.get('LOG_LEVEL')!r} is not a level: set it to one of {', '.join(LOG_LEVELS)}")
@@ -70,7 +70,7 @@ class Settings:
             app_token=env.get("SLACK_APP_TOKEN") or None,
             slack_api_url=api_url,
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            timeline_emojis=emojis or ("pushpin",),
+            timeline_emojis=emojis or DEFAULT_TIMELINE_EMOJIS,
             log_level=log_level,
             working_hours=working_hours,
         )

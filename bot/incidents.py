@@ -42,15 +42,15 @@ class IncidentService:
         sessions: SessionFactory,
         client: AsyncWebClient,
         clock: Clock,
-        timeline_emojis: tuple[str, ...] = ("pushpin",),
-        access: ChannelAccess | None = None,
-        people: PeopleDirectory | None = None,
+        timeline_emojis: tuple[str, ...],
+        access: ChannelAccess,
+        people: PeopleDirectory,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.clock = clock
         self.timeline_emojis = timeline_emojis
-        self.access = access or ChannelAccess(client)
+        self.access = access
         self.people = people
 
     async def start(self, *, team_id: str, channel_id: str, user_id: str, title: str, severity: int) -> StartOutcome:
@@ -100,8 +100,7 @@ class IncidentService:
             await self._forget(incident)
             raise
         warning = await self._pin(channel_id, card_ts)
-        if self.people is not None:
-            await self.people.learn([user_id])  # the commander, named in every document
+        await self.people.learn([user_id])  # the commander, named in every document
         async with self.sessions.begin() as session:
             await set_card_ts(session, incident.id, card_ts)
         incident.card_ts = card_ts

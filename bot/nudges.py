@@ -154,16 +154,16 @@ class NudgeService:
         client: AsyncWebClient,
         clock: Clock,
         people: PeopleDirectory,
-        hours: schedule.WorkingHours | None = None,
+        hours: schedule.WorkingHours,
+        timeline_emojis: tuple[str, ...],
         worker_id: str | None = None,
-        timeline_emojis: tuple[str, ...] = ("pushpin",),
     ) -> None:
         self.timeline_emojis = timeline_emojis
         self.sessions = sessions
         self.client = client
         self.clock = clock
         self.people = people
-        self.hours = hours or schedule.WorkingHours()
+        self.hours = hours
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
 
     # --- planning --------------------------------------------------------------------------

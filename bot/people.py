@@ -81,7 +81,7 @@ def _text(value: Any) -> str:
 
 
 class PeopleDirectory:
-    def __init__(self, client: AsyncWebClient, directory: "Directory | None" = None) -> None:
+    def __init__(self, client: AsyncWebClient, directory: "Directory") -> None:
         self.client = client
         self.directory = directory
         self._cache: dict[str, tuple[float, Person]] = {}
@@ -99,8 +99,7 @@ class PeopleDirectory:
         user = response.get("user")
         person = Person.from_slack(user_id, user if isinstance(user, Mapping) else {})
         self._cache[user_id] = (time.monotonic(), person)
-        if self.directory is not None:
-            self.directory.remember_person(person)
+        self.directory.remember_person(person)
         return person
 
     async def many(self, user_ids: Iterable[str], timeout: float | None = None) -> dict[str, Person]:
@@ -123,13 +122,12 @@ class PeopleDirectory:
         """How documents name these people: as the database knows them, else as Slack says
         (and then kept). Someone neither knows is left out: their id stands in."""
         ids = {uid for uid in user_ids if uid}
-        names = await self.directory.people_named(ids) if self.directory is not None else {}
+        names = await self.directory.people_named(ids)
         missing = ids - names.keys()
         if missing:
             people = await self.many(missing, timeout=10)
             names.update({uid: p.label for uid, p in people.items() if p.known})
-            if self.directory is not None:
-                await self.directory.flush()
+            await self.directory.flush()
         return names
 
     async def learn(self, user_ids: Iterable[str | None]) -> None:
@@ -142,7 +140,7 @@ class PeopleDirectory:
         with no transaction open (users.info answers are written in their own).
         """
         new = {uid for uid in user_ids if uid and uid not in self._learned}
-        if not new or self.directory is None:
+        if not new:
             return
         try:
             known = await self.directory.people_named(new)
@@ -160,5 +158,4 @@ class PeopleDirectory:
         if not isinstance(user_id, str):
             return
         self._cache.pop(user_id, None)
-        if self.directory is not None:
-            await self.directory.user_changed(team_id, event_id, Person.from_slack(user_id, user))
+        await self.directory.user_changed(team_id, event_id, Person.from_slack(user_id, user))

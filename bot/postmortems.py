@@ -88,10 +88,10 @@ class PostmortemService:
         client: AsyncWebClient,
         clock: Clock,
         people: PeopleDirectory,
-        timeline_emojis: tuple[str, ...] = ("pushpin",),
-        nudges: "NudgeService | None" = None,
-        access: ChannelAccess | None = None,
-        reconcile: "ReconcileService | None" = None,
+        timeline_emojis: tuple[str, ...],
+        nudges: "NudgeService",
+        access: ChannelAccess,
+        reconcile: "ReconcileService",
     ) -> None:
         self.sessions = sessions
         self.client = client
@@ -99,7 +99,7 @@ class PostmortemService:
         self.people = people
         self.timeline_emojis = timeline_emojis
         self.nudges = nudges
-        self.access = access or ChannelAccess(client)
+        self.access = access
         self.reconcile = reconcile
 
     # --- opening the modal -----------------------------------------------------------------
@@ -130,8 +130,6 @@ class PostmortemService:
     async def _sync_before_resolve(self, incident: Incident) -> None:
         """Repair what the bot missed before the timeline goes into the post-mortem. A sync
         Slack refuses is logged and resolving goes on: the timeline is as good as it was."""
-        if self.reconcile is None:
-            return
         try:
             report = await self.reconcile.sync_incident(incident)
         except SLACK_FAILURES as exc:
@@ -167,8 +165,7 @@ class PostmortemService:
                 )
             incident = row
         await self.refresh_card(incident)
-        if self.nudges is not None:
-            await self.nudges.plan_incident(incident.id)
+        await self.nudges.plan_incident(incident.id)
         return incident
 
     async def _modal_for(self, incident: Incident, user_id: str, notice: str | None = None) -> dict:
@@ -415,8 +412,6 @@ class PostmortemService:
 
     async def _plan_items(self, item_ids: Sequence[int]) -> None:
         """The next nudge of each item that needs one (the assignment DM first)."""
-        if self.nudges is None:
-            return
         for item_id in item_ids:
             await self.nudges.plan_item(item_id)
 
@@ -509,8 +504,7 @@ class PostmortemService:
                 at=now,
             )
         # No draft to update: the form shows every stored item of the incident.
-        if self.nudges is not None:
-            await self.nudges.plan_item(item.id)
+        await self.nudges.plan_item(item.id)
         return item
 
     # --- shared bits -----------------------------------------------------------------------

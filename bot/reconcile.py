@@ -161,14 +161,14 @@ class ReconcileService:
         sessions: SessionFactory,
         client: AsyncWebClient,
         clock: Clock,
-        timeline_emojis: tuple[str, ...] = ("pushpin",),
-        pacer: CallPacer | None = None,
+        timeline_emojis: tuple[str, ...],
+        pacer: CallPacer,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.clock = clock
         self.timeline_emojis = timeline_emojis
-        self.pacer = pacer or CallPacer()
+        self.pacer = pacer
 
     async def sync_channel(self, team_id: str, channel_id: str) -> SyncReport:
         """`/postmortem sync`: reconcile the channel's current incident."""

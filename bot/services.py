@@ -16,7 +16,7 @@ from bot.nudges import NudgeService
 from bot.schedule import WorkingHours
 from bot.people import PeopleDirectory
 from bot.postmortems import PostmortemService
-from bot.reconcile import ReconcileService
+from bot.reconcile import CallPacer, ReconcileService
 from bot.stats import StatsService
 from bot.timeline import TimelineService
 from storage.db import SessionFactory
@@ -40,12 +40,11 @@ class Services:
     def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> "Services":
         directory = Directory(sessions, clock)  # what documents need to name people and channels
         people = PeopleDirectory(client, directory)
-        access = ChannelAccess(client, directory=directory)  # one cache of channel membership for every service
+        access = ChannelAccess(client, directory)  # one cache of channel membership for every service
         emojis = settings.timeline_emojis
-        nudges = NudgeService(
-            sessions, client, clock, people, WorkingHours.parse(settings.working_hours), timeline_emojis=emojis
-        )
-        reconcile = ReconcileService(sessions, client, clock, emojis)
+        nudges = NudgeService(sessions, client, clock, people, WorkingHours.parse(settings.working_hours), emojis)
+        # One pacer: every conversations.history/replies call of the process shares Tier 3's limit.
+        reconcile = ReconcileService(sessions, client, clock, emojis, CallPacer())
         postmortems = PostmortemService(sessions, client, clock, people, emojis, nudges, access, reconcile)
         return cls(
             settings=settings,

@@ -125,16 +125,16 @@ class TimelineService:
         sessions: SessionFactory,
         client: AsyncWebClient,
         clock: Clock,
-        timeline_emojis: tuple[str, ...] = ("pushpin",),
-        people: PeopleDirectory | None = None,
-        access: ChannelAccess | None = None,
+        timeline_emojis: tuple[str, ...],
+        people: PeopleDirectory,
+        access: ChannelAccess,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.clock = clock
         self.timeline_emojis = timeline_emojis
-        self.people = people or PeopleDirectory(client)
-        self.access = access or ChannelAccess(client)
+        self.people = people
+        self.access = access
 
     # --- intake of channel events -------------------------------------------------------
 

@@ -518,7 +518,7 @@ async def test_membership_is_cached_briefly_and_asked_again(rig: Rig) -> None:
     em = rig.emulator
     em.add_channel(SECRET_CHANNEL, "inc-secret-2", is_private=True, members=[ALICE, BOB, em.bot_user_id])
     now = [1000.0]
-    access = ChannelAccess(rig.bot.client, monotonic=lambda: now[0])
+    access = ChannelAccess(rig.bot.client, rig.bot.services.directory, monotonic=lambda: now[0])
     for _ in range(5):
         await access.require_member(SECRET_CHANNEL, ALICE)
     assert len(em.calls_to("conversations.members")) == 1

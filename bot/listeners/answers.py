@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
 
-from bot.ui.help import ephemeral
+from bot.ui.answers import warning
 
 log = logging.getLogger("postmortem_bot.listeners")
 
 
-async def answer_privately(respond: AsyncRespond, message: dict) -> None:
+async def answer_privately(respond: AsyncRespond, message: dict[str, Any]) -> None:
     """Send `message` (ephemeral Block Kit) to whoever acted; never fail the listener.
 
     A modal's buttons carry no response_url and an old one may be dead: either is logged,
@@ -25,4 +26,4 @@ async def answer_privately(respond: AsyncRespond, message: dict) -> None:
 
 async def warn_privately(respond: AsyncRespond, text: str) -> None:
     """A one-line ephemeral warning (mrkdwn written by the bot; escape user parts first)."""
-    await answer_privately(respond, ephemeral(f":warning: {text}"))
+    await answer_privately(respond, warning(text))
