@@ -32,11 +32,12 @@ if TYPE_CHECKING:
     from bot.nudges import NudgeService
     from bot.reconcile import ReconcileService
 from bot.slack import SLACK_FAILURES, error_code
-from bot.timeline import TimelineItem, load_timeline
+from bot.timeline import load_timeline
 from bot.ui import postmortem_modal as modal
 from bot.ui.card import incident_card
 from bot.ui.summary import loading_modal, postmortem_summary
 from bot.ui.text import escape, slack_date
+from bot.views import ActionItemView, IncidentView, TimelineItem
 from storage import directory
 from storage.action_items import create_action_item, delete_action_items, incident_action_items
 from storage.db import SessionFactory
@@ -526,7 +527,7 @@ class PostmortemService:
             await self.client.chat_update(
                 channel=incident.channel_id,
                 ts=incident.card_ts,
-                **incident_card(fresh or incident, self.timeline_emojis, status),
+                **incident_card(IncidentView.from_row(fresh or incident), self.timeline_emojis, status),
             )
         except SlackApiError as exc:
             log.warning("could not update the card of incident %s: %s", incident.id, error_code(exc))
@@ -628,10 +629,10 @@ async def load_document(
             if name:
                 channels[channel_id] = name
     return document_data(
-        incident,
+        IncidentView.from_row(incident),
         items,
         content=content,
-        action_items=[a.fields() for a in actions],
+        action_items=[ActionItemView.from_row(a, incident) for a in actions],
         postmortem_status=postmortem.status if postmortem is not None else None,
         authors=authors,
         user_names=names,

@@ -15,7 +15,10 @@ from bot.action_items import Answer, AnswerError, NotAllowed
 from bot.payloads import actor, team
 from bot.services import Services
 from bot.slack import SLACK_FAILURES, error_code
-from bot.ui import nudges as ui
+from bot.ui import item_messages as ui
+from bot.ui import meeting as meeting_ui
+from bot.ui.card import SCHEDULE_MEETING
+from bot.views import ActionItemView
 from bot.listeners.answers import warn_privately
 
 log = logging.getLogger("postmortem_bot.listeners.followup")
@@ -63,7 +66,7 @@ def register(app: AsyncApp, services: Services) -> None:
         except SlackApiError as exc:
             await warn_privately(respond, f"Slack would not open the form ({error_code(exc)}); choose again.")
 
-    def modal_opener(build: Callable[[dict[str, Any]], dict]) -> Callable[..., Awaitable[None]]:
+    def modal_opener(build: Callable[[ActionItemView], dict]) -> Callable[..., Awaitable[None]]:
         """Buttons that need more than a click open a small modal, checked first for who may."""
 
         async def open_modal(
@@ -83,7 +86,7 @@ def register(app: AsyncApp, services: Services) -> None:
 
         return open_modal
 
-    app.action(ui.ITEM_CHANGE_DUE)(modal_opener(lambda item: ui.change_due_modal(item, today=item["due"])))
+    app.action(ui.ITEM_CHANGE_DUE)(modal_opener(lambda item: ui.change_due_modal(item, today=item.due)))
     app.action(ui.ITEM_NOT_MINE)(modal_opener(ui.not_mine_modal))
     app.action(ui.ITEM_WONT_DO)(modal_opener(ui.wont_do_modal))
 
@@ -136,7 +139,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await submit(ack, body, view, Answer("wont_do", note=reason), ui.WONT_DO_BLOCK)
 
-    @app.action(ui.SCHEDULE_MEETING)
+    @app.action(SCHEDULE_MEETING)
     async def on_schedule_meeting(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
@@ -146,27 +149,27 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         try:
             incident = await items.incident_summary(team(body) or "", incident_id, actor(body) or "")
-            await client.views_open(trigger_id=body["trigger_id"], view=ui.meeting_modal(incident, initial_attendees=[actor(body) or ""]))
+            await client.views_open(trigger_id=body["trigger_id"], view=meeting_ui.meeting_modal(incident, initial_attendees=[actor(body) or ""]))
         except AnswerError as exc:
             await warn_privately(respond, str(exc))
         except SlackApiError as exc:
             await warn_privately(respond, f"Slack would not open the form ({error_code(exc)}); press the button again.")
 
-    @app.view(ui.MEETING_CALLBACK)
+    @app.view(meeting_ui.MEETING_CALLBACK)
     async def on_meeting(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
-        incident_id = ui.read_incident_id(view.get("private_metadata"))
-        day, at, attendees, location = ui.read_meeting(view.get("state", {}).get("values", {}))
+        incident_id = meeting_ui.read_incident_id(view.get("private_metadata"))
+        day, at, attendees, location = meeting_ui.read_meeting(view.get("state", {}).get("values", {}))
         if actor(body) is None or team(body) is None:
             await ack()
             return
         if incident_id is None or day is None or at is None:
-            await ack(response_action="errors", errors={ui.MEETING_DATE_BLOCK: "Pick a date and a time."})
+            await ack(response_action="errors", errors={meeting_ui.MEETING_DATE_BLOCK: "Pick a date and a time."})
             return
         try:
             # Who may schedule it is checked before the ack, so a refusal shows on the form.
             await items.incident_summary(team(body) or "", incident_id, actor(body) or "")
         except AnswerError as exc:
-            await ack(response_action="errors", errors={ui.MEETING_DATE_BLOCK: str(exc)})
+            await ack(response_action="errors", errors={meeting_ui.MEETING_DATE_BLOCK: str(exc)})
             return
         await ack()
         try:
