@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 from bot.slack import SLACK_FAILURES, error_code
 from bot.timeline import load_timeline
 from bot.ui import postmortem_modal as modal
+from bot.ui import postmortem_state as form_state
 from bot.ui.card import incident_card
 from bot.ui.summary import loading_modal, postmortem_summary
 from bot.ui.text import escape, slack_date
@@ -253,7 +254,7 @@ class PostmortemService:
             # A modal's buttons carry no response_url: the answer goes into the modal itself.
             await self.client.views_update(view_id=view_id, view=loading_modal(problem=str(exc)))
             raise
-        content = modal.with_row_removed(content, remove_key) if remove_key else modal.with_row_added(content)
+        content = form_state.with_row_removed(content, remove_key) if remove_key else form_state.with_row_added(content)
         async with self.sessions.begin() as session:
             postmortem = await self._locked(session, incident_id)
             removed: list[int] = []
@@ -288,7 +289,7 @@ class PostmortemService:
         owners = {row.owner for row in kept.action_items if row.owner and not row.is_blank()}
         people = await self.people.many(owners | {user_id}, timeout=PEOPLE_LOOKUP_BUDGET_S)
         not_people = {uid: reason for uid in owners if (reason := people[uid].not_a_person_reason())}
-        errors = modal.field_errors(
+        errors = form_state.field_errors(
             content,
             today=self._today_for(people[user_id].tz),
             severity=content.severity,

@@ -14,6 +14,7 @@ from bot.postmortems import PostmortemError, metadata_incident_id
 from bot.services import Services
 from bot.slack import error_code
 from bot.ui import postmortem_modal as modal
+from bot.ui import postmortem_state as form_state
 from bot.ui.card import CONTINUE_POSTMORTEM, PUBLISH_POSTMORTEM, RESOLVE
 from bot.listeners.answers import warn_privately
 from bot.payloads import actor, slack_id, team
@@ -80,7 +81,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         try:
             incident_id = metadata_incident_id(view.get("private_metadata"))
-            content = modal.parse_state((view.get("state") or {}).get("values") or {}, PostmortemContent())
+            content = form_state.parse_state((view.get("state") or {}).get("values") or {}, PostmortemContent())
             value = action.get("value")
             remove_key = value if action.get("action_id") == modal.REMOVE_ACTION_ITEM and isinstance(value, str) else None
             await postmortems.change_rows(

@@ -15,12 +15,13 @@ from bot.postmortems import PostmortemError, describe, metadata_incident_id
 from bot.services import Services
 from bot.slack import error_code
 from bot.ui import postmortem_modal as modal
+from bot.ui import postmortem_state as form_state
 
 log = logging.getLogger("postmortem_bot.listeners.views")
 
 
 def _content(view: dict[str, Any]) -> PostmortemContent:
-    return modal.parse_state((view.get("state") or {}).get("values") or {}, PostmortemContent())
+    return form_state.parse_state((view.get("state") or {}).get("values") or {}, PostmortemContent())
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -55,7 +56,7 @@ def register(app: AsyncApp, services: Services) -> None:
             await ack(
                 response_action="push",
                 view=modal.warnings_view(
-                    [(modal.field_label(w.field, content), w.message) for w in check.warnings], incident_id=incident_id
+                    [(form_state.field_label(w.field, content), w.message) for w in check.warnings], incident_id=incident_id
                 ),
             )
             try:
