@@ -95,6 +95,12 @@ def _incident_title(incident: IncidentView, limit: int = MAX_INCIDENT_TITLE) -> 
     return escape_line(incident.title, limit) or "this incident"
 
 
+def _button(incident: IncidentView, block_id: str, label: str, action_id: str) -> ActionsBlock:
+    """The message's one button, acting on the incident (its value is the incident id)."""
+    button = ButtonElement(text=plain(label), action_id=action_id, value=button_value(incident.id), style="primary")
+    return ActionsBlock(block_id=block_id, elements=[button])
+
+
 def meeting_unscheduled(incident: IncidentView) -> dict:
     """DM to the commander while no review meeting is scheduled, with "Schedule meeting"."""
     title = _incident_title(incident)
@@ -112,14 +118,7 @@ def meeting_unscheduled(incident: IncidentView) -> dict:
             "Press *Schedule meeting* to pick a time and who comes. I'll post it in the channel "
             "and send the draft timeline and agenda a day before."
         ),
-        ActionsBlock(
-            block_id="meeting_actions",
-            elements=[
-                ButtonElement(
-                    text=plain("Schedule meeting"), action_id=SCHEDULE_MEETING, value=button_value(incident.id), style="primary"
-                )
-            ],
-        ),
+        _button(incident, "meeting_actions", "Schedule meeting", SCHEDULE_MEETING),
     ]
     fallback = f"Schedule the post-mortem meeting for {_incident_title(incident, 200)}"
     if isinstance(deadline, datetime):
@@ -315,14 +314,7 @@ def publication_request(incident: IncidentView, *, deadline: datetime) -> dict:
             f"the review meeting is done. Add what was agreed, then press *Publish* by {slack_date(deadline)} "
             "so everyone can learn from it."
         ),
-        ActionsBlock(
-            block_id="publication_actions",
-            elements=[
-                ButtonElement(
-                    text=plain("Open post-mortem"), action_id=CONTINUE_POSTMORTEM, value=button_value(incident.id), style="primary"
-                )
-            ],
-        ),
+        _button(incident, "publication_actions", "Open post-mortem", CONTINUE_POSTMORTEM),
     ]
     return message(f"Please publish the post-mortem of {_incident_title(incident, 200)} by {utc_label(deadline)}", blocks)
 
