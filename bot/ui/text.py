@@ -33,7 +33,7 @@ MAX_FIELD_TEXT = 2000  # a section field
 # (msg_blocks_too_long), well before 50 blocks of 3,000 characters; long messages stay under this.
 MAX_BLOCKS_TEXT = 11_000
 
-# Sizes of what people typed, shown by the follow-through messages.
+# How much of what people typed the follow-through messages show, and how many people they name.
 MAX_NOTE = 500  # "Not mine" note, a meeting's place
 MAX_TITLE_INLINE = 100  # an item title inside a sentence or a list
 MAX_INCIDENT_TITLE = 150
