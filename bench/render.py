@@ -14,15 +14,14 @@ from datetime import date, datetime, timedelta, timezone
 
 from bot.content import ActionItemDraft, PostmortemContent
 from bot.documents import document_data, render_html, render_markdown
-from bot.timeline import TimelineItem
-from storage.models import Incident
+from bot.views import ActionItemView, IncidentView, TimelineItem
 
 START = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
 
 
 def build(entries: int, items: int) -> dict:
-    incident = Incident(id=1, team_id="T1", channel_id="C1", title="Checkout failing", severity=1, status="resolved",
-                        commander_id="U1", started_at=START, resolved_at=START + timedelta(hours=2))
+    incident = IncidentView(id=1, team_id="T1", channel_id="C1", title="Checkout failing", severity=1, status="resolved",
+                            commander_id="U1", started_at=START, resolved_at=START + timedelta(hours=2))
     timeline = [
         TimelineItem(occurred_at=START + timedelta(seconds=i), kind="message", user_id=f"U{i % 40}",
                      text=f"Entry {i}: error rate {i % 100}% | p99 {i % 900} ms <see dashboard> & notes\nsecond line",
@@ -32,11 +31,11 @@ def build(entries: int, items: int) -> dict:
     content = PostmortemContent(title="Checkout failing", severity=1, summary="Summary " * 50,
                                 root_cause="Root cause " * 40, whys=[f"Why {n}" * 10 for n in range(5)])
     actions = [
-        {"id": n, "title": f"Add alert {n} at 800 ms", "owner_id": f"U{n % 40}", "due": date(2026, 12, 1) + timedelta(days=n),
-         "priority": "P2", "type": "prevent", "status": "open", "ticket_url": f"https://tracker.example.com/OPS-{n}"}
+        ActionItemView(id=n, title=f"Add alert {n} at 800 ms", owner_id=f"U{n % 40}", due=date(2026, 12, 1) + timedelta(days=n),
+                       priority="P2", type="prevent", status="open", ticket_url=f"https://tracker.example.com/OPS-{n}")
         for n in range(items)
     ]
-    content.action_items = [ActionItemDraft(key=f"i{n}", title=a["title"]) for n, a in enumerate(actions)]
+    content.action_items = [ActionItemDraft(key=f"i{n}", title=a.title) for n, a in enumerate(actions)]
     return document_data(incident, timeline, content=content, action_items=actions, postmortem_status="in_review",
                          authors=["U1"], user_names={f"U{n}": f"person{n}" for n in range(40)})
 

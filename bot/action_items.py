@@ -19,11 +19,23 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
 from bot.ics import meeting_invite
-from bot.nudges import NudgeService, answer_thread, item_mapping, restart_item_nudges
-from bot.schedule import local_date, zone
+from bot.nudges import NudgeService, answer_thread, restart_item_nudges
+from bot.schedule import SNOOZES, local_date, zone
 from bot.people import PeopleDirectory
 from bot.slack import SLACK_FAILURES, error_code
-from bot.ui import nudges as ui
+from bot.ui.item_messages import (
+    WHAT_CHANGE_DUE,
+    WHAT_DONE,
+    WHAT_IN_PROGRESS,
+    WHAT_NOT_MINE,
+    WHAT_SNOOZE,
+    WHAT_WONT_DO,
+    action_item_answered,
+    channel_update,
+    snooze_answer,
+)
+from bot.ui.meeting import meeting_scheduled
+from bot.views import ActionItemView, IncidentView
 from storage.action_items import get_action_item, team_action_item
 from storage.db import SessionFactory
 from storage.incidents import get_incident, team_incident
@@ -31,7 +43,6 @@ from storage.models import Incident
 
 log = logging.getLogger("postmortem_bot.action_items")
 
-SNOOZES = {"1d": timedelta(days=1), "1w": timedelta(weeks=1)}
 MEETING_LENGTH = timedelta(hours=1)
 
 
@@ -51,8 +62,8 @@ class AnswerError(Exception):
 
 @dataclass(frozen=True)
 class Answer:
-    kind: str  # done, in_progress, snooze, change_due, not_mine, wont_do
-    snooze: str | None = None
+    kind: str  # one of the WHAT_* answers but a snooze's length: WHAT_SNOOZE, with `snooze`
+    snooze: str | None = None  # a schedule.SNOOZES key
     due: date | None = None
     new_owner: str | None = None
     note: str = ""
@@ -77,7 +88,7 @@ class ActionItemService:
         self.refresh_card = refresh_card
         self.access = access
 
-    async def item(self, team_id: str, item_id: int) -> dict[str, Any]:
+    async def item(self, team_id: str, item_id: int) -> ActionItemView:
         """The item `item_id` of workspace `team_id`: ids come from button values and modal
         metadata, so another workspace's id is "no such item", never its item."""
         async with self.sessions() as session:
@@ -85,9 +96,9 @@ class ActionItemService:
             incident = await get_incident(session, item.incident_id) if item else None
         if item is None or incident is None or incident.team_id != team_id:
             raise AnswerError("This action item does not exist (any more) in this workspace.")
-        return item_mapping(item, incident)
+        return ActionItemView.from_row(item, incident)
 
-    async def check_allowed(self, team_id: str, item_id: int, user_id: str) -> dict[str, Any]:
+    async def check_allowed(self, team_id: str, item_id: int, user_id: str) -> ActionItemView:
         """The item, if `user_id` may change it: its owner, or the commander.
 
         The owner may answer their own item even when the incident's channel is private
@@ -96,21 +107,21 @@ class ActionItemService:
         timeline or document. Anyone else acts for the incident, so for a private channel
         they must also be one of its members (a commander who left it loses that right).
         """
-        mapping = await self.item(team_id, item_id)
-        if user_id == mapping["owner_id"]:
-            return mapping
-        if user_id != mapping["commander_id"]:
+        view = await self.item(team_id, item_id)
+        if user_id == view.owner_id:
+            return view
+        if user_id != view.commander_id:
             raise NotAllowed(
-                f"Only the owner (<@{mapping['owner_id']}>) or the incident commander "
-                f"(<@{mapping['commander_id']}>) can change this action item."
+                f"Only the owner (<@{view.owner_id}>) or the incident commander "
+                f"(<@{view.commander_id}>) can change this action item."
             )
         try:
-            await self.access.require_member(mapping["incident_channel"], user_id)
+            await self.access.require_member(view.incident_channel, user_id)
         except AccessDenied as exc:
             raise NotAllowed(str(exc)) from exc
-        return mapping
+        return view
 
-    async def answer(self, team_id: str, item_id: int, user_id: str, answer: Answer) -> dict[str, Any]:
+    async def answer(self, team_id: str, item_id: int, user_id: str, answer: Answer) -> ActionItemView:
         """Apply `answer` by `user_id`; returns the item as it now is."""
         await self.check_allowed(team_id, item_id, user_id)
         now = self.clock.now()
@@ -118,29 +129,30 @@ class ActionItemService:
         async with self.sessions.begin() as session:
             item = await get_action_item(session, item_id, lock=True)
             assert item is not None
-            if answer.kind == "done":
-                item.status, what = "done", "done"
-            elif answer.kind == "in_progress":
-                item.status, what = "in_progress", "in_progress"
-            elif answer.kind == "snooze":
-                length = SNOOZES.get(answer.snooze or "")
-                if length is None:
+            if answer.kind == WHAT_DONE:
+                item.status, what = "done", WHAT_DONE
+            elif answer.kind == WHAT_IN_PROGRESS:
+                item.status, what = "in_progress", WHAT_IN_PROGRESS
+            elif answer.kind == WHAT_SNOOZE:
+                key = answer.snooze or ""
+                snooze = SNOOZES.get(key)
+                if snooze is None:
                     raise AnswerError("Snooze for a day or a week.")
-                item.snoozed_until = now + length
+                item.snoozed_until = now + snooze.length
                 item.status_note = answer.note or None
-                what = f"snooze:{answer.snooze}"
-            elif answer.kind == "change_due":
+                what = snooze_answer(key)
+            elif answer.kind == WHAT_CHANGE_DUE:
                 tz = (await self.people.get(user_id)).tz
                 if answer.due is None or answer.due < local_date(now, tz):
                     raise AnswerError("Pick a due date today or later.")
                 item.due, item.snoozed_until = answer.due, None
-                what = "change_due"
-            elif answer.kind == "wont_do":
+                what = WHAT_CHANGE_DUE
+            elif answer.kind == WHAT_WONT_DO:
                 if not answer.note.strip():
                     raise AnswerError("Say why it won't be done: the reason goes into the post-mortem.")
                 item.status, item.status_note = "wont_do", answer.note.strip()[:500]
-                what = "wont_do"
-            elif answer.kind == "not_mine":
+                what = WHAT_WONT_DO
+            elif answer.kind == WHAT_NOT_MINE:
                 if answer.new_owner:
                     person = await self.people.get(answer.new_owner)
                     reason = person.not_a_person_reason()
@@ -150,40 +162,40 @@ class ActionItemService:
                         item.owner_id = answer.new_owner
                         # A new owner starts the reminder sequence afresh (assignment first).
                         await restart_item_nudges(session, item_id)
-                what = "not_mine"
+                what = WHAT_NOT_MINE
                 item.status_note = answer.note or item.status_note
             else:
                 raise AnswerError(f"Unknown answer {answer.kind}")
             item.updated_at = now
-        mapping = await self.item(team_id, item_id)
+        view = await self.item(team_id, item_id)
         await self.nudges.plan_item(item_id)
-        await self._tell(mapping, by=user_id, what=what, answer=answer)
-        return mapping
+        await self._tell(view, by=user_id, what=what, answer=answer)
+        return view
 
-    async def _tell(self, item: dict[str, Any], *, by: str, what: str, answer: Answer) -> None:
+    async def _tell(self, item: ActionItemView, *, by: str, what: str, answer: Answer) -> None:
         """The DM in place, the channel's thread, and the commander when it is not theirs.
 
         The channel's reply is the record others read: if Slack refuses it past the client's
         retries, it is queued and the next sweep posts it (once, keyed like a nudge).
         """
         async with self.sessions() as session:
-            row = await get_action_item(session, item["id"])
+            row = await get_action_item(session, item.id)
             incident = await get_incident(session, row.incident_id)
             thread = await answer_thread(session, incident) if incident is not None else None
         if row.dm_channel and row.dm_ts:
             await self._safely(
-                self.client.chat_update(channel=row.dm_channel, ts=row.dm_ts, **ui.action_item_answered(item, by=by, what=what))
+                self.client.chat_update(channel=row.dm_channel, ts=row.dm_ts, **action_item_answered(item, by=by, what=what))
             )
         told = await self._safely(
             self.client.chat_postMessage(
-                channel=item["incident_channel"], thread_ts=thread, **ui.channel_update(item, by=by, what=what)
+                channel=item.incident_channel, thread_ts=thread, **channel_update(item, by=by, what=what)
             )
         )
         if not told:
-            await self.nudges.defer_answer_reply(item["id"], item["incident_channel"], what=what, by=by)
-        if answer.kind == "not_mine":  # the commander decides who owns it in the end
+            await self.nudges.defer_answer_reply(item.id, item.incident_channel, what=what, by=by)
+        if answer.kind == WHAT_NOT_MINE:  # the commander decides who owns it in the end
             await self._safely(
-                self.client.chat_postMessage(channel=item["commander_id"], **ui.channel_update(item, by=by, what=what))
+                self.client.chat_postMessage(channel=item.commander_id, **channel_update(item, by=by, what=what))
             )
 
     async def _safely(self, call: Any) -> bool:
@@ -217,13 +229,13 @@ class ActionItemService:
             incident.meeting_attendees = sorted(set(attendees))
             incident.meeting_requested = True
         names = await self.people.names(attendees)
-        mapping = {"id": incident.id, "title": incident.title, "channel": incident.channel_id, "severity": incident.severity,
-                   "resolved_at": incident.resolved_at, "deadline": None, "commander_id": incident.commander_id}
         problem = None
         try:
             posted = await self.client.chat_postMessage(
                 channel=incident.channel_id,
-                **ui.meeting_scheduled(mapping, at=meeting_at, attendees=attendees, by=user_id, location=location),
+                **meeting_scheduled(
+                    IncidentView.from_row(incident), at=meeting_at, attendees=attendees, by=user_id, location=location
+                ),
             )
         except SLACK_FAILURES as exc:
             log.warning("meeting announcement for incident %s failed: %s", incident.id, error_code(exc))
@@ -257,7 +269,7 @@ class ActionItemService:
         await self.refresh_card(incident)
         return MeetingSet(at=meeting_at, problem=problem)
 
-    async def incident_summary(self, team_id: str, incident_id: int, user_id: str) -> dict[str, Any]:
+    async def incident_summary(self, team_id: str, incident_id: int, user_id: str) -> IncidentView:
         """What the meeting form shows about its incident, if `user_id` may act on it."""
         async with self.sessions() as session:
             incident = await team_incident(session, team_id, incident_id)
@@ -267,5 +279,4 @@ class ActionItemService:
             await self.access.require_member(incident.channel_id, user_id)
         except AccessDenied as exc:
             raise AnswerError(str(exc)) from exc
-        return {"id": incident.id, "title": incident.title, "channel": incident.channel_id,
-                "severity": incident.severity, "resolved_at": incident.resolved_at, "commander_id": incident.commander_id}
+        return IncidentView.from_row(incident)

@@ -1,9 +1,9 @@
 """What a post-mortem says: the content people write in the modal, as plain data.
 
-Shared by the modal (bot/ui/postmortem_modal.py builds and parses it), the quality checks
-(bot/quality.py), the service that stores revisions, and the document renderer. It is
-stored as JSON (`to_json`/`from_json`), so drafts of any length live server side, never in
-a view's private_metadata.
+Shared by the form (bot/ui/postmortem_modal.py builds it, bot/ui/postmortem_state.py reads
+it), the quality checks (bot/quality.py), the service that stores revisions, and the
+document renderer. It is stored as JSON (`to_json`/`from_json`), so drafts of any length
+live server side, never in a view's private_metadata.
 """
 
 from __future__ import annotations

@@ -18,14 +18,13 @@ import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
 from bot.content import ACTION_STATUSES, ACTION_TYPES, CAUSE_CATEGORIES, PRIORITIES, PostmortemContent
-from bot.timeline import TimelineItem
-from storage.models import Incident
+from bot.links import split_http_url
+from bot.views import ActionItemView, IncidentView, TimelineItem
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -68,24 +67,24 @@ def _iso_date(value: Any) -> str | None:
     return str(value)
 
 
-def _action_item(item: Mapping[str, Any]) -> dict[str, Any]:
+def _action_item(item: ActionItemView) -> dict[str, Any]:
     return {
-        "title": _text(item.get("title")),
-        "owner": item.get("owner_id"),
-        "due": _iso_date(item.get("due")),
-        "priority": item.get("priority"),
-        "type": item.get("type"),
-        "status": item.get("status"),
-        "ticket": _text(item.get("ticket_url")) or None,
+        "title": _text(item.title),
+        "owner": item.owner_id,
+        "due": _iso_date(item.due),
+        "priority": item.priority,
+        "type": item.type,
+        "status": item.status,
+        "ticket": _text(item.ticket_url) or None,
     }
 
 
 def document_data(
-    incident: Incident,
+    incident: IncidentView,
     items: Sequence[TimelineItem],
     *,
     content: PostmortemContent | None = None,
-    action_items: Sequence[Mapping[str, Any]] = (),
+    action_items: Sequence[ActionItemView] = (),
     postmortem_status: str | None = None,
     authors: Sequence[str] = (),
     user_names: Mapping[str, str] | None = None,
@@ -95,8 +94,7 @@ def document_data(
 
     `content` is what people wrote in the post-mortem modal (None before anyone has); its
     title and severity win over the incident's, since the modal is where they get corrected.
-    `action_items` are stored items as mappings (title, owner_id, due, priority, type,
-    status, ticket_url). `user_names` and `channel_names` map ids to names (see
+    `action_items` are the incident's stored items. `user_names` and `channel_names` map ids to names (see
     `mentioned_ids`): the ids stay where the export contract promises them, and the
     templates show the names wherever one is known.
     """
@@ -233,11 +231,13 @@ def md_ticket(value: Any) -> str:
 
 # --- helpers shared by both formats -----------------------------------------------------------
 
+# What a link in a document may not hold: it would end the Markdown autolink or the HTML
+# attribute it stands in.
 _URL_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f<>\"'`\\]")
 
 
 def http_url(value: Any) -> str | None:
-    """The value if it is an absolute http(s) URL safe to put in a link, else None.
+    """The value if it is an http(s) link (bot/links.py) safe to put in a document, else None.
 
     Anything else (javascript:, data:, relative paths, text with spaces or quotes) is shown
     as text, never linked.
@@ -245,13 +245,7 @@ def http_url(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     url = value.strip()
-    if not url or _URL_FORBIDDEN.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    if not url or _URL_FORBIDDEN.search(url) or split_http_url(url) is None:
         return None
     return url
 

@@ -15,6 +15,7 @@ from bot.people import PeopleDirectory
 from bot.slack import error_code
 from bot.ui.card import incident_card
 from bot.ui.text import severity_label
+from bot.views import IncidentView
 from storage.db import SessionFactory
 from storage.incidents import active_incident, create_incident, delete_incident, set_card_ts
 from storage.models import LIFECYCLE, Incident
@@ -31,7 +32,7 @@ class StartFailed(Exception):
 
 @dataclass(frozen=True)
 class StartOutcome:
-    incident: Incident
+    incident: IncidentView
     created: bool
     warning: str | None = None  # something that went wrong but did not stop the start
 
@@ -67,7 +68,7 @@ class IncidentService:
             async with self.sessions.begin() as session:
                 existing = await active_incident(session, team_id, channel_id)
                 if existing is not None:
-                    return StartOutcome(incident=existing, created=False)
+                    return StartOutcome(incident=IncidentView.from_row(existing), created=False)
                 incident = await create_incident(
                     session,
                     team_id=team_id,
@@ -92,7 +93,7 @@ class IncidentService:
                 existing = await active_incident(session, team_id, channel_id)
             if existing is None:
                 raise
-            return StartOutcome(incident=existing, created=False)
+            return StartOutcome(incident=IncidentView.from_row(existing), created=False)
 
         try:
             card_ts = await self._post_card(incident)
@@ -104,11 +105,11 @@ class IncidentService:
         async with self.sessions.begin() as session:
             await set_card_ts(session, incident.id, card_ts)
         incident.card_ts = card_ts
-        return StartOutcome(incident=incident, created=True, warning=warning)
+        return StartOutcome(incident=IncidentView.from_row(incident), created=True, warning=warning)
 
     async def _post_card(self, incident: Incident) -> str:
         """Post the card, joining the channel first if the bot is not in it yet."""
-        card = incident_card(incident, self.timeline_emojis)
+        card = incident_card(IncidentView.from_row(incident), self.timeline_emojis)
         try:
             response = await self.client.chat_postMessage(channel=incident.channel_id, **card)
         except SlackApiError as exc:

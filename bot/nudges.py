@@ -17,7 +17,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Iterable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -28,11 +28,14 @@ from bot.clock import Clock
 from bot.people import PeopleDirectory
 from bot.payloads import datetime_to_ts
 from bot.slack import error_code
-from bot.ui import nudges as ui
+from bot.timeline import load_timeline
+from bot.ui import item_messages, meeting
+from bot.ui.timeline import entry_line
+from bot.views import ActionItemView, IncidentView
 from storage.action_items import get_action_item, incident_action_items, remember_item_dm
 from storage.db import SessionFactory
 from storage.incidents import get_incident
-from storage.models import CANCELLED, SENT, ActionItem, Incident, Nudge
+from storage.models import CANCELLED, SENT, Incident, Nudge
 from storage.nudges import (
     cancel_pending_nudges,
     cancel_pending_of_subjects,
@@ -135,16 +138,6 @@ class Delivered:
     at: datetime
     channel: str
     ts: str
-
-
-def item_mapping(item: ActionItem, incident: Incident) -> dict[str, Any]:
-    """An action item with what its messages say about the incident."""
-    return {
-        **item.fields(),
-        "incident_title": incident.title,
-        "incident_channel": incident.channel_id,
-        "commander_id": incident.commander_id,
-    }
 
 
 class NudgeService:
@@ -431,21 +424,21 @@ class NudgeService:
                 thread = await answer_thread(session, incident) if incident is not None else None
             if item is None or incident is None:
                 return None
-            return dict(ui.channel_update(item_mapping(item, incident), by=by, what=what), thread_ts=thread)
+            return dict(item_messages.channel_update(ActionItemView.from_row(item, incident), by=by, what=what), thread_ts=thread)
         if nudge.kind in ITEM_KINDS:
             async with self.sessions() as session:
                 item = await get_action_item(session, subject_id(nudge.subject))
                 incident = await get_incident(session, item.incident_id) if item is not None else None
             if item is None or incident is None or item.status in ("done", "wont_do"):
                 return None
-            mapping = item_mapping(item, incident)
+            view = ActionItemView.from_row(item, incident)
             today = schedule.local_date(now, (await self.people.get(item.owner_id)).tz)
             overdue_days = (today - item.due).days
             if nudge.kind == "action_item":
-                return ui.action_item_dm(mapping, reason=nudge.slot, today=today)
+                return item_messages.action_item_dm(view, reason=nudge.slot, today=today)
             if nudge.kind == "overdue_commander":
-                return ui.overdue_to_commander(mapping, overdue_days=overdue_days)
-            return ui.overdue_to_channel(mapping, overdue_days=overdue_days)
+                return item_messages.overdue_to_commander(view, overdue_days=overdue_days)
+            return item_messages.overdue_to_channel(view, overdue_days=overdue_days)
 
         async with self.sessions() as session:
             incident = await get_incident(session, subject_id(nudge.subject))
@@ -456,43 +449,27 @@ class NudgeService:
             if incident.meeting_at is not None or incident.resolved_at is None:
                 return None
             deadline = schedule.meeting_deadline(incident.resolved_at, incident.severity, requested=incident.meeting_requested)
-            return ui.meeting_unscheduled(self._incident_mapping(incident, deadline))
+            return meeting.meeting_unscheduled(IncidentView.from_row(incident, deadline=deadline))
         if nudge.kind == "meeting_agenda" and incident.meeting_at is not None:
-            from bot.timeline import load_timeline
-            from bot.ui.timeline import entry_line
-
             timeline = await load_timeline(self.sessions, incident, self.timeline_emojis)
-            return ui.meeting_agenda(
-                self._incident_mapping(incident, None),
+            return meeting.meeting_agenda(
+                IncidentView.from_row(incident),
                 at=incident.meeting_at,
                 timeline_lines=[entry_line(i) for i in timeline],
-                action_items=[item_mapping(a, incident) for a in items],
+                action_items=[ActionItemView.from_row(a, incident) for a in items],
             )
         if nudge.kind == "publication_request" and incident.meeting_at is not None:
-            return ui.publication_request(
-                self._incident_mapping(incident, None), deadline=incident.meeting_at + timedelta(hours=49)
+            return meeting.publication_request(
+                IncidentView.from_row(incident), deadline=incident.meeting_at + timedelta(hours=49)
             )
         if nudge.kind == "review_30d":
-            return ui.review_30_days(
-                self._incident_mapping(incident, None),
-                items=[item_mapping(i, incident) for i in items],
+            return meeting.review_30_days(
+                IncidentView.from_row(incident),
+                items=[ActionItemView.from_row(i, incident) for i in items],
                 today=now.date(),
             )
         log.warning("nothing to say for nudge %s", nudge.key)
         return None
-
-    @staticmethod
-    def _incident_mapping(incident: Incident, deadline: datetime | None) -> dict[str, Any]:
-        return {
-            "id": incident.id,
-            "title": incident.title,
-            "channel": incident.channel_id,
-            "severity": incident.severity,
-            "resolved_at": incident.resolved_at,
-            "deadline": deadline,
-            "commander_id": incident.commander_id,
-            "meeting_at": incident.meeting_at,
-        }
 
     async def _sent(self, delivered: Delivered) -> None:
         """Mark a nudge Slack has as sent and, in the same transaction, plan what comes next
@@ -533,7 +510,7 @@ class NudgeService:
         try:
             await self.client.chat_postMessage(
                 channel=incident.commander_id,
-                **ui.undeliverable(item_mapping(item, incident), error=code),
+                **item_messages.undeliverable(ActionItemView.from_row(item, incident), error=code),
             )
         except SlackApiError as exc:
             log.error("could not tell the commander about undeliverable nudge %s: %s", nudge.key, error_code(exc))

@@ -32,11 +32,13 @@ if TYPE_CHECKING:
     from bot.nudges import NudgeService
     from bot.reconcile import ReconcileService
 from bot.slack import SLACK_FAILURES, error_code
-from bot.timeline import TimelineItem, load_timeline
+from bot.timeline import load_timeline
 from bot.ui import postmortem_modal as modal
+from bot.ui import postmortem_state as form_state
 from bot.ui.card import incident_card
 from bot.ui.summary import loading_modal, postmortem_summary
 from bot.ui.text import escape, slack_date
+from bot.views import ActionItemView, IncidentView, TimelineItem
 from storage import directory
 from storage.action_items import create_action_item, delete_action_items, incident_action_items
 from storage.db import SessionFactory
@@ -249,7 +251,7 @@ class PostmortemService:
             # A modal's buttons carry no response_url: the answer goes into the modal itself.
             await self.client.views_update(view_id=view_id, view=loading_modal(problem=str(exc)))
             raise
-        content = modal.with_row_removed(content, remove_key) if remove_key else modal.with_row_added(content)
+        content = form_state.with_row_removed(content, remove_key) if remove_key else form_state.with_row_added(content)
         async with self.sessions.begin() as session:
             postmortem = await self._locked(session, incident_id)
             removed: list[int] = []
@@ -284,7 +286,7 @@ class PostmortemService:
         owners = {row.owner for row in kept.action_items if row.owner and not row.is_blank()}
         people = await self.people.many(owners | {user_id}, timeout=PEOPLE_LOOKUP_BUDGET_S)
         not_people = {uid: reason for uid in owners if (reason := people[uid].not_a_person_reason())}
-        errors = modal.field_errors(
+        errors = form_state.field_errors(
             content,
             today=self._today_for(people[user_id].tz),
             severity=content.severity,
@@ -520,7 +522,7 @@ class PostmortemService:
             await self.client.chat_update(
                 channel=incident.channel_id,
                 ts=incident.card_ts,
-                **incident_card(fresh or incident, self.timeline_emojis, status),
+                **incident_card(IncidentView.from_row(fresh or incident), self.timeline_emojis, status),
             )
         except SlackApiError as exc:
             log.warning("could not update the card of incident %s: %s", incident.id, error_code(exc))
@@ -622,10 +624,10 @@ async def load_document(
             if name:
                 channels[channel_id] = name
     return document_data(
-        incident,
+        IncidentView.from_row(incident),
         items,
         content=content,
-        action_items=[a.fields() for a in actions],
+        action_items=[ActionItemView.from_row(a, incident) for a in actions],
         postmortem_status=postmortem.status if postmortem is not None else None,
         authors=authors,
         user_names=names,

@@ -48,6 +48,8 @@ __all__ = [
     "ESCALATE_TO_COMMANDER_AFTER",
     "ESCALATE_TO_CHANNEL_AFTER",
     "REVIEW_AFTER_DAYS",
+    "Snooze",
+    "SNOOZES",
 ]
 
 UTC = timezone.utc
@@ -72,6 +74,22 @@ ESCALATE_TO_COMMANDER_AFTER = 2
 ESCALATE_TO_CHANNEL_AFTER = 4
 
 REVIEW_AFTER_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Snooze:
+    """How long an owner may put off an action item's reminders, and how messages name it."""
+
+    length: timedelta
+    label: str  # in the DM's select: "1 day"
+    phrase: str  # in a sentence: "snoozed for a day"
+
+
+# The one table of snoozes, by the key the DM's select carries (option value "12:1d").
+SNOOZES: dict[str, Snooze] = {
+    "1d": Snooze(timedelta(days=1), "1 day", "a day"),
+    "1w": Snooze(timedelta(weeks=1), "1 week", "a week"),
+}
 
 _CLOSED_STATUSES = frozenset({"done", "wont_do"})
 _OPEN_STATUSES = frozenset({"open", "in_progress"})

@@ -8,35 +8,17 @@ whether action items were closed by their due date.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from statistics import median
 
 from bot.clock import Clock
+from bot.views import TeamStats
 from storage.db import SessionFactory
 from storage.models import ActionItem, Incident, Postmortem
 from storage.stats import incidents_since
 
 DEFAULT_DAYS = 90
 MAX_DAYS = 3660
-
-
-@dataclass(frozen=True)
-class TeamStats:
-    days: int
-    incidents: int
-    by_severity: dict[int, int]
-    by_cause: dict[str, int]  # cause category key ("unknown" until a post-mortem names one)
-    resolved: int
-    median_time_to_resolve: timedelta | None
-    postmortems_submitted: int
-    postmortems_published: int
-    median_time_to_postmortem: timedelta | None  # resolution to first submission
-    items: int
-    items_done: int
-    items_done_on_time: int  # done, and last changed no later than its due date
-    items_open_overdue: int
-    items_wont_do: int
 
 
 def team_stats(

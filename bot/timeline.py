@@ -24,6 +24,7 @@ from bot.payloads import SlackMessage, ts_key, ts_to_datetime
 from bot.people import PeopleDirectory
 from bot.schedule import zone
 from bot.slack import error_code, fetch_message
+from bot.views import IncidentView, TimelineItem
 from storage.db import SessionFactory
 from storage.incidents import capturing_incident
 from storage.intake import (
@@ -37,43 +38,10 @@ from storage.intake import (
     reactions_read_after,
     set_reaction,
 )
-from storage.models import LIFECYCLE, NOTE, Incident, Message, TimelineEntry
+from storage.models import LIFECYCLE, NOTE, Incident
 from storage.timeline import add_timeline_entry, is_on_timeline, promote_message, timeline_rows
 
 log = logging.getLogger("postmortem_bot.timeline")
-
-
-@dataclass(frozen=True)
-class TimelineItem:
-    """One line of the timeline, whatever its source."""
-
-    occurred_at: datetime
-    kind: str  # "message", "note" or "lifecycle"
-    user_id: str | None
-    text: str | None
-    ts: str | None = None  # Slack's ts, for messages
-    thread_ts: str | None = None
-    file_names: tuple[str, ...] = ()
-    edited: bool = False
-    missing: bool = False  # promoted, but Slack could not give us its text (yet)
-
-    @classmethod
-    def from_message(cls, message: Message) -> "TimelineItem":
-        return cls(
-            occurred_at=message.posted_at,
-            kind="message",
-            user_id=message.user_id,
-            text=message.text,
-            ts=message.ts,
-            thread_ts=message.thread_ts,
-            file_names=tuple(message.file_names or ()),
-            edited=message.edited_ts is not None,
-            missing=message.source == "missing",
-        )
-
-    @classmethod
-    def from_entry(cls, entry: TimelineEntry) -> "TimelineItem":
-        return cls(occurred_at=entry.occurred_at, kind=entry.kind, user_id=entry.user_id, text=entry.text)
 
 
 class NoIncident(Exception):
@@ -82,7 +50,7 @@ class NoIncident(Exception):
 
 @dataclass(frozen=True)
 class PromoteOutcome:
-    incident: Incident | None
+    incident: IncidentView | None
     added: bool
 
 
@@ -285,7 +253,7 @@ class TimelineService:
             await insert_message(session, message_row(team_id, incident.id, parsed, "fetched"))
             await promote_message(session, team_id, channel_id, parsed.ts, user_id)
         await self.people.learn([parsed.user_id])
-        return PromoteOutcome(incident=incident, added=not already)
+        return PromoteOutcome(incident=IncidentView.from_row(incident), added=not already)
 
     # --- manual and lifecycle entries ----------------------------------------------------
 
@@ -323,20 +291,23 @@ class TimelineService:
 
     # --- reading -------------------------------------------------------------------------
 
-    async def items(self, incident: Incident) -> list[TimelineItem]:
+    async def items(self, incident: IncidentView) -> list[TimelineItem]:
         return await load_timeline(self.sessions, incident, self.timeline_emojis)
 
-    async def readable_incident(self, team_id: str, channel_id: str, user_id: str) -> Incident | None:
+    async def readable_incident(self, team_id: str, channel_id: str, user_id: str) -> IncidentView | None:
         """The channel's incident for `user_id` to read or act on; AccessDenied outside a private channel."""
         await self.access.require_member(channel_id, user_id)
         return await self.current_incident(team_id, channel_id)
 
-    async def current_incident(self, team_id: str, channel_id: str) -> Incident | None:
+    async def current_incident(self, team_id: str, channel_id: str) -> IncidentView | None:
         async with self.sessions() as session:
-            return await capturing_incident(session, team_id, channel_id)
+            incident = await capturing_incident(session, team_id, channel_id)
+        return IncidentView.from_row(incident) if incident is not None else None
 
 
-async def load_timeline(sessions: SessionFactory, incident: Incident, emojis: tuple[str, ...]) -> list[TimelineItem]:
+async def load_timeline(
+    sessions: SessionFactory, incident: Incident | IncidentView, emojis: tuple[str, ...]
+) -> list[TimelineItem]:
     """The timeline of `incident`, in the order things happened."""
     async with sessions() as session:
         messages, entries = await timeline_rows(session, incident.id, emojis)

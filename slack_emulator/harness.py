@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot.app import Bot, drain_listeners, start_http
 from bot.clock import Clock
 from bot.config import Settings
-from bot.timeline import TimelineItem
+from bot.views import TimelineItem
 from slack_emulator.driver import SlackDriver
 from slack_emulator.server import SlackEmulator
 from storage.models import ProcessedEvent

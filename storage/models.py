@@ -264,20 +264,6 @@ class ActionItem(Base):
     dm_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
     dm_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
-    def fields(self) -> dict[str, Any]:
-        """The item as plain data, for documents and messages."""
-        return {
-            "id": self.id,
-            "title": self.title,
-            "owner_id": self.owner_id,
-            "due": self.due,
-            "priority": self.priority,
-            "type": self.type,
-            "status": self.status,
-            "ticket_url": self.ticket_url,
-            "status_note": self.status_note,
-        }
-
 
 # Nudge statuses: pending -> claimed -> sent; or cancelled (the subject changed), failed (undeliverable).
 PENDING = "pending"

@@ -18,8 +18,7 @@ from bot.documents import (
     render_markdown,
     template_environment,
 )
-from bot.timeline import TimelineItem
-from storage.models import Incident
+from bot.views import ActionItemView, IncidentView, TimelineItem
 
 START = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
 
@@ -34,11 +33,11 @@ PLACEHOLDER_MD = "_Not written yet._"
 PLACEHOLDER_HTML = '<p class="missing" title="Not written yet">—</p>'
 
 
-def incident(**overrides) -> Incident:
+def incident(**overrides) -> IncidentView:
     fields = dict(id=1, team_id="T1", channel_id="C1", title="Cache stampede", severity=2, status="resolved",
                   commander_id="U1", started_at=START, resolved_at=START + timedelta(hours=1, minutes=47, seconds=30))
     fields.update(overrides)
-    return Incident(**fields)
+    return IncidentView(**fields)
 
 
 def timeline(text: str = "rolled back") -> list[TimelineItem]:
@@ -77,12 +76,12 @@ def content(text: str | None = None) -> PostmortemContent:
     )
 
 
-def action_items(text: str = "Add TTL jitter", ticket: str = "https://tracker.example/OPS-1?a=1&b=2") -> list[dict]:
+def action_items(text: str = "Add TTL jitter", ticket: str = "https://tracker.example/OPS-1?a=1&b=2") -> list[ActionItemView]:
     return [
-        {"title": text, "owner_id": "U2", "due": date(2026, 12, 1), "priority": "P1", "type": "prevent",
-         "status": "open", "ticket_url": ticket},
-        {"title": "Runbook", "owner_id": "U9", "due": None, "priority": "P3", "type": "process",
-         "status": "in_progress", "ticket_url": ""},
+        ActionItemView(id=1, title=text, owner_id="U2", due=date(2026, 12, 1), priority="P1", type="prevent",
+                       status="open", ticket_url=ticket),
+        ActionItemView(id=2, title="Runbook", owner_id="U9", due=None, priority="P3", type="process",
+                       status="in_progress", ticket_url=""),
     ]
 
 
@@ -240,7 +239,7 @@ def test_duration_text(seconds, text):
 # --- Markdown ---------------------------------------------------------------------------------
 
 def test_markdown_timeline_table_has_one_row_per_entry_whatever_the_text():
-    incident = Incident(id=1, team_id="T1", channel_id="C1", title="Cache | stampede", severity=2, status="active",
+    incident = IncidentView(id=1, team_id="T1", channel_id="C1", title="Cache | stampede", severity=2, status="active",
                         commander_id="U1", started_at=START)
     items = [
         TimelineItem(occurred_at=START, kind="lifecycle", user_id="U1", text="declared"),

@@ -19,7 +19,7 @@ DEMO = "bot/demo.py"
 EMULATOR_MAY_IMPORT = {"bot.clock"}
 """What any emulator module may take from bot/ and storage/: the Clock it shares with the bot."""
 
-HARNESS_MAY_IMPORT = EMULATOR_MAY_IMPORT | {"bot.app", "bot.config", "bot.timeline", "storage.models"}
+HARNESS_MAY_IMPORT = EMULATOR_MAY_IMPORT | {"bot.app", "bot.config", "bot.views", "storage.models"}
 """The harness starts a real bot against the emulator and waits on its database."""
 
 

@@ -1,4 +1,4 @@
-"""Follow-through messages and modals (bot/ui/nudges.py) and the meeting invite (bot/ics.py),
+"""Follow-through messages and modals (bot/ui/item_messages.py, bot/ui/meeting.py) and the meeting invite (bot/ics.py),
 checked by rendering them with realistic and hostile input against Slack's limits."""
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from typing import Any, Iterator
 import pytest
 
 from bot import ics
-from bot.ui import nudges as ui
-from bot.ui.card import CONTINUE_POSTMORTEM
+from bot.ui import item_messages as ui
+from bot.ui import meeting as meeting_ui
+from bot.ui.card import CONTINUE_POSTMORTEM, SCHEDULE_MEETING
 from bot.ui.text import (
+    MAX_BLOCKS_TEXT,
     MAX_BUTTON_TEXT,
     MAX_FALLBACK_TEXT,
     MAX_HEADER_TEXT,
@@ -23,6 +25,7 @@ from bot.ui.text import (
     MAX_SECTION_TEXT,
     slack_date,
 )
+from bot.views import ActionItemView, IncidentView
 
 TODAY = date(2026, 12, 7)
 AT = datetime(2026, 12, 9, 14, 30, tzinfo=timezone.utc)
@@ -31,7 +34,7 @@ PINGS = ("<!channel>", "<!here>", "<!everyone>", "<!subteam")
 HOSTILE = "<!channel> & <!here> <@U999> *bold* `code` <https://evil.example|click> " + "x" * 3000
 
 
-def item(**changes: Any) -> dict[str, Any]:
+def item(**changes: Any) -> ActionItemView:
     base = {
         "id": 42,
         "title": "Add a p99 latency alert on checkout",
@@ -46,10 +49,10 @@ def item(**changes: Any) -> dict[str, Any]:
         "commander_id": ALICE,
     }
     base.update(changes)
-    return base
+    return ActionItemView(**base)
 
 
-def hostile_item(**changes: Any) -> dict[str, Any]:
+def hostile_item(**changes: Any) -> ActionItemView:
     return item(
         title=HOSTILE,
         incident_title=HOSTILE,
@@ -59,18 +62,21 @@ def hostile_item(**changes: Any) -> dict[str, Any]:
     )
 
 
-def incident(**changes: Any) -> dict[str, Any]:
+def incident(**changes: Any) -> IncidentView:
     base = {
         "id": 7,
+        "team_id": "T1",
         "title": "Checkout failing",
-        "channel": "CINCIDENT1",
+        "channel_id": "CINCIDENT1",
         "severity": 1,
+        "status": "resolved",
+        "started_at": datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc),
         "resolved_at": datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc),
         "deadline": datetime(2026, 11, 25, 15, 0, tzinfo=timezone.utc),
         "commander_id": ALICE,
     }
     base.update(changes)
-    return base
+    return IncidentView(**base)
 
 
 # --- walking rendered payloads ----------------------------------------------------------------
@@ -249,7 +255,10 @@ def test_closed_items_render_their_final_state_without_buttons():
 
 # --- answers: the DM updated in place, and the channel's thread ----------------------------------
 
-WHATS = list(ui.ANSWERS) + ["marked it done", "says it isn't theirs and handed it to <@UCAROL0001> <!channel>", "", HOSTILE]
+WHATS = [
+    ui.WHAT_DONE, ui.WHAT_IN_PROGRESS, ui.WHAT_SNOOZE, ui.WHAT_SNOOZE_DAY, ui.WHAT_SNOOZE_WEEK, ui.WHAT_CHANGE_DUE,
+    ui.WHAT_NOT_MINE, ui.WHAT_WONT_DO,
+] + ["marked it done", "says it isn't theirs and handed it to <@UCAROL0001> <!channel>", "", HOSTILE]
 
 
 @pytest.mark.parametrize("what", WHATS)
@@ -326,7 +335,7 @@ def test_change_due_modal_starts_at_the_current_due_date_and_is_required():
     assert block["block_id"] == ui.CHANGE_DUE_BLOCK and not block.get("optional")
     assert block["element"] == {**block["element"], "type": "datepicker", "action_id": ui.CHANGE_DUE_ACTION, "initial_date": "2026-12-10"}
     # The listener passes the due date as `today`; that must render too.
-    assert_modal(ui.change_due_modal(item(), today=item()["due"]))
+    assert_modal(ui.change_due_modal(item(), today=item().due))
 
 
 def test_modal_inputs_are_required_or_optional_as_asked():
@@ -350,12 +359,12 @@ def test_read_helpers_round_trip():
     assert ui.read_not_mine(state(ui.NOT_MINE_NOTE_BLOCK, ui.NOT_MINE_NOTE_ACTION, {"value": None})) == (None, "")
     assert ui.read_wont_do(state(ui.WONT_DO_BLOCK, ui.WONT_DO_ACTION, {"type": "plain_text_input", "value": "Retired.\nFor good."})) == "Retired.\nFor good."
     meeting = {
-        **state(ui.MEETING_DATE_BLOCK, ui.MEETING_DATE_ACTION, {"type": "datepicker", "selected_date": "2026-12-09"}),
-        **state(ui.MEETING_TIME_BLOCK, ui.MEETING_TIME_ACTION, {"type": "timepicker", "selected_time": "09:30"}),
-        **state(ui.MEETING_ATTENDEES_BLOCK, ui.MEETING_ATTENDEES_ACTION, {"type": "multi_users_select", "selected_users": [BOB, ALICE, BOB, "<!channel>"]}),
-        **state(ui.MEETING_LOCATION_BLOCK, ui.MEETING_LOCATION_ACTION, {"type": "plain_text_input", "value": "https://meet.example/abc"}),
+        **state(meeting_ui.MEETING_DATE_BLOCK, meeting_ui.MEETING_DATE_ACTION, {"type": "datepicker", "selected_date": "2026-12-09"}),
+        **state(meeting_ui.MEETING_TIME_BLOCK, meeting_ui.MEETING_TIME_ACTION, {"type": "timepicker", "selected_time": "09:30"}),
+        **state(meeting_ui.MEETING_ATTENDEES_BLOCK, meeting_ui.MEETING_ATTENDEES_ACTION, {"type": "multi_users_select", "selected_users": [BOB, ALICE, BOB, "<!channel>"]}),
+        **state(meeting_ui.MEETING_LOCATION_BLOCK, meeting_ui.MEETING_LOCATION_ACTION, {"type": "plain_text_input", "value": "https://meet.example/abc"}),
     }
-    assert ui.read_meeting(meeting) == (date(2026, 12, 9), time(9, 30), [BOB, ALICE], "https://meet.example/abc")
+    assert meeting_ui.read_meeting(meeting) == (date(2026, 12, 9), time(9, 30), [BOB, ALICE], "https://meet.example/abc")
 
 
 def test_read_helpers_find_inputs_in_the_modals_they_read():
@@ -366,11 +375,11 @@ def test_read_helpers_find_inputs_in_the_modals_they_read():
     assert ids(ui.change_due_modal(item(), today=TODAY)) == {(ui.CHANGE_DUE_BLOCK, ui.CHANGE_DUE_ACTION)}
     assert ids(ui.not_mine_modal(item())) == {(ui.NOT_MINE_OWNER_BLOCK, ui.NOT_MINE_OWNER_ACTION), (ui.NOT_MINE_NOTE_BLOCK, ui.NOT_MINE_NOTE_ACTION)}
     assert ids(ui.wont_do_modal(item())) == {(ui.WONT_DO_BLOCK, ui.WONT_DO_ACTION)}
-    assert ids(ui.meeting_modal(incident(), initial_attendees=[])) == {
-        (ui.MEETING_DATE_BLOCK, ui.MEETING_DATE_ACTION),
-        (ui.MEETING_TIME_BLOCK, ui.MEETING_TIME_ACTION),
-        (ui.MEETING_ATTENDEES_BLOCK, ui.MEETING_ATTENDEES_ACTION),
-        (ui.MEETING_LOCATION_BLOCK, ui.MEETING_LOCATION_ACTION),
+    assert ids(meeting_ui.meeting_modal(incident(), initial_attendees=[])) == {
+        (meeting_ui.MEETING_DATE_BLOCK, meeting_ui.MEETING_DATE_ACTION),
+        (meeting_ui.MEETING_TIME_BLOCK, meeting_ui.MEETING_TIME_ACTION),
+        (meeting_ui.MEETING_ATTENDEES_BLOCK, meeting_ui.MEETING_ATTENDEES_ACTION),
+        (meeting_ui.MEETING_LOCATION_BLOCK, meeting_ui.MEETING_LOCATION_ACTION),
     }
 
 
@@ -379,10 +388,10 @@ GARBAGE = [
     {ui.CHANGE_DUE_BLOCK: {"due": {"selected_date": "2026-13-45"}}}, {ui.CHANGE_DUE_BLOCK: {"due": {"selected_date": 20261210}}},
     {ui.NOT_MINE_OWNER_BLOCK: {"owner": {"selected_user": ["U1"]}}}, {ui.NOT_MINE_NOTE_BLOCK: {"note": {"value": 5}}},
     {ui.WONT_DO_BLOCK: {"reason": {"value": {"x": 1}}}}, {ui.WONT_DO_BLOCK: []},
-    {ui.MEETING_TIME_BLOCK: {"time": {"selected_time": "25:99"}}}, {ui.MEETING_TIME_BLOCK: {"time": {"selected_time": None}}},
-    {ui.MEETING_ATTENDEES_BLOCK: {"attendees": {"selected_users": "UBOB000001"}}},
-    {ui.MEETING_ATTENDEES_BLOCK: {"attendees": {"selected_users": [None, 3, {"x": 1}]}}},
-    {ui.MEETING_DATE_BLOCK: {"date": {"selected_date": "2026-12-09T10:00"}}},
+    {meeting_ui.MEETING_TIME_BLOCK: {"time": {"selected_time": "25:99"}}}, {meeting_ui.MEETING_TIME_BLOCK: {"time": {"selected_time": None}}},
+    {meeting_ui.MEETING_ATTENDEES_BLOCK: {"attendees": {"selected_users": "UBOB000001"}}},
+    {meeting_ui.MEETING_ATTENDEES_BLOCK: {"attendees": {"selected_users": [None, 3, {"x": 1}]}}},
+    {meeting_ui.MEETING_DATE_BLOCK: {"date": {"selected_date": "2026-12-09T10:00"}}},
 ]
 
 
@@ -391,14 +400,14 @@ def test_read_helpers_survive_garbage(values):
     assert ui.read_change_due(values) is None
     assert ui.read_not_mine(values) == (None, "")
     assert ui.read_wont_do(values) == ""
-    assert ui.read_meeting(values) == (None, None, [], "")
+    assert meeting_ui.read_meeting(values) == (None, None, [], "")
 
 
 @pytest.mark.parametrize("value", [None, "", "x", "-1", "1.5", "12:1y", ":1d", "12:", "<!channel>", "9" * 40, 12])
 def test_value_parsers_survive_garbage(value):
     assert ui.parse_snooze_value(value) is None
     assert ui.parse_item_value(value) is None
-    assert ui.read_item_id(value) is None and ui.read_incident_id(value) is None
+    assert ui.read_item_id(value) is None and meeting_ui.read_incident_id(value) is None
 
 
 @pytest.mark.parametrize("metadata", ["", "{", "[]", '{"item_id": "3"}', '{"item_id": true}', '{"item_id": -1}', '{"other": 3}', "x" * 4000])
@@ -410,8 +419,6 @@ def test_error_helpers():
     assert ui.change_due_errors(None, today=TODAY) == {ui.CHANGE_DUE_BLOCK: "Pick a date."}
     assert ui.change_due_errors(date(2026, 12, 1), today=TODAY)
     assert ui.change_due_errors(TODAY, today=TODAY) == {}
-    assert set(ui.meeting_errors(None, None, [], today=TODAY)) == {ui.MEETING_DATE_BLOCK, ui.MEETING_TIME_BLOCK, ui.MEETING_ATTENDEES_BLOCK}
-    assert ui.meeting_errors(TODAY, time(10), [BOB], today=TODAY) == {}
 
 
 # --- escalations ----------------------------------------------------------------------------------
@@ -446,42 +453,42 @@ def test_undeliverable_tells_the_commander_why(make, error):
 # --- the review meeting -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [incident, lambda: incident(title=HOSTILE, channel="<!channel>", severity="x", deadline=None, resolved_at=None)])
+@pytest.mark.parametrize("make", [incident, lambda: incident(title=HOSTILE, channel_id="<!channel>", severity="x", deadline=None, resolved_at=None)])
 def test_meeting_messages_within_limits(make):
-    unscheduled = ui.meeting_unscheduled(make())
+    unscheduled = meeting_ui.meeting_unscheduled(make())
     assert_message(unscheduled)
     (button,) = actions_of(unscheduled)
-    assert button["action_id"] == ui.SCHEDULE_MEETING and ui.parse_item_value(button["value"]) == 7
-    assert_message(ui.meeting_scheduled(make(), at=AT, attendees=[BOB, ALICE, "<!here>"] + [f"U{i:08d}" for i in range(200)], by=ALICE, location=HOSTILE))
-    assert_message(ui.publication_request(make(), deadline=AT + timedelta(hours=48)))
-    assert_message(ui.meeting_agenda(make(), at=AT, timeline_lines=[], action_items=[]))
-    assert_message(ui.review_30_days(make(), items=[], today=TODAY))
+    assert button["action_id"] == SCHEDULE_MEETING and ui.parse_item_value(button["value"]) == 7
+    assert_message(meeting_ui.meeting_scheduled(make(), at=AT, attendees=[BOB, ALICE, "<!here>"] + [f"U{i:08d}" for i in range(200)], by=ALICE, location=HOSTILE))
+    assert_message(meeting_ui.publication_request(make(), deadline=AT + timedelta(hours=48)))
+    assert_message(meeting_ui.meeting_agenda(make(), at=AT, timeline_lines=[], action_items=[]))
+    assert_message(meeting_ui.review_30_days(make(), items=[], today=TODAY))
 
 
 def test_meeting_unscheduled_names_the_deadline_and_the_button():
-    message = ui.meeting_unscheduled(incident())
+    message = meeting_ui.meeting_unscheduled(incident())
     section = message["blocks"][0]["text"]["text"]
-    assert "Checkout failing" in section and "(SEV1)" in section and slack_date(incident()["deadline"]) in section
+    assert "Checkout failing" in section and "(SEV1)" in section and slack_date(incident().deadline) in section
     assert "*Schedule meeting*" in json.dumps(message)
 
 
 @pytest.mark.parametrize(
-    "make", [incident, lambda: incident(title=HOSTILE), lambda: {"id": 7, "title": "", "channel": ""}]
+    "make", [incident, lambda: incident(title=HOSTILE), lambda: incident(title="", channel_id="", deadline=None)]
 )
 def test_meeting_modal(make):
-    view = ui.meeting_modal(make(), initial_attendees=[BOB, "<!channel>", ALICE, BOB], timezone="Europe/Paris")
+    view = meeting_ui.meeting_modal(make(), initial_attendees=[BOB, "<!channel>", ALICE, BOB], timezone="Europe/Paris")
     assert_modal(view)
-    assert view["callback_id"] == ui.MEETING_CALLBACK
-    assert json.loads(view["private_metadata"]) == {"incident_id": 7} and ui.read_incident_id(view["private_metadata"]) == 7
+    assert view["callback_id"] == meeting_ui.MEETING_CALLBACK
+    assert json.loads(view["private_metadata"]) == {"incident_id": 7} and meeting_ui.read_incident_id(view["private_metadata"]) == 7
     inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
-    assert inputs[ui.MEETING_DATE_BLOCK]["element"]["type"] == "datepicker"
-    assert inputs[ui.MEETING_TIME_BLOCK]["element"]["type"] == "timepicker"
-    assert inputs[ui.MEETING_ATTENDEES_BLOCK]["element"]["initial_users"] == [BOB, ALICE]
-    assert inputs[ui.MEETING_LOCATION_BLOCK]["optional"] is True
+    assert inputs[meeting_ui.MEETING_DATE_BLOCK]["element"]["type"] == "datepicker"
+    assert inputs[meeting_ui.MEETING_TIME_BLOCK]["element"]["type"] == "timepicker"
+    assert inputs[meeting_ui.MEETING_ATTENDEES_BLOCK]["element"]["initial_users"] == [BOB, ALICE]
+    assert inputs[meeting_ui.MEETING_LOCATION_BLOCK]["optional"] is True
 
 
 def test_meeting_scheduled_uses_reader_time_zones():
-    message = ui.meeting_scheduled(incident(), at=AT, attendees=[BOB, ALICE], by=ALICE, location="Room 4 & video")
+    message = meeting_ui.meeting_scheduled(incident(), at=AT, attendees=[BOB, ALICE], by=ALICE, location="Room 4 & video")
     section = message["blocks"][0]["text"]["text"]
     assert "<!date^" in section and f"<@{BOB}>, <@{ALICE}>" in section and "Room 4 &amp; video" in section
     assert "2026-12-09 14:30 UTC" in message["text"]
@@ -496,9 +503,9 @@ def timeline_line(i: int, length: int = 600) -> str:
 def test_agenda_with_5000_timeline_lines_fits_and_counts_the_rest(length):
     lines = [timeline_line(i, length) for i in range(5000)]
     actions = [item(id=i, title=f"Item {i} " + "t" * 300, owner_id=BOB) for i in range(60)]
-    message = ui.meeting_agenda(incident(), at=AT, timeline_lines=lines, action_items=actions)
+    message = meeting_ui.meeting_agenda(incident(), at=AT, timeline_lines=lines, action_items=actions)
     assert_message(message)
-    assert text_size(message["blocks"]) <= ui.MAX_BLOCKS_TEXT
+    assert text_size(message["blocks"]) <= MAX_BLOCKS_TEXT
     shown = sum(t.count(":speech_balloon:") for t in mrkdwn_texts(message))
     assert 0 < shown < 5000
     note = message["blocks"][-1]["elements"][0]["text"]
@@ -508,7 +515,7 @@ def test_agenda_with_5000_timeline_lines_fits_and_counts_the_rest(length):
 
 
 def test_agenda_lists_the_agenda_and_asks_for_gaps():
-    message = ui.meeting_agenda(
+    message = meeting_ui.meeting_agenda(
         incident(), at=AT, timeline_lines=[timeline_line(0), timeline_line(1)], action_items=[item(), item(id=43, title="Runbook", owner_id=CAROL)]
     )
     texts = "\n".join(mrkdwn_texts(message))
@@ -521,13 +528,13 @@ def test_agenda_lists_the_agenda_and_asks_for_gaps():
 
 def test_agenda_cuts_a_huge_line_without_leaving_half_a_token():
     line = "x" * 2990 + "<@UBOB000001> and more " + "z" * 100
-    message = ui.meeting_agenda(incident(), at=AT, timeline_lines=[line], action_items=[])
+    message = meeting_ui.meeting_agenda(incident(), at=AT, timeline_lines=[line], action_items=[])
     assert_message(message)
     assert "<@UBOB" not in json.dumps(message)
 
 
 def test_publication_request_opens_the_postmortem():
-    message = ui.publication_request(incident(), deadline=AT)
+    message = meeting_ui.publication_request(incident(), deadline=AT)
     (button,) = actions_of(message)
     assert button["action_id"] == CONTINUE_POSTMORTEM and button["value"] == "7"
     assert "*Publish*" in message["blocks"][0]["text"]["text"]
@@ -540,7 +547,7 @@ def test_review_30_days_counts_and_lists_with_owners():
         item(id=3, status="in_progress", due=date(2026, 12, 20), title="Canary"),
         item(id=4, status="wont_do", status_note="Retired", title="Old thing"),
     ]
-    message = ui.review_30_days(incident(), items=items, today=TODAY)
+    message = meeting_ui.review_30_days(incident(), items=items, today=TODAY)
     assert_message(message)
     assert "1 done · 1 open · 1 overdue · 1 won't do" in message["text"]
     texts = "\n".join(mrkdwn_texts(message))
@@ -550,13 +557,13 @@ def test_review_30_days_counts_and_lists_with_owners():
 
 def test_review_30_days_with_hundreds_of_hostile_items_fits():
     items = [hostile_item(id=i, status=STATUSES[i % 4], due=TODAY - timedelta(days=i % 9 - 4)) for i in range(400)]
-    message = ui.review_30_days(incident(title=HOSTILE), items=items, today=TODAY)
+    message = meeting_ui.review_30_days(incident(title=HOSTILE), items=items, today=TODAY)
     assert_message(message)
     assert "more." in json.dumps(message)
 
 
 def test_all_closed_review_says_so():
-    message = ui.review_30_days(incident(), items=[item(status="done"), item(id=2, status="wont_do")], today=TODAY)
+    message = meeting_ui.review_30_days(incident(), items=[item(status="done"), item(id=2, status="wont_do")], today=TODAY)
     assert "All 2 action items are closed" in json.dumps(message)
 
 

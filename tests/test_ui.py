@@ -2,18 +2,17 @@
 
 from datetime import datetime, timedelta, timezone
 
-from bot.timeline import TimelineItem
 from bot.ui.card import incident_card
 from bot.ui.help import help_message
 from bot.ui.text import MAX_MESSAGE_BLOCKS, MAX_SECTION_TEXT, escape, slack_date
 from bot.ui.timeline import timeline_message
-from storage.models import Incident
+from bot.views import IncidentView, TimelineItem
 
 START = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
 
 
 def incident(title="Checkout failing"):
-    return Incident(id=1, team_id="T1", channel_id="C1", title=title, severity=1, status="active",
+    return IncidentView(id=1, team_id="T1", channel_id="C1", title=title, severity=1, status="active",
                     commander_id="U1", started_at=START)
 
 

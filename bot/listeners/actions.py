@@ -19,6 +19,7 @@ from bot.slack import error_code
 from bot.ui import answers
 from bot.ui import postmortem_modal as modal
 from bot.ui.card import CONTINUE_POSTMORTEM, PUBLISH_POSTMORTEM, RESOLVE
+from bot.ui import postmortem_state as form_state
 
 log = logging.getLogger("postmortem_bot.listeners.actions")
 
@@ -89,7 +90,7 @@ async def on_row_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, A
         return
     try:
         incident_id = metadata_incident_id(view.get("private_metadata"))
-        content = modal.parse_state((view.get("state") or {}).get("values") or {}, PostmortemContent())
+        content = form_state.parse_state((view.get("state") or {}).get("values") or {}, PostmortemContent())
         value = action.get("value")
         remove_key = value if action.get("action_id") == modal.REMOVE_ACTION_ITEM and isinstance(value, str) else None
         await services_of(context).postmortems.change_rows(

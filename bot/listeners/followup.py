@@ -17,7 +17,10 @@ from bot.listeners.context import Actor, services_of
 from bot.listeners.running import tracked
 from bot.slack import SLACK_FAILURES, error_code
 from bot.ui import answers
-from bot.ui import nudges as ui
+from bot.ui import item_messages as ui
+from bot.ui import meeting as meeting_ui
+from bot.ui.card import SCHEDULE_MEETING
+from bot.views import ActionItemView
 
 log = logging.getLogger("postmortem_bot.listeners.followup")
 
@@ -33,8 +36,8 @@ def register(app: AsyncApp) -> None:
     app.view(ui.SNOOZE_CALLBACK)(tracked(on_snooze_submit))
     app.view(ui.NOT_MINE_CALLBACK)(tracked(on_not_mine))
     app.view(ui.WONT_DO_CALLBACK)(tracked(on_wont_do))
-    app.action(ui.SCHEDULE_MEETING)(tracked(on_schedule_meeting))
-    app.view(ui.MEETING_CALLBACK)(tracked(on_meeting))
+    app.action(SCHEDULE_MEETING)(tracked(on_schedule_meeting))
+    app.view(meeting_ui.MEETING_CALLBACK)(tracked(on_meeting))
 
 
 # --- buttons answered with one click ---------------------------------------------------------
@@ -107,7 +110,7 @@ async def on_change_due_button(
     context: AsyncBoltContext,
 ) -> None:
     await ack()
-    await _open_item_modal(body, action, respond, client, context, lambda item: ui.change_due_modal(item, today=item["due"]))
+    await _open_item_modal(body, action, respond, client, context, lambda item: ui.change_due_modal(item, today=item.due))
 
 
 async def on_not_mine_button(
@@ -140,7 +143,7 @@ async def _open_item_modal(
     respond: AsyncRespond,
     client: AsyncWebClient,
     context: AsyncBoltContext,
-    build: Callable[[dict[str, Any]], dict[str, Any]],
+    build: Callable[[ActionItemView], dict[str, Any]],
 ) -> None:
     item_id = ui.parse_item_value(action.get("value"))
     if item_id is None:
@@ -232,7 +235,7 @@ async def on_schedule_meeting(
     who = Actor.of(body)
     try:
         incident = await services_of(context).action_items.incident_summary(who.team_id, incident_id, who.user_id)
-        await client.views_open(trigger_id=body["trigger_id"], view=ui.meeting_modal(incident, initial_attendees=[who.user_id]))
+        await client.views_open(trigger_id=body["trigger_id"], view=meeting_ui.meeting_modal(incident, initial_attendees=[who.user_id]))
     except AnswerError as exc:
         await warn_privately(respond, str(exc))
     except SlackApiError as exc:
@@ -243,20 +246,20 @@ async def on_meeting(
     ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     items = services_of(context).action_items
-    incident_id = ui.read_incident_id(view.get("private_metadata"))
-    day, at, attendees, location = ui.read_meeting(view.get("state", {}).get("values", {}))
+    incident_id = meeting_ui.read_incident_id(view.get("private_metadata"))
+    day, at, attendees, location = meeting_ui.read_meeting(view.get("state", {}).get("values", {}))
     who = Actor.of(body)
     if not who.known:
         await ack()
         return
     if incident_id is None or day is None or at is None:
-        await ack(response_action="errors", errors={ui.MEETING_DATE_BLOCK: answers.PICK_DATE_AND_TIME})
+        await ack(response_action="errors", errors={meeting_ui.MEETING_DATE_BLOCK: answers.PICK_DATE_AND_TIME})
         return
     try:
         # Who may schedule it is checked before the ack, so a refusal shows on the form.
         await items.incident_summary(who.team_id, incident_id, who.user_id)
     except AnswerError as exc:
-        await ack(response_action="errors", errors={ui.MEETING_DATE_BLOCK: str(exc)})
+        await ack(response_action="errors", errors={meeting_ui.MEETING_DATE_BLOCK: str(exc)})
         return
     await ack()
     try:

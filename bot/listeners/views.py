@@ -16,6 +16,7 @@ from bot.postmortems import PostmortemError, describe, metadata_incident_id
 from bot.slack import error_code
 from bot.ui import postmortem_modal as modal
 from bot.ui.answers import warning_text
+from bot.ui import postmortem_state as form_state
 
 log = logging.getLogger("postmortem_bot.listeners.views")
 
@@ -31,7 +32,7 @@ def register(app: AsyncApp) -> None:
 
 
 def _content(view: dict[str, Any]) -> PostmortemContent:
-    return modal.parse_state((view.get("state") or {}).get("values") or {}, PostmortemContent())
+    return form_state.parse_state((view.get("state") or {}).get("values") or {}, PostmortemContent())
 
 
 async def _tell(client: AsyncWebClient, user_id: str, text: str) -> None:
@@ -66,7 +67,7 @@ async def on_submit(
         await ack(
             response_action="push",
             view=modal.warnings_view(
-                [(modal.field_label(w.field, content), w.message) for w in check.warnings], incident_id=incident_id
+                [(form_state.field_label(w.field, content), w.message) for w in check.warnings], incident_id=incident_id
             ),
         )
         try:

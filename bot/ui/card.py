@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import (
 
 from bot.schedule import meeting_deadline
 from bot.ui.text import MAX_HEADER_TEXT, escape, mention, severity_label, slack_date, truncate, utc_label
-from storage.models import Incident
+from bot.views import IncidentView
 
 STATUS_LABELS = {"active": ":red_circle: Active", "resolved": ":large_green_circle: Resolved"}
 POSTMORTEM_LABELS = {
@@ -28,20 +28,20 @@ POSTMORTEM_LABELS = {
 RESOLVE = "incident_resolve"
 CONTINUE_POSTMORTEM = "postmortem_continue"
 PUBLISH_POSTMORTEM = "postmortem_publish"
-SCHEDULE_MEETING = "meeting_schedule"  # the same action as the commander's DM button
+SCHEDULE_MEETING = "meeting_schedule"  # also the button of the commander's reminder (bot/ui/meeting.py)
 
 
-def meeting_line(incident: Incident) -> str | None:
+def meeting_line(incident: IncidentView) -> str | None:
     """The review meeting: when it is, or the deadline severity sets for it (DESIGN.md)."""
     if incident.meeting_at is not None:
         return f"{slack_date(incident.meeting_at)}"
     if incident.resolved_at is None:
         return None
-    deadline = meeting_deadline(incident.resolved_at, incident.severity, requested=bool(incident.meeting_requested))
+    deadline = meeting_deadline(incident.resolved_at, incident.severity, requested=incident.meeting_requested)
     return f"not scheduled, due by {slack_date(deadline)}" if deadline else None
 
 
-def card_buttons(incident: Incident, postmortem_status: str | None) -> list[ButtonElement]:
+def card_buttons(incident: IncidentView, postmortem_status: str | None) -> list[ButtonElement]:
     """What can be done next, and only that: a button that cannot work is not shown."""
     value = str(incident.id)
     if incident.status == "active":
@@ -63,7 +63,7 @@ def _postmortem_buttons(value: str, postmortem_status: str | None) -> list[Butto
 
 
 def incident_card(
-    incident: Incident, timeline_emojis: tuple[str, ...] = ("pushpin",), postmortem_status: str | None = None
+    incident: IncidentView, timeline_emojis: tuple[str, ...] = ("pushpin",), postmortem_status: str | None = None
 ) -> dict:
     """chat.postMessage / chat.update arguments (text, blocks) for the card of `incident`."""
     header = truncate(f":rotating_light: {incident.title}", MAX_HEADER_TEXT)

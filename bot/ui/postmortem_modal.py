@@ -1,6 +1,7 @@
-"""The post-mortem modal: build it from a PostmortemContent, and read it back.
+"""The post-mortem form: its blocks, built from a PostmortemContent, and its block ids.
 
-Pure functions only (no Slack calls, no database). The flow the service follows:
+Pure functions only (no Slack calls, no database); bot/ui/postmortem_state.py reads the
+form back and checks it. The flow the service follows:
 
 - open: `postmortem_modal(stored_content, incident_id=..., context_line=..., revision=r)`.
   The draft itself lives server side; private_metadata only carries the incident id.
@@ -22,12 +23,9 @@ row, f"ai_{key}_{part}" with part in ROW_PARTS ("title", "owner", "due", "priori
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import replace
 from datetime import date
-from typing import Any, Callable, Mapping, Sequence
-from urllib.parse import urlsplit
+from typing import Any, Mapping, Sequence
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -40,7 +38,6 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
     Option,
     PlainTextInputElement,
-    PlainTextObject,
     RadioButtonsElement,
     SectionBlock,
     StaticSelectElement,
@@ -59,7 +56,17 @@ from bot.content import (
     Impact,
     PostmortemContent,
 )
-from bot.ui.text import MAX_HEADER_TEXT, MAX_MODAL_BLOCKS, MAX_SECTION_TEXT, escape, severity_label, truncate
+from bot.ui.text import (
+    MAX_HEADER_TEXT,
+    MAX_MODAL_BLOCKS,
+    MAX_SECTION_TEXT,
+    escape,
+    mention,
+    plain,
+    private_metadata,
+    severity_label,
+    truncate,
+)
 
 CALLBACK_ID = "postmortem_modal"
 WARNINGS_CALLBACK_ID = "postmortem_warnings"
@@ -103,7 +110,7 @@ FIELD_LABELS: dict[str, str] = {
 }
 
 # Text fields of PostmortemContent / Impact, by block field name: (attribute path, max_length).
-_TEXT_FIELDS: dict[str, tuple[str, int]] = {
+TEXT_FIELDS: dict[str, tuple[str, int]] = {
     "pm_title": ("title", MAX_TITLE),
     "pm_summary": ("summary", MAX_TEXT),
     "pm_users_affected": ("impact.users_affected", MAX_SHORT),
@@ -139,10 +146,7 @@ _PLACEHOLDERS: dict[str, str] = {
 }
 
 _BLOCK_ID_RE = re.compile(r"(?P<field>.+)\.r(?P<rev>\d{1,9})")
-_ROW_FIELD_RE = re.compile(r"ai_(?P<key>[A-Za-z0-9-]{1,64})_(?P<part>" + "|".join(ROW_PARTS) + r")")
 _ROW_KEY_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
-_SEVERITY_RE = re.compile(r"SEV([1-4])")
-_USER_ID_RE = re.compile(r"[UW][A-Z0-9]{2,20}")  # only such ids become mentions
 
 
 # ---------------------------------------------------------------------------------------
@@ -192,16 +196,24 @@ def row_block_id(key: str, part: str, revision: int) -> str:
     return block_id(row_field(key, part), revision)
 
 
+def field_text(content: PostmortemContent, field: str) -> str:
+    """What `content` holds for one of the form's text fields (a TEXT_FIELDS key); "" if none."""
+    obj: Any = content
+    for part in TEXT_FIELDS[field][0].split("."):
+        obj = getattr(obj, part, "")
+    return obj if isinstance(obj, str) else ""
+
+
 def visible_rows(content: PostmortemContent) -> list[ActionItemDraft]:
     """The action rows the modal shows: the first MAX_ACTION_ROWS with a usable, unique key.
 
     Any other row (past the cap, or stored with a malformed or duplicate key) is not shown,
     and parse_state keeps it unchanged, so nothing is lost.
     """
-    return [content.action_items[i] for i in _visible_indices(content)]
+    return [content.action_items[i] for i in visible_indices(content)]
 
 
-def _visible_indices(content: PostmortemContent) -> list[int]:
+def visible_indices(content: PostmortemContent) -> list[int]:
     seen: set[str] = set()
     indices: list[int] = []
     for i, row in enumerate(content.action_items):
@@ -219,24 +231,16 @@ def _visible_indices(content: PostmortemContent) -> list[int]:
 # ---------------------------------------------------------------------------------------
 
 
-def _metadata(incident_id: int) -> str:
-    return json.dumps({"incident_id": int(incident_id)}, separators=(",", ":"))
-
-
-def _plain(text: str) -> PlainTextObject:
-    return PlainTextObject(text=text, emoji=True)
-
-
 def _header(text: str) -> HeaderBlock:
-    return HeaderBlock(text=_plain(truncate(text, MAX_HEADER_TEXT)))
+    return HeaderBlock(text=plain(truncate(text, MAX_HEADER_TEXT)))
 
 
 def _input(field: str, revision: int, label: str, element: Any, hint: str | None = None) -> InputBlock:
     return InputBlock(
         block_id=block_id(field, revision),
-        label=_plain(truncate(label, MAX_LABEL)),
+        label=plain(truncate(label, MAX_LABEL)),
         element=element,
-        hint=_plain(truncate(hint, MAX_LABEL)) if hint else None,
+        hint=plain(truncate(hint, MAX_LABEL)) if hint else None,
         optional=True,
     )
 
@@ -247,7 +251,7 @@ def _text_element(action_id: str, value: str, max_length: int, *, multiline: boo
         initial_value=truncate(value, max_length) if value else None,
         multiline=multiline or None,
         max_length=max_length,
-        placeholder=_plain(truncate(placeholder, 150)) if placeholder else None,
+        placeholder=plain(truncate(placeholder, 150)) if placeholder else None,
     )
 
 
@@ -258,25 +262,18 @@ def _option(value: str, label: str) -> Option:
 def _select(action_id: str, choices: Mapping[str, str], selected: str | None, placeholder: str) -> StaticSelectElement:
     options = [_option(v, label) for v, label in list(choices.items())[:100]]
     initial = next((o for o in options if o.value == selected), None) if selected else None
-    return StaticSelectElement(action_id=action_id, options=options, initial_option=initial, placeholder=_plain(placeholder))
+    return StaticSelectElement(action_id=action_id, options=options, initial_option=initial, placeholder=plain(placeholder))
 
 
 def _text_input(content: PostmortemContent, field: str, revision: int, *, multiline: bool) -> InputBlock:
-    path, max_length = _TEXT_FIELDS[field]
+    max_length = TEXT_FIELDS[field][1]
     return _input(
         field,
         revision,
         FIELD_LABELS[field],
-        _text_element(field[3:], _get(content, path), max_length, multiline=multiline, placeholder=_PLACEHOLDERS.get(field)),
+        _text_element(field[3:], field_text(content, field), max_length, multiline=multiline, placeholder=_PLACEHOLDERS.get(field)),
         _HINTS.get(field),
     )
-
-
-def _get(content: PostmortemContent, path: str) -> str:
-    obj: Any = content
-    for part in path.split("."):
-        obj = getattr(obj, part, "")
-    return obj if isinstance(obj, str) else ""
 
 
 def _row_blocks(row: ActionItemDraft, number: int, revision: int) -> list[Block]:
@@ -293,13 +290,13 @@ def _row_blocks(row: ActionItemDraft, number: int, revision: int) -> list[Block]
             row_field(key, "owner"),
             revision,
             "Owner",
-            UserSelectElement(action_id="owner", initial_user=row.owner or None, placeholder=_plain("One person")),
+            UserSelectElement(action_id="owner", initial_user=row.owner or None, placeholder=plain("One person")),
         ),
         _input(
             row_field(key, "due"),
             revision,
             "Due date",
-            DatePickerElement(action_id="due", initial_date=due.isoformat() if due else None, placeholder=_plain("Pick a date")),
+            DatePickerElement(action_id="due", initial_date=due.isoformat() if due else None, placeholder=plain("Pick a date")),
         ),
         _input(row_field(key, "priority"), revision, "Priority", _select("priority", PRIORITIES, row.priority, "Pick a priority")),
         _input(row_field(key, "type"), revision, "Type", _select("type", ACTION_TYPES, row.type, "Pick a type")),
@@ -310,14 +307,14 @@ def _row_blocks(row: ActionItemDraft, number: int, revision: int) -> list[Block]
             UrlInputElement(
                 action_id="ticket",
                 initial_value=truncate(row.ticket_url, MAX_TEXT) if row.ticket_url else None,
-                placeholder=_plain("https://…"),
+                placeholder=plain("https://…"),
             ),
         ),
         ActionsBlock(
             block_id=f"ai_{key}_actions",
             elements=[
                 ButtonElement(
-                    text=_plain("Remove"),
+                    text=plain("Remove"),
                     action_id=REMOVE_ACTION_ITEM,
                     value=key,
                     accessibility_label=f"Remove action item {number}",
@@ -333,7 +330,7 @@ ROW_BLOCKS = 7  # blocks per action row (_row_blocks)
 def _row_summary(row: ActionItemDraft) -> str:
     """One row the form does not show, in a line: title, owner, due date."""
     title = escape(truncate((row.title or "").strip() or "Untitled", 120))
-    details = [f"<@{row.owner}>" if isinstance(row.owner, str) and _USER_ID_RE.fullmatch(row.owner) else ""]
+    details = [mention(row.owner, fallback="")]  # only a well-formed user id becomes a mention
     details.append(f"due {row.due.isoformat()}" if isinstance(row.due, date) else "")
     said = ", ".join(d for d in details if d)
     return f"*{title}*" + (f" ({said})" if said else "")
@@ -420,7 +417,7 @@ def postmortem_modal(
         ),
     ]
 
-    indices = _visible_indices(content)
+    indices = visible_indices(content)
     for number, i in enumerate(indices, start=1):
         blocks += _row_blocks(content.action_items[i], number, r)
 
@@ -446,7 +443,7 @@ def postmortem_modal(
         blocks.append(
             ActionsBlock(
                 block_id=ADD_ROW_BLOCK,
-                elements=[ButtonElement(text=_plain("Add action item"), action_id=ADD_ACTION_ITEM, value="add")],
+                elements=[ButtonElement(text=plain("Add action item"), action_id=ADD_ACTION_ITEM, value="add")],
             )
         )
 
@@ -454,10 +451,10 @@ def postmortem_modal(
         type="modal",
         callback_id=CALLBACK_ID,
         notify_on_close=True,
-        title=_plain("Post-mortem"),
-        submit=_plain("Submit"),
-        close=_plain("Save draft"),
-        private_metadata=_metadata(incident_id),
+        title=plain("Post-mortem"),
+        submit=plain("Submit"),
+        close=plain("Save draft"),
+        private_metadata=private_metadata({"incident_id": int(incident_id)}),
         blocks=blocks,
     )
     return view.to_dict()
@@ -468,285 +465,6 @@ def postmortem_modal(
 FIXED_BLOCKS = 1 + 24 + 7 + 1 + 1
 assert FIXED_BLOCKS + ROW_BLOCKS * MAX_ACTION_ROWS <= MAX_MODAL_BLOCKS
 
-
-# ---------------------------------------------------------------------------------------
-# Reading view.state.values back
-# ---------------------------------------------------------------------------------------
-
-
-def _index_state(values: Any) -> dict[str, dict]:
-    """field name -> the element state of its block, whatever revision suffix the id carries.
-
-    If a field appears under several revisions (should not happen), the highest wins.
-    """
-    found: dict[str, tuple[int, dict]] = {}
-    if not isinstance(values, Mapping):
-        return {}
-    for raw_id, actions in values.items():
-        if not isinstance(raw_id, str) or not isinstance(actions, Mapping):
-            continue
-        field, rev = parse_block_id(raw_id)
-        element = next((v for v in actions.values() if isinstance(v, Mapping)), None)
-        if element is None:
-            continue
-        rank = -1 if rev is None else rev
-        if field not in found or rank >= found[field][0]:
-            found[field] = (rank, dict(element))
-    return {field: element for field, (_, element) in found.items()}
-
-
-def _text(element: Mapping) -> str:
-    value = element.get("value")
-    return value if isinstance(value, str) else ""
-
-
-def _selected_value(element: Mapping) -> str | None:
-    option = element.get("selected_option")
-    if isinstance(option, Mapping):
-        value = option.get("value")
-        if isinstance(value, str):
-            return value
-    return None
-
-
-def _selected_user(element: Mapping) -> str | None:
-    user = element.get("selected_user")
-    return user if isinstance(user, str) and user else None
-
-
-def _selected_date(element: Mapping) -> date | None:
-    value = element.get("selected_date")
-    if not isinstance(value, str):
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _read(state: Mapping[str, dict], field: str, reader: Callable[[Mapping], Any], fallback: Any) -> Any:
-    """The value of `field` if its block is in the state (empty -> ""/None), else `fallback`."""
-    element = state.get(field)
-    return fallback if element is None else reader(element)
-
-
-def parse_state(values: dict, previous: PostmortemContent) -> PostmortemContent:
-    """A new PostmortemContent from a modal's view.state.values; never raises.
-
-    A block present in the state is authoritative (an empty input gives "" or None); a block
-    missing from the state keeps the value of `previous`. Action rows are the rows whose
-    blocks are in the state, with their keys, in the order of `previous` (then any other
-    row in state order); rows of `previous` the modal did not show (visible_rows) are kept.
-    """
-    state = _index_state(values)
-    prev_impact = previous.impact if isinstance(previous.impact, Impact) else Impact()
-
-    def text(field: str) -> str:
-        path, _ = _TEXT_FIELDS[field]
-        return _read(state, field, _text, _get(previous, path))
-
-    severity_value = _read(state, "pm_severity", _selected_value, None)
-    match = _SEVERITY_RE.fullmatch(severity_value) if severity_value else None
-    severity = int(match.group(1)) if match else previous.severity
-
-    sla_previous = prev_impact.sla_breached
-    sla_element = state.get("pm_sla_breached")
-    if sla_element is None:
-        sla = sla_previous
-    else:
-        sla = {"yes": True, "no": False}.get(_selected_value(sla_element) or "")
-
-    category = _read(state, "pm_cause_category", _selected_value, previous.cause_category)
-    if category not in CAUSE_CATEGORIES:
-        category = None
-
-    previous_whys = [w if isinstance(w, str) else "" for w in list(previous.whys or [])]
-    whys = []
-    for i in range(1, MAX_WHYS + 1):
-        fallback = previous_whys[i - 1] if i <= len(previous_whys) else ""
-        whys.append(_read(state, f"pm_why_{i}", _text, fallback))
-    while whys and not whys[-1].strip():
-        whys.pop()
-
-    return PostmortemContent(
-        title=text("pm_title"),
-        severity=severity,
-        summary=text("pm_summary"),
-        impact=Impact(
-            users_affected=text("pm_users_affected"),
-            duration=text("pm_impact_duration"),
-            revenue=text("pm_revenue"),
-            sla_breached=sla,
-            support_tickets=text("pm_support_tickets"),
-        ),
-        detection_how=text("pm_detection_how"),
-        detection_time=text("pm_detection_time"),
-        root_cause=text("pm_root_cause"),
-        whys=whys,
-        factors_technical=text("pm_factors_technical"),
-        factors_process=text("pm_factors_process"),
-        factors_human=text("pm_factors_human"),
-        cause_category=category,
-        went_well=text("pm_went_well"),
-        went_wrong=text("pm_went_wrong"),
-        lucky=text("pm_lucky"),
-        lessons=text("pm_lessons"),
-        action_items=_parse_rows(state, previous),
-    )
-
-
-def _parse_rows(state: Mapping[str, dict], previous: PostmortemContent) -> list[ActionItemDraft]:
-    parts_by_key: dict[str, dict[str, dict]] = {}
-    for field, element in state.items():
-        match = _ROW_FIELD_RE.fullmatch(field)
-        if match:
-            parts_by_key.setdefault(match["key"], {})[match["part"]] = element
-
-    previous_rows = list(previous.action_items or [])
-    visible = _visible_indices(previous)
-    by_key = {previous_rows[i].key: previous_rows[i] for i in visible}
-    order = {key: n for n, key in enumerate(by_key)}
-    keys = sorted(parts_by_key, key=lambda k: order.get(k, len(order)))  # stable: new keys keep state order
-
-    rows = []
-    for key in keys:
-        parts = parts_by_key[key]
-        old = by_key.get(key) or ActionItemDraft(key=key)
-
-        def read(part: str, reader: Callable[[Mapping], Any], fallback: Any) -> Any:
-            element = parts.get(part)
-            return fallback if element is None else reader(element)
-
-        priority = read("priority", _selected_value, old.priority)
-        kind = read("type", _selected_value, old.type)
-        rows.append(
-            ActionItemDraft(
-                key=key,
-                title=read("title", _text, old.title),
-                owner=read("owner", _selected_user, old.owner),
-                due=read("due", _selected_date, old.due),
-                priority=priority if priority in PRIORITIES else _DEFAULT_ROW.priority,
-                type=kind if kind in ACTION_TYPES else _DEFAULT_ROW.type,
-                ticket_url=read("ticket", _text, old.ticket_url),
-            )
-        )
-    shown = set(visible)
-    hidden = [replace(row) for i, row in enumerate(previous_rows) if i not in shown and row.key not in parts_by_key]
-    return rows + hidden
-
-
-_DEFAULT_ROW = ActionItemDraft(key="default")
-
-
-# ---------------------------------------------------------------------------------------
-# Adding and removing action rows
-# ---------------------------------------------------------------------------------------
-
-
-def with_row_added(content: PostmortemContent) -> PostmortemContent:
-    """A copy of `content` with one more, empty action row (unchanged at MAX_ACTION_ROWS rows)."""
-    rows = list(content.action_items)
-    if len(rows) < MAX_ACTION_ROWS:
-        rows.append(ActionItemDraft())
-    return replace(content, action_items=rows)
-
-
-def with_row_removed(content: PostmortemContent, key: str) -> PostmortemContent:
-    """A copy of `content` without the (first) action row whose key is `key`."""
-    rows = list(content.action_items)
-    for i, row in enumerate(rows):
-        if row.key == key:
-            del rows[i]
-            break
-    return replace(content, action_items=rows)
-
-
-_CONTENT_FIELDS = {path: field for field, (path, _) in _TEXT_FIELDS.items()}
-
-
-def field_label(field: str, content: PostmortemContent) -> str:
-    """The modal's label for a content field id as bot/quality.py names them.
-
-    "root_cause" -> "Root cause", "impact.duration" -> "Duration of impact", "whys" -> "The 5
-    whys", "action_items" -> "Action items", "action_item:<key>" -> "Action item 2" (its
-    place in the modal; "An action item" for a row the modal does not show).
-    """
-    if not isinstance(field, str):
-        return "Post-mortem"
-    if field in _CONTENT_FIELDS:
-        return FIELD_LABELS[_CONTENT_FIELDS[field]]
-    if f"pm_{field}" in FIELD_LABELS:
-        return FIELD_LABELS[f"pm_{field}"]
-    if field == "whys":
-        return "The 5 whys"
-    if field == "action_items":
-        return "Action items"
-    if field.startswith("action_item:"):
-        key = field.partition(":")[2]
-        for number, row in enumerate(visible_rows(content), start=1):
-            if row.key == key:
-                title = (row.title or "").strip()
-                return f"Action item {number}" + (f" ({truncate(title, 60)})" if title else "")
-        return "An action item"
-    return field.replace("impact.", "").replace("_", " ").capitalize()
-
-
-# ---------------------------------------------------------------------------------------
-# Field errors (blocking) and warnings (advisory)
-# ---------------------------------------------------------------------------------------
-
-ROOT_CAUSE_REQUIRED = "SEV1 and SEV2 post-mortems need a root cause; write what you know so far."
-ITEM_TITLE_MISSING = "Say what will change, in a short title, or remove this action item."
-OWNER_MISSING = "Pick one person who owns this action item."
-OWNER_NOT_PERSON = "Pick a person: this user {reason}. Action items need one human owner."
-DUE_MISSING = "Pick a due date for this action item."
-DUE_IN_PAST = "The due date is in the past; pick today or later."
-TICKET_NOT_URL = "Paste the ticket's full http:// or https:// link, or leave it empty."
-
-
-def _is_http_url(value: str) -> bool:
-    try:
-        parts = urlsplit(value.strip())
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
-
-
-def field_errors(
-    content: PostmortemContent,
-    *,
-    today: date,
-    severity: int,
-    not_people: Mapping[str, str],
-    revision: int,
-) -> dict[str, str]:
-    """Blocking problems, as Slack's `{"response_action": "errors", "errors": ...}` mapping.
-
-    Keys are the block ids of the view at `revision`; only rows the modal shows are checked
-    (an error for a block that is not in the view would be rejected by Slack). Blank rows
-    are ignored: the service drops them.
-    """
-    errors: dict[str, str] = {}
-    if severity in (1, 2) and not (content.root_cause or "").strip():
-        errors[block_id("pm_root_cause", revision)] = ROOT_CAUSE_REQUIRED
-    for row in visible_rows(content):
-        if row.is_blank():
-            continue
-        key = row.key
-        if not (row.title or "").strip():
-            errors[row_block_id(key, "title", revision)] = ITEM_TITLE_MISSING
-        if not row.owner:
-            errors[row_block_id(key, "owner", revision)] = OWNER_MISSING
-        elif row.owner in not_people:
-            reason = (not_people[row.owner] or "is not a person").strip().rstrip(".")
-            errors[row_block_id(key, "owner", revision)] = OWNER_NOT_PERSON.format(reason=reason)
-        if row.due is None:
-            errors[row_block_id(key, "due", revision)] = DUE_MISSING
-        elif row.due < today:
-            errors[row_block_id(key, "due", revision)] = DUE_IN_PAST
-        if (row.ticket_url or "").strip() and not _is_http_url(row.ticket_url):
-            errors[row_block_id(key, "ticket", revision)] = TICKET_NOT_URL
-    return errors
 
 
 WARNINGS_INTRO = (
@@ -773,10 +491,10 @@ def warnings_view(warnings: Sequence[tuple[str, str]], *, incident_id: int) -> d
     view = View(
         type="modal",
         callback_id=WARNINGS_CALLBACK_ID,
-        title=_plain("Check before submit"),
-        submit=_plain("Submit anyway"),
-        close=_plain("Back to edit"),
-        private_metadata=_metadata(incident_id),
+        title=plain("Check before submit"),
+        submit=plain("Submit anyway"),
+        close=plain("Back to edit"),
+        private_metadata=private_metadata({"incident_id": int(incident_id)}),
         blocks=blocks,
     )
     return view.to_dict()

@@ -6,8 +6,8 @@ from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObjec
 
 from bot.content import CAUSE_CATEGORIES
 from bot.documents import duration_text
-from bot.stats import TeamStats
 from bot.ui.text import severity_label
+from bot.views import TeamStats
 
 
 def _duration(value) -> str:

@@ -6,8 +6,8 @@ from typing import Sequence
 
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
 
-from bot.timeline import TimelineItem
 from bot.ui.text import (
+    MAX_BLOCKS_TEXT,
     MAX_HEADER_TEXT,
     MAX_MESSAGE_BLOCKS,
     MAX_SECTION_TEXT,
@@ -18,11 +18,7 @@ from bot.ui.text import (
     truncate,
     utc_label,
 )
-from storage.models import Incident
-
-# Slack refuses a message whose blocks hold more than roughly 12-13k characters
-# (msg_blocks_too_long), well before 50 blocks of 3,000 characters.
-MAX_TOTAL_TEXT = 11_000
+from bot.views import IncidentView, TimelineItem
 
 KIND_ICONS = {"message": ":speech_balloon:", "note": ":memo:", "lifecycle": ":gear:"}
 MAX_ENTRY_TEXT = 600  # keeps one long message from crowding out the rest of the view
@@ -46,7 +42,7 @@ def entry_line(item: TimelineItem) -> str:
     return f"{icon} {slack_date(item.occurred_at, '{date_short} {time}')} {mention(item.user_id)}: {body}{suffix}"
 
 
-def timeline_message(incident: Incident, items: Sequence[TimelineItem]) -> dict:
+def timeline_message(incident: IncidentView, items: Sequence[TimelineItem]) -> dict:
     """A respond()/postEphemeral payload showing the draft timeline of `incident`.
 
     Entries are packed into sections of at most 3,000 characters; past the message's block
@@ -70,7 +66,7 @@ def timeline_message(incident: Incident, items: Sequence[TimelineItem]) -> dict:
     total = 0
     for item in items:
         line = truncate(entry_line(item), MAX_SECTION_TEXT)
-        if total + len(line) + 1 > MAX_TOTAL_TEXT:
+        if total + len(line) + 1 > MAX_BLOCKS_TEXT:
             break
         if chunk and len("\n".join(chunk + [line])) > MAX_SECTION_TEXT:
             if len(blocks) >= budget + 2:
