@@ -12,8 +12,8 @@ import argparse
 import time
 from datetime import date, datetime, timedelta, timezone
 
-from bot.content import ActionItemDraft, PostmortemContent
-from bot.documents import document_data, render_html, render_markdown
+from bot.postmortem_content import ActionItemDraft, PostmortemContent
+from bot.postmortem_document import document_data, render_html, render_markdown
 from bot.views import ActionItemView, IncidentView, TimelineItem
 
 START = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)

@@ -176,7 +176,7 @@ def _sync_in_background(bot: "Bot") -> "asyncio.Task[object]":
 
 async def _serve(settings: Settings, host: str, port: int) -> int:
     from bot.app import Bot, drain_listeners, start_http
-    from bot.scheduler import create_scheduler
+    from bot.ticker import create_scheduler
 
     stop = _stop_on_signals()
     bot = await Bot.create(settings)
@@ -202,7 +202,7 @@ async def _run_socket_mode(settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     from bot.app import Bot, drain_listeners
-    from bot.scheduler import create_scheduler
+    from bot.ticker import create_scheduler
     from bot.slack import check_app_token
 
     stop = _stop_on_signals()
@@ -273,7 +273,7 @@ async def _migrate(settings: Settings) -> int:
 
 
 async def _export(settings: Settings, channel: str, fmt: str) -> int:
-    from bot.documents import render
+    from bot.postmortem_document import render
     from bot.postmortems import load_document
     from storage.db import create_session_factory, open_existing
     from storage.incidents import latest_incident

@@ -20,7 +20,7 @@ from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
 from bot.ics import meeting_invite
 from bot.nudges import NudgeService, answer_thread, restart_item_nudges
-from bot.schedule import SNOOZES, local_date, zone
+from bot.nudge_calendar import SNOOZES, local_date, zone
 from bot.people import PeopleDirectory
 from bot.slack import SLACK_FAILURES, error_code
 from bot.ui.item_messages import (

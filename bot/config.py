@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from bot.schedule import WorkingHours
+from bot.nudge_calendar import WorkingHours
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./postmortem.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"

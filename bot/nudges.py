@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import schedule
+from bot import nudge_calendar
 from bot.clock import Clock
 from bot.people import PeopleDirectory
 from bot.payloads import datetime_to_ts
@@ -147,7 +147,7 @@ class NudgeService:
         client: AsyncWebClient,
         clock: Clock,
         people: PeopleDirectory,
-        hours: schedule.WorkingHours,
+        hours: nudge_calendar.WorkingHours,
         timeline_emojis: tuple[str, ...],
         worker_id: str | None = None,
     ) -> None:
@@ -179,7 +179,7 @@ class NudgeService:
                 (last.slot, last.sent_at) if last else (None, None)
             )
             tz = (await self.people.get(item.owner_id)).tz
-            planned = schedule.next_action_item_nudge(
+            planned = nudge_calendar.next_action_item_nudge(
                 due=item.due,
                 status=item.status,
                 assigned_notified=last_slot is not None,
@@ -203,7 +203,7 @@ class NudgeService:
             incident = await get_incident(session, item.incident_id)
             assert incident is not None
             await self._put(session, item.team_id, "action_item", item_subject(item_id), planned.slot, item.owner_id, planned.not_before)
-            tell_commander, tell_channel = schedule.escalation(planned.slot)
+            tell_commander, tell_channel = nudge_calendar.escalation(planned.slot)
             if tell_commander:
                 await self._put(session, item.team_id, "overdue_commander", item_subject(item_id), planned.slot, incident.commander_id, planned.not_before)
             if tell_channel:
@@ -225,10 +225,10 @@ class NudgeService:
             return
         tz = (await self.people.get(incident.commander_id)).tz
         now = self.clock.now()
-        deadline = schedule.meeting_deadline(
+        deadline = nudge_calendar.meeting_deadline(
             incident.resolved_at, incident.severity, requested=incident.meeting_requested, tz=tz
         )
-        planned = schedule.next_meeting_nudge(
+        planned = nudge_calendar.next_meeting_nudge(
             resolved_at=incident.resolved_at,
             deadline=deadline,
             scheduled=incident.meeting_at is not None,
@@ -246,15 +246,15 @@ class NudgeService:
                 await self._put(session, incident.team_id, "meeting_unscheduled", subject, planned.slot, incident.commander_id, planned.not_before)
             if incident.meeting_at is not None:
                 slot = incident.meeting_at.strftime("%Y%m%dT%H%M")
-                agenda_at = max(schedule.meeting_agenda_at(incident.meeting_at), now)
+                agenda_at = max(nudge_calendar.meeting_agenda_at(incident.meeting_at), now)
                 await self._put(session, incident.team_id, "meeting_agenda", subject, slot, incident.channel_id, agenda_at)
                 await self._put(
                     session, incident.team_id, "publication_request", subject, slot, incident.channel_id,
-                    schedule.publication_request_at(incident.meeting_at),
+                    nudge_calendar.publication_request_at(incident.meeting_at),
                 )
             await self._put(
                 session, incident.team_id, "review_30d", subject, "30d", incident.channel_id,
-                schedule.review_at(incident.resolved_at),
+                nudge_calendar.review_at(incident.resolved_at),
             )
 
     async def _put(
@@ -432,7 +432,7 @@ class NudgeService:
             if item is None or incident is None or item.status in ("done", "wont_do"):
                 return None
             view = ActionItemView.from_row(item, incident)
-            today = schedule.local_date(now, (await self.people.get(item.owner_id)).tz)
+            today = nudge_calendar.local_date(now, (await self.people.get(item.owner_id)).tz)
             overdue_days = (today - item.due).days
             if nudge.kind == "action_item":
                 return item_messages.action_item_dm(view, reason=nudge.slot, today=today)
@@ -448,7 +448,7 @@ class NudgeService:
         if nudge.kind == "meeting_unscheduled":
             if incident.meeting_at is not None or incident.resolved_at is None:
                 return None
-            deadline = schedule.meeting_deadline(incident.resolved_at, incident.severity, requested=incident.meeting_requested)
+            deadline = nudge_calendar.meeting_deadline(incident.resolved_at, incident.severity, requested=incident.meeting_requested)
             return meeting.meeting_unscheduled(IncidentView.from_row(incident, deadline=deadline))
         if nudge.kind == "meeting_agenda" and incident.meeting_at is not None:
             timeline = await load_timeline(self.sessions, incident, self.timeline_emojis)

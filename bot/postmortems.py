@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import quality
 from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
-from bot.content import ActionItemDraft, PostmortemContent, mark_edits, with_stored_items
-from bot.documents import document_data, duration_text, mentioned_ids, render_markdown
+from bot.postmortem_content import ActionItemDraft, PostmortemContent, mark_edits, with_stored_items
+from bot.postmortem_document import document_data, duration_text, mentioned_ids, render_markdown
 from bot.nudges import cancel_item_nudges, restart_item_nudges
 from bot.people import PeopleDirectory
-from bot.schedule import local_date
+from bot.nudge_calendar import local_date
 
 if TYPE_CHECKING:
     from bot.nudges import NudgeService

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
 
-from bot.content import ActionItemDraft, PostmortemContent
+from bot.postmortem_content import ActionItemDraft, PostmortemContent
 
 __all__ = ["QualityWarning", "review", "CODES", "MAX_ACTION_ITEMS", "MIN_ACTION_ITEMS"]
 

@@ -13,7 +13,7 @@ from bot.directory import Directory
 from bot.action_items import ActionItemService
 from bot.incidents import IncidentService
 from bot.nudges import NudgeService
-from bot.schedule import WorkingHours
+from bot.nudge_calendar import WorkingHours
 from bot.people import PeopleDirectory
 from bot.postmortems import PostmortemService
 from bot.reconcile import CallPacer, ReconcileService

@@ -22,7 +22,7 @@ from bot.access import ChannelAccess
 from bot.clock import Clock
 from bot.payloads import SlackMessage, ts_key, ts_to_datetime
 from bot.people import PeopleDirectory
-from bot.schedule import zone
+from bot.nudge_calendar import zone
 from bot.slack import error_code, fetch_message
 from bot.views import IncidentView, TimelineItem
 from storage.db import SessionFactory

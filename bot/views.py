@@ -1,7 +1,7 @@
 """View values: what the Block Kit builders (bot/ui/) and the documents read.
 
 Frozen plain values, built once from storage rows here and nowhere else: the services build
-them and hand them to bot/ui/ and bot/documents.py, so nothing there (nor a template) sees
+them and hand them to bot/ui/ and bot/postmortem_document.py, so nothing there (nor a template) sees
 an ORM row or a session. The models are imported for type checking only: at run time this
 module, and so bot/ui/, needs nothing from storage.
 """

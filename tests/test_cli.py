@@ -307,7 +307,7 @@ async def test_the_ticker_leaves_no_apscheduler_lines_in_an_info_log(rig: Rig, c
     from apscheduler.events import EVENT_JOB_EXECUTED
 
     from bot.__main__ import configure_logging
-    from bot.scheduler import create_scheduler
+    from bot.ticker import create_scheduler
 
     configure_logging("INFO")
     caplog.set_level(logging.INFO)
@@ -328,7 +328,7 @@ async def test_the_ticker_leaves_no_apscheduler_lines_in_an_info_log(rig: Rig, c
     noise = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.name.startswith("apscheduler") and r.levelno < logging.WARNING]
     assert noise == []
     # What the bot itself did stays at INFO.
-    assert logging.getLogger("postmortem_bot.scheduler").isEnabledFor(logging.INFO)
+    assert logging.getLogger("postmortem_bot.ticker").isEnabledFor(logging.INFO)
 
 
 # --- --help ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ from datetime import time
 
 import pytest
 
-from bot.commands import Help, Note, ShowTimeline, Start, UsageError, parse
+from bot.command_parser import Help, Note, ShowTimeline, Start, UsageError, parse
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_usage_errors_say_what_to_type(text, hint):
 
 from datetime import date
 
-from bot.commands import AddActionItem, Publish, Resolve, plain_text
+from bot.command_parser import AddActionItem, Publish, Resolve, plain_text
 
 
 def test_resolve_publish_and_action():
@@ -88,7 +88,7 @@ def test_escaped_command_text_is_stored_as_typed():
 
 from datetime import time as dtime
 
-from bot.commands import Meeting
+from bot.command_parser import Meeting
 
 
 def test_meeting():

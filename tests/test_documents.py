@@ -6,8 +6,8 @@ from html.parser import HTMLParser
 import pytest
 from hypothesis import given, strategies as st
 
-from bot.content import ActionItemDraft, Impact, PostmortemContent
-from bot.documents import (
+from bot.postmortem_content import ActionItemDraft, Impact, PostmortemContent
+from bot.postmortem_document import (
     document_data,
     duration_text,
     http_url,

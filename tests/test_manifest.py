@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SOCKET_MANIFEST = REPO_ROOT / "manifest.yml"
 HTTP_MANIFEST = REPO_ROOT / "manifest.http.yml"
 MANIFESTS = {"socket": SOCKET_MANIFEST, "http": HTTP_MANIFEST}
-COMMANDS_SOURCE = REPO_ROOT / "bot" / "commands.py"
+COMMANDS_SOURCE = REPO_ROOT / "bot" / "command_parser.py"
 SCHEMA_DIR = REPO_ROOT.parent / "shared" / "slack-reference" / "manifest-schema"
 TOP_SCHEMA_PATH = SCHEMA_DIR / "manifest.schema.json"
 VERSIONED_DIR = SCHEMA_DIR / "schemas"
@@ -265,7 +265,7 @@ def test_slash_command_is_postmortem(manifest):
 
 
 def _parser_subcommands() -> set[str]:
-    """The subcommand names `bot.commands.parse` dispatches on (its `name == "..."` tests).
+    """The subcommand names `bot.command_parser.parse` dispatches on (its `name == "..."` tests).
 
     Read from the parser itself, so a subcommand added there without a usage hint fails
     test_usage_hint_lists_every_subcommand."""
@@ -284,7 +284,7 @@ def _parser_subcommands() -> set[str]:
 
 
 def test_the_subcommands_read_from_the_parser_are_the_ones_it_accepts():
-    from bot.commands import Help, UsageError, parse
+    from bot.command_parser import Help, UsageError, parse
 
     def accepted(name: str) -> bool:
         try:
@@ -310,7 +310,7 @@ def test_usage_hint_lists_every_subcommand(manifest):
     parts = _usage_hint_parts(manifest)
     hinted = [part.split()[0] for part in parts]
     assert len(hinted) == len(set(hinted)), f"a subcommand is hinted twice: {hinted}"
-    assert set(hinted) == _parser_subcommands(), "usage_hint and bot/commands.py disagree on the subcommands"
+    assert set(hinted) == _parser_subcommands(), "usage_hint and bot/command_parser.py disagree on the subcommands"
     # Written as `/postmortem help` writes it, so the two never teach different syntax.
     help_usages = {usage for usage, _what in SUBCOMMANDS}
     assert [p for p in parts if p not in help_usages] == [], f"not as /postmortem help shows it: {sorted(help_usages)}"

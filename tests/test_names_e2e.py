@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.documents import mentioned_ids, render, template_environment
+from bot.postmortem_document import mentioned_ids, render, template_environment
 from slack_emulator import SlackEmulator
 from storage import directory
 from storage.db import create_engine, create_session_factory, migrate

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.views import View
 
-from bot.content import (
+from bot.postmortem_content import (
     ACTION_TYPES,
     CAUSE_CATEGORIES,
     MAX_TEXT,

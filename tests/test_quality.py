@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.content import CAUSE_CATEGORIES, ActionItemDraft, Impact, PostmortemContent
+from bot.postmortem_content import CAUSE_CATEGORIES, ActionItemDraft, Impact, PostmortemContent
 from bot.quality import CODES, QualityWarning, review
 
 PEOPLE = ["alice", "Alice Jones", "Bob Smith", "carol"]

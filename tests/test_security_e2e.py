@@ -25,8 +25,8 @@ from sqlalchemy import select
 
 from bot import app as bot_app
 from bot.action_items import Answer, AnswerError
-from bot.content import PostmortemContent
-from bot.documents import render_html
+from bot.postmortem_content import PostmortemContent
+from bot.postmortem_document import render_html
 from bot.postmortems import PostmortemError
 from bot.ui import postmortem_modal as modal
 from slack_emulator.driver import Delivery, SlackDriver, signature

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from bot import commands
+from bot import command_parser
 from bot.stats import team_stats
 from bot.ui.stats import stats_message
 from storage.models import ActionItem, Incident, Postmortem
@@ -61,13 +61,13 @@ def test_stats_with_nothing_to_count() -> None:
 
 @pytest.mark.parametrize("text, days", [("stats", 90), ("stats 30", 30), ("STATS 7", 7)])
 def test_stats_command_takes_a_period_in_days(text: str, days: int) -> None:
-    assert commands.parse(text) == commands.Stats(days=days)
+    assert command_parser.parse(text) == command_parser.Stats(days=days)
 
 
 @pytest.mark.parametrize("text", ["stats lots", "stats 0", "stats -3", "stats 99999"])
 def test_a_wrong_period_gets_a_hint(text: str) -> None:
-    with pytest.raises(commands.UsageError, match="in days"):
-        commands.parse(text)
+    with pytest.raises(command_parser.UsageError, match="in days"):
+        command_parser.parse(text)
 
 
 async def test_stats_answer_privately_with_this_workspaces_numbers(rig: Rig) -> None:

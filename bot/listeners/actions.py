@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from bot.content import PostmortemContent
+from bot.postmortem_content import PostmortemContent
 from bot.listeners.answers import warn_privately
 from bot.listeners.context import Actor, services_of
 from bot.listeners.running import tracked

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot import commands
+from bot import command_parser
 from bot.access import AccessDenied
 from bot.action_items import AnswerError
 from bot.incidents import StartFailed
@@ -35,11 +35,11 @@ async def on_postmortem_command(
     ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext
 ) -> None:
     try:
-        parsed = commands.parse(command.get("text", ""))
-    except commands.UsageError as exc:
+        parsed = command_parser.parse(command.get("text", ""))
+    except command_parser.UsageError as exc:
         await ack(**help_message(str(exc)))
         return
-    if isinstance(parsed, commands.Help):
+    if isinstance(parsed, command_parser.Help):
         await ack(**help_message(parsed.problem))
         return
     team_id, channel_id, user_id = (slack_id(command.get(k)) for k in ("team_id", "channel_id", "user_id"))
@@ -51,7 +51,7 @@ async def on_postmortem_command(
     await ack()
     services = services_of(context)
     try:
-        if isinstance(parsed, commands.Resolve):
+        if isinstance(parsed, command_parser.Resolve):
             # The trigger id lives 3 s: the service opens the modal before anything else.
             answer = await _resolve(services, team_id, channel_id, user_id, command["trigger_id"])
         else:
@@ -75,8 +75,8 @@ async def _resolve(services: Services, team_id: str, channel_id: str, user_id: s
     return None
 
 
-async def _run(services: Services, parsed: commands.Command, team_id: str, channel_id: str, user_id: str) -> dict[str, Any] | None:
-    if isinstance(parsed, commands.Start):
+async def _run(services: Services, parsed: command_parser.Command, team_id: str, channel_id: str, user_id: str) -> dict[str, Any] | None:
+    if isinstance(parsed, command_parser.Start):
         try:
             outcome = await services.incidents.start(
                 team_id=team_id, channel_id=channel_id, user_id=user_id, title=parsed.title, severity=parsed.severity
@@ -88,21 +88,21 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
             return answers.already_active(active.title, active.severity, active.commander_id, active.started_at)
         return answers.warning(outcome.warning) if outcome.warning else None
 
-    if isinstance(parsed, commands.Note):
+    if isinstance(parsed, command_parser.Note):
         try:
             item = await services.timeline.add_note(team_id, channel_id, user_id, parsed.text, parsed.at)
         except NoIncident:
             return answers.no_incident()
         return answers.note_added(item)
 
-    if isinstance(parsed, commands.Publish):
+    if isinstance(parsed, command_parser.Publish):
         try:
             await services.postmortems.publish(team_id, channel_id, user_id)
         except PostmortemError as exc:
             return answers.warning(str(exc))
         return None
 
-    if isinstance(parsed, commands.AddActionItem):
+    if isinstance(parsed, command_parser.AddActionItem):
         try:
             action_item = await services.postmortems.add_action_item(
                 team_id=team_id, channel_id=channel_id, user_id=user_id, owner=parsed.owner, due=parsed.due, title=parsed.title
@@ -111,7 +111,7 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
             return answers.warning(str(exc))
         return answers.action_item_added(action_item.title, action_item.owner_id, action_item.due)
 
-    if isinstance(parsed, commands.Meeting):
+    if isinstance(parsed, command_parser.Meeting):
         incident = await services.timeline.readable_incident(team_id, channel_id, user_id)
         if incident is None:
             return answers.no_incident()
@@ -128,17 +128,17 @@ async def _run(services: Services, parsed: commands.Command, team_id: str, chann
             return answers.warning(str(exc))
         return answers.meeting_set(meeting.at, meeting.problem)
 
-    if isinstance(parsed, commands.Stats):
+    if isinstance(parsed, command_parser.Stats):
         return stats_message(await services.stats.for_team(team_id, parsed.days))
 
-    if isinstance(parsed, commands.Sync):
+    if isinstance(parsed, command_parser.Sync):
         try:
             report = await services.reconcile.sync_channel(team_id, channel_id)
         except NoIncident:
             return answers.no_incident()
         return answers.sync_report(report.summary())
 
-    if isinstance(parsed, commands.ShowTimeline):
+    if isinstance(parsed, command_parser.ShowTimeline):
         incident = await services.timeline.readable_incident(team_id, channel_id, user_id)
         if incident is None:
             return answers.no_incident()

@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.content import PostmortemContent
+from bot.postmortem_content import PostmortemContent
 from bot.listeners.context import Actor, services_of
 from bot.listeners.running import tracked
 from bot.postmortems import PostmortemError, describe, metadata_incident_id

@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.schedule import meeting_deadline
+from bot.nudge_calendar import meeting_deadline
 from bot.ui.text import MAX_HEADER_TEXT, escape, mention, severity_label, slack_date, truncate, utc_label
 from bot.views import IncidentView
 

@@ -44,9 +44,9 @@ from slack_sdk.models.blocks import (
     UserSelectElement,
 )
 
-from bot.content import ACTION_STATUSES, ACTION_TYPES, PRIORITIES
+from bot.postmortem_content import ACTION_STATUSES, ACTION_TYPES, PRIORITIES
 from bot.links import split_http_url
-from bot.schedule import SNOOZES
+from bot.nudge_calendar import SNOOZES
 from bot.ui.text import (
     MAX_INCIDENT_TITLE,
     MAX_NOTE,

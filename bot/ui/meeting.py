@@ -35,7 +35,7 @@ from slack_sdk.models.blocks import (
     UserMultiSelectElement,
 )
 
-from bot.content import ACTION_STATUSES, PRIORITIES
+from bot.postmortem_content import ACTION_STATUSES, PRIORITIES
 from bot.ui.card import CONTINUE_POSTMORTEM, SCHEDULE_MEETING
 from bot.ui.item_messages import item_title
 from bot.ui.text import (

@@ -46,7 +46,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.content import (
+from bot.postmortem_content import (
     ACTION_TYPES,
     CAUSE_CATEGORIES,
     MAX_TEXT,

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any, Callable, Mapping
 
-from bot.content import ACTION_TYPES, CAUSE_CATEGORIES, MAX_WHYS, PRIORITIES, ActionItemDraft, Impact, PostmortemContent
+from bot.postmortem_content import ACTION_TYPES, CAUSE_CATEGORIES, MAX_WHYS, PRIORITIES, ActionItemDraft, Impact, PostmortemContent
 from bot.links import is_http_url
 from bot.ui.postmortem_modal import (
     FIELD_LABELS,

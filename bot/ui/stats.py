@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from bot.content import CAUSE_CATEGORIES
-from bot.documents import duration_text
+from bot.postmortem_content import CAUSE_CATEGORIES
+from bot.postmortem_document import duration_text
 from bot.ui.text import severity_label
 from bot.views import TeamStats
 

@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.content import CAUSE_CATEGORIES
+from bot.postmortem_content import CAUSE_CATEGORIES
 from bot.ui.card import CONTINUE_POSTMORTEM, PUBLISH_POSTMORTEM
 from bot.ui.text import MAX_HEADER_TEXT, MAX_SECTION_TEXT, escape, mention, severity_label, truncate
 

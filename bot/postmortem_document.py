@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
-from bot.content import ACTION_STATUSES, ACTION_TYPES, CAUSE_CATEGORIES, PRIORITIES, PostmortemContent
+from bot.postmortem_content import ACTION_STATUSES, ACTION_TYPES, CAUSE_CATEGORIES, PRIORITIES, PostmortemContent
 from bot.links import split_http_url
 from bot.views import ActionItemView, IncidentView, TimelineItem
 

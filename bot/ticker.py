@@ -10,7 +10,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.services import Services
 
-log = logging.getLogger("postmortem_bot.scheduler")
+log = logging.getLogger("postmortem_bot.ticker")
 
 # Slack retries an event for about five minutes; a day of event ids is ample to catch those.
 EVENT_LOG_RETENTION = timedelta(days=1)

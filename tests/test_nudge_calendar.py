@@ -1,4 +1,4 @@
-"""Nudge timing (bot/schedule.py): pure functions, explicit datetimes, no real clock."""
+"""Nudge timing (bot/nudge_calendar.py): pure functions, explicit datetimes, no real clock."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import schedule
-from bot.schedule import (
+from bot import nudge_calendar
+from bot.nudge_calendar import (
     ACTION_ITEM,
     MEETING_UNSCHEDULED,
     PlannedNudge,
@@ -236,10 +236,10 @@ def test_sev2_resolved_friday_afternoon_is_due_monday_afternoon():
 def test_meeting_deadline_is_capped_at_five_business_days(monkeypatch):
     # With 48 h and 72 h the cap never binds (5 business days are at least 5 calendar days),
     # so try a severity allowed ten days. No public holiday falls in the week of Mar 2 to 9.
-    monkeypatch.setitem(schedule.SEVERITY_MEETING_HOURS, 1, 240)
+    monkeypatch.setitem(nudge_calendar.SEVERITY_MEETING_HOURS, 1, 240)
     assert meeting_deadline(utc(2026, 3, 2, 10), 1) == utc(2026, 3, 9, 10)  # Mon -> next Mon, not Thu 12th
     assert meeting_deadline(local(PARIS, 2026, 3, 27, 18), 1, tz=PARIS) == local(PARIS, 2026, 4, 3, 18)
-    monkeypatch.setitem(schedule.SEVERITY_MEETING_HOURS, 1, 24)
+    monkeypatch.setitem(nudge_calendar.SEVERITY_MEETING_HOURS, 1, 24)
     assert meeting_deadline(utc(2026, 3, 2, 10), 1) == utc(2026, 3, 3, 10)
 
 
