@@ -1,28 +1,32 @@
-"""Answers to action-item DMs, and review meetings.
+"""Action items: created (by `/postmortem action` or the post-mortem form), answered, removed.
 
-Only the item's owner or the incident's commander may change an item; anyone else gets an
-explanation. Every answer updates the item, replans its nudges, updates the DM in place,
-and leaves a short reply in the incident channel's thread, so the next render shows it.
+ActionItemService is their one owner. The post-mortem form's rows are stored through it, in
+the submission's own transaction (the session is passed in), so a revision and its items
+commit together. Only the item's owner or the incident's commander may answer an item;
+anyone else gets an explanation. Every answer updates the item, replans its nudges, updates
+the DM in place, and leaves a short reply in the incident channel's thread, so the next
+render shows it.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from typing import Any, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any, Iterable, Sequence
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
-from bot.ics import meeting_invite
-from bot.nudges import NudgeService, answer_thread, restart_item_nudges
-from bot.nudge_calendar import SNOOZES, local_date, zone
+from bot.incidents import NO_INCIDENT_HERE
+from bot.nudges import NudgeService, answer_thread, cancel_item_nudges, restart_item_nudges
+from bot.nudge_calendar import SNOOZES, local_date
 from bot.people import PeopleDirectory
-from bot.slack import SLACK_FAILURES, error_code
+from bot.postmortem_content import ActionItemDraft
+from bot.slack import error_code
 from bot.ui.item_messages import (
     WHAT_CHANGE_DUE,
     WHAT_DONE,
@@ -34,22 +38,19 @@ from bot.ui.item_messages import (
     channel_update,
     snooze_answer,
 )
-from bot.ui.meeting import meeting_scheduled
-from bot.views import ActionItemView, IncidentView
-from storage.action_items import get_action_item, team_action_item
+from bot.views import ActionItemView
+from storage.action_items import (
+    create_action_item,
+    delete_action_items,
+    get_action_item,
+    incident_action_items,
+    team_action_item,
+)
 from storage.db import SessionFactory
-from storage.incidents import get_incident, team_incident
-from storage.models import Incident
+from storage.incidents import get_incident, latest_incident
+from storage.models import ActionItem, Incident
 
 log = logging.getLogger("postmortem_bot.action_items")
-
-MEETING_LENGTH = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class MeetingSet:
-    at: datetime
-    problem: str | None = None  # what Slack refused, for the person who set the meeting
 
 
 class NotAllowed(Exception):
@@ -57,7 +58,7 @@ class NotAllowed(Exception):
 
 
 class AnswerError(Exception):
-    """The answer cannot be applied; the message says why."""
+    """The item cannot be added or the answer applied; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,6 @@ class ActionItemService:
         clock: Clock,
         people: PeopleDirectory,
         nudges: NudgeService,
-        refresh_card: Callable[[Incident], Awaitable[None]],
         access: ChannelAccess,
     ) -> None:
         self.sessions = sessions
@@ -85,8 +85,114 @@ class ActionItemService:
         self.clock = clock
         self.people = people
         self.nudges = nudges
-        self.refresh_card = refresh_card
         self.access = access
+
+    # --- creating, and the post-mortem form's rows -------------------------------------------
+
+    async def add_action_item(
+        self, *, team_id: str, channel_id: str, user_id: str, owner: str, due: date, title: str
+    ) -> ActionItem:
+        """`/postmortem action`: one person, a date not in the past, a title."""
+        try:
+            await self.access.require_member(channel_id, user_id)  # no session open: it may ask Slack
+        except AccessDenied as exc:
+            raise AnswerError(str(exc)) from exc
+        person = await self.people.get(owner)
+        reason = person.not_a_person_reason()
+        if reason:
+            raise AnswerError(f"<@{owner}> {reason}: an action item needs one human owner.")
+        submitter = await self.people.get(user_id)
+        if due < local_date(self.clock.now(), submitter.tz):
+            raise AnswerError(f"{due.isoformat()} is in the past: pick today or later.")
+        async with self.sessions() as session:
+            incident = await latest_incident(session, channel_id, team_id)
+        if incident is None:
+            raise AnswerError(NO_INCIDENT_HERE)
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            item = await create_action_item(
+                session,
+                team_id=team_id,
+                incident_id=incident.id,
+                title=title[:300],
+                owner_id=owner,
+                due=due,
+                created_by=user_id,
+                at=now,
+            )
+        # No draft to update: the form shows every stored item of the incident.
+        await self.nudges.plan_item(item.id)
+        return item
+
+    async def form_rows(self, session: AsyncSession, incident_id: int, *, lock: bool = False) -> list[ActionItemDraft]:
+        """The incident's stored action items, as the post-mortem form's rows show them."""
+        return [_row_of(item) for item in await incident_action_items(session, incident_id, lock=lock)]
+
+    async def store_form_rows(
+        self,
+        session: AsyncSession,
+        incident: Incident,
+        rows: Sequence[ActionItemDraft],
+        removed_ids: Iterable[int],
+        user_id: str,
+    ) -> tuple[list[ActionItemDraft], list[int]]:
+        """Store the form's rows as action items in the caller's transaction, each stored item
+        updated in place, and delete the removed ones. Returns the rows as "i<id>" rows and
+        the items whose reminders must be planned (by `plan_reminders`, once committed): new
+        ones, and those whose owner or due date changed."""
+        now = self.clock.now()
+        existing = {item.id: item for item in await incident_action_items(session, incident.id)}
+        kept_ids: set[int] = set()
+        to_plan: list[int] = []
+        stored_rows = []
+        for row in rows:
+            if row.is_blank():
+                continue
+            item = existing.get(row.item_id) if row.item_id is not None else None
+            if item is None:
+                item = await create_action_item(
+                    session,
+                    team_id=incident.team_id,
+                    incident_id=incident.id,
+                    title="",
+                    owner_id=row.owner or user_id,
+                    due=row.due or now.date(),
+                    created_by=user_id,
+                    at=now,
+                )
+                to_plan.append(item.id)
+            values = {
+                "title": row.title.strip()[:300],
+                "owner_id": row.owner or item.owner_id,
+                "due": row.due or item.due,
+                "priority": row.priority,
+                "type": row.type,
+                "ticket_url": row.ticket_url.strip() or None,
+            }
+            changed = {name for name, value in values.items() if getattr(item, name) != value}
+            if changed:
+                for name in changed:
+                    setattr(item, name, values[name])
+                item.updated_at = now
+            if "owner_id" in changed and item.id not in to_plan:
+                # A new owner is a new assignment: their reminders start with the DM saying so.
+                await restart_item_nudges(session, item.id)
+            if changed & {"owner_id", "due"} and item.id not in to_plan:
+                to_plan.append(item.id)
+            kept_ids.add(item.id)
+            stored_rows.append(replace(row, key=f"i{item.id}", edited=[]))
+        removed = (set(removed_ids) & set(existing)) - kept_ids
+        if removed:
+            await cancel_item_nudges(session, removed)
+            await delete_action_items(session, incident.id, removed)
+        return stored_rows, to_plan
+
+    async def plan_reminders(self, item_ids: Sequence[int]) -> None:
+        """The next nudge of each item that needs one (the assignment DM first)."""
+        for item_id in item_ids:
+            await self.nudges.plan_item(item_id)
+
+    # --- answers ------------------------------------------------------------------------------
 
     async def item(self, team_id: str, item_id: int) -> ActionItemView:
         """The item `item_id` of workspace `team_id`: ids come from button values and modal
@@ -206,77 +312,14 @@ class ActionItemService:
             return False
         return True
 
-    # --- review meetings -----------------------------------------------------------------
 
-    async def schedule_meeting(
-        self, *, team_id: str, incident_id: int, user_id: str, day: date, at: time, attendees: list[str], location: str = ""
-    ) -> "MeetingSet":
-        """Fix the review meeting: announce it with an .ics invite, plan agenda and follow-up.
-
-        The meeting stands whatever Slack says; what Slack refused (past the client's
-        retries) comes back in `problem`, for the person who set it.
-        """
-        await self.incident_summary(team_id, incident_id, user_id)  # this workspace's, and theirs to act on
-        tz = (await self.people.get(user_id)).tz
-        meeting_at = datetime.combine(day, at, tzinfo=zone(tz)).astimezone(self.clock.now().tzinfo)
-        if meeting_at < self.clock.now():
-            raise AnswerError("That time has passed: pick a time still to come.")
-        async with self.sessions.begin() as session:
-            incident = await get_incident(session, incident_id, lock=True)
-            if incident is None:
-                raise AnswerError("That incident no longer exists.")
-            incident.meeting_at = meeting_at
-            incident.meeting_attendees = sorted(set(attendees))
-            incident.meeting_requested = True
-        names = await self.people.names(attendees)
-        problem = None
-        try:
-            posted = await self.client.chat_postMessage(
-                channel=incident.channel_id,
-                **meeting_scheduled(
-                    IncidentView.from_row(incident), at=meeting_at, attendees=attendees, by=user_id, location=location
-                ),
-            )
-        except SLACK_FAILURES as exc:
-            log.warning("meeting announcement for incident %s failed: %s", incident.id, error_code(exc))
-            posted = None
-            problem = (
-                f"Slack refused to announce it in the channel ({error_code(exc)}): "
-                "set the meeting again to announce it."
-            )
-        if posted is not None:
-            invite = meeting_invite(
-                uid=f"postmortem-{incident.id}-{secrets.token_hex(4)}@postmortem-bot",
-                title=f"Post-mortem review: {incident.title}",
-                start=meeting_at,
-                duration=MEETING_LENGTH,
-                attendees_emails_or_names=[names.get(a, a) for a in attendees],
-                description=f"Review of the incident in Slack channel {incident.channel_id}. {location}".strip(),
-                organizer=names.get(user_id, user_id),
-                now=self.clock.now(),
-                location=location,
-            )
-            try:
-                await self.client.files_upload_v2(
-                    channel=incident.channel_id, thread_ts=posted["ts"], content=invite,
-                    filename="postmortem-review.ics", title="Calendar invite",
-                )
-            except SLACK_FAILURES as exc:
-                # Announced already: setting it again would announce it twice; say what is missing.
-                log.warning("meeting invite for incident %s failed: %s", incident.id, error_code(exc))
-                problem = f"It is announced, but Slack refused the calendar invite ({error_code(exc)})."
-        await self.nudges.plan_incident(incident.id)
-        await self.refresh_card(incident)
-        return MeetingSet(at=meeting_at, problem=problem)
-
-    async def incident_summary(self, team_id: str, incident_id: int, user_id: str) -> IncidentView:
-        """What the meeting form shows about its incident, if `user_id` may act on it."""
-        async with self.sessions() as session:
-            incident = await team_incident(session, team_id, incident_id)
-        if incident is None:
-            raise AnswerError("That incident does not exist in this workspace. Nothing was changed.")
-        try:
-            await self.access.require_member(incident.channel_id, user_id)
-        except AccessDenied as exc:
-            raise AnswerError(str(exc)) from exc
-        return IncidentView.from_row(incident)
+def _row_of(item: ActionItem) -> ActionItemDraft:
+    return ActionItemDraft(
+        key=f"i{item.id}",
+        title=item.title,
+        owner=item.owner_id,
+        due=item.due,
+        priority=item.priority,
+        type=item.type,
+        ticket_url=item.ticket_url or "",
+    )

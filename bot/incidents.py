@@ -1,4 +1,8 @@
-"""Incidents: declaring one in a channel, and the card that stands for it there."""
+"""Incidents: declaring one in a channel, and the card that stands for it there.
+
+IncidentService is the card's one owner: it posts it when the incident is declared and
+redraws it whenever another service (post-mortems, meetings) changes what it shows.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +21,17 @@ from bot.ui.card import incident_card
 from bot.ui.text import severity_label
 from bot.views import IncidentView
 from storage.db import SessionFactory
-from storage.incidents import active_incident, create_incident, delete_incident, set_card_ts
+from storage.incidents import active_incident, create_incident, delete_incident, get_incident, set_card_ts
 from storage.models import LIFECYCLE, Incident
+from storage.postmortems import postmortem_status
 from storage.timeline import add_timeline_entry
 
 log = logging.getLogger("postmortem_bot.incidents")
 
 MAX_TITLE = 200
+
+# For a command that needs the channel's incident when there is none (post-mortems, action items).
+NO_INCIDENT_HERE = "There is no incident in this channel. Start one with `/postmortem start <title>`."
 
 
 class StartFailed(Exception):
@@ -106,6 +114,22 @@ class IncidentService:
             await set_card_ts(session, incident.id, card_ts)
         incident.card_ts = card_ts
         return StartOutcome(incident=IncidentView.from_row(incident), created=True, warning=warning)
+
+    async def refresh_card(self, incident: Incident) -> None:
+        """Redraw the pinned card; a card Slack lost is logged, never fatal."""
+        if not incident.card_ts:
+            return
+        async with self.sessions() as session:
+            status = await postmortem_status(session, incident.id)
+            fresh = await get_incident(session, incident.id)
+        try:
+            await self.client.chat_update(
+                channel=incident.channel_id,
+                ts=incident.card_ts,
+                **incident_card(IncidentView.from_row(fresh or incident), self.timeline_emojis, status),
+            )
+        except SlackApiError as exc:
+            log.warning("could not update the card of incident %s: %s", incident.id, error_code(exc))
 
     async def _post_card(self, incident: Incident) -> str:
         """Post the card, joining the channel first if the bot is not in it yet."""

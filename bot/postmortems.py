@@ -1,30 +1,31 @@
-"""Resolve to document: the post-mortem modal's life, revisions, action items and sharing.
+"""Resolve to document: the post-mortem modal's life, revisions and sharing.
 
 The rules live here; listeners only ack and call. Slack's 3-second clocks shape the order of
 work: a modal is opened (with a placeholder) before anything slow, field errors and quality
 warnings are computed without touching the database, and everything that writes happens
 after the ack. A submission is stored before it is shared, so a failed post or upload loses
-nothing: the revision stands and the person is told.
+nothing: the revision stands and the person is told. The form's action-item rows are
+stored by ActionItemService inside the submission's transaction; the card is IncidentService's.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Sequence
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import quality
 from bot.access import AccessDenied, ChannelAccess
+from bot.action_items import ActionItemService
 from bot.clock import Clock
-from bot.postmortem_content import ActionItemDraft, PostmortemContent, mark_edits, with_stored_items
+from bot.incidents import NO_INCIDENT_HERE, IncidentService
+from bot.postmortem_content import PostmortemContent, mark_edits, with_stored_items
 from bot.postmortem_document import document_data, duration_text, mentioned_ids, render_markdown
-from bot.nudges import cancel_item_nudges, restart_item_nudges
 from bot.people import PeopleDirectory
 from bot.nudge_calendar import local_date
 
@@ -35,20 +36,18 @@ from bot.slack import SLACK_FAILURES, error_code
 from bot.timeline import load_timeline
 from bot.ui import postmortem_modal as modal
 from bot.ui import postmortem_state as form_state
-from bot.ui.card import incident_card
 from bot.ui.summary import loading_modal, postmortem_summary
 from bot.ui.text import escape, slack_date
 from bot.views import ActionItemView, IncidentView, TimelineItem
 from storage import directory
-from storage.action_items import create_action_item, delete_action_items, incident_action_items
+from storage.action_items import incident_action_items
 from storage.db import SessionFactory
 from storage.incidents import get_incident, latest_incident, team_incident
-from storage.models import ACTIVE, DRAFT, IN_REVIEW, LIFECYCLE, PUBLISHED, RESOLVED, ActionItem, Incident, Postmortem
+from storage.models import ACTIVE, DRAFT, IN_REVIEW, LIFECYCLE, PUBLISHED, RESOLVED, Incident, Postmortem
 from storage.postmortems import (
     create_postmortem,
     add_revision,
     get_postmortem,
-    postmortem_status,
     removed_item_ids_of,
     revision_authors,
 )
@@ -94,6 +93,8 @@ class PostmortemService:
         nudges: "NudgeService",
         access: ChannelAccess,
         reconcile: "ReconcileService",
+        incidents: IncidentService,
+        action_items: ActionItemService,
     ) -> None:
         self.sessions = sessions
         self.client = client
@@ -103,6 +104,8 @@ class PostmortemService:
         self.nudges = nudges
         self.access = access
         self.reconcile = reconcile
+        self.incidents = incidents  # the card's owner
+        self.action_items = action_items  # the form's rows are action items
 
     # --- opening the modal -----------------------------------------------------------------
 
@@ -144,7 +147,7 @@ class PostmortemService:
         async with self.sessions() as session:
             incident = await latest_incident(session, channel_id, team_id)
         if incident is None:
-            raise PostmortemError("There is no incident in this channel. Start one with `/postmortem start <title>`.")
+            raise PostmortemError(NO_INCIDENT_HERE)
         return incident
 
     async def resolve(self, incident: Incident, user_id: str) -> Incident:
@@ -166,14 +169,14 @@ class PostmortemService:
                     text=f"Incident resolved after {humanize(now - row.started_at)}",
                 )
             incident = row
-        await self.refresh_card(incident)
+        await self.incidents.refresh_card(incident)
         await self.nudges.plan_incident(incident.id)
         return incident
 
     async def _modal_for(self, incident: Incident, user_id: str, notice: str | None = None) -> dict:
         postmortem = await self._postmortem(incident)
         async with self.sessions() as session:
-            stored = await self._stored_rows(session, incident.id)
+            stored = await self.action_items.form_rows(session, incident.id)
         content = with_stored_items(PostmortemContent.from_json(postmortem.draft), stored, postmortem.removed_item_ids or [])
         items = await load_timeline(self.sessions, incident, self.timeline_emojis)
         return modal.postmortem_modal(
@@ -203,7 +206,7 @@ class PostmortemService:
                 draft=self._prefill(incident, items).to_json(),
                 updated_at=self.clock.now(),
             )
-        await self.refresh_card(incident)  # "not started" becomes "draft"
+        await self.incidents.refresh_card(incident)  # "not started" becomes "draft"
         return postmortem
 
     def _prefill(self, incident: Incident, items: Sequence[TimelineItem]) -> PostmortemContent:
@@ -235,11 +238,11 @@ class PostmortemService:
         await self.authorized_incident(team_id, incident_id, user_id)
         async with self.sessions.begin() as session:
             postmortem = await self._locked(session, incident_id)
-            postmortem.draft = mark_edits(content, await self._stored_rows(session, incident_id)).to_json()
+            postmortem.draft = mark_edits(content, await self.action_items.form_rows(session, incident_id)).to_json()
             postmortem.updated_by = user_id
             postmortem.updated_at = self.clock.now()
         incident = await self._incident(incident_id)
-        await self.refresh_card(incident)
+        await self.incidents.refresh_card(incident)
 
     async def change_rows(
         self, *, team_id: str, incident_id: int, view_id: str, content: PostmortemContent, user_id: str, remove_key: str | None
@@ -258,7 +261,7 @@ class PostmortemService:
             if remove_key and remove_key.startswith("i") and remove_key[1:].isdigit():
                 removed = [int(remove_key[1:])]
             postmortem.removed_item_ids = sorted(set(postmortem.removed_item_ids or []) | set(removed))
-            postmortem.draft = mark_edits(content, await self._stored_rows(session, incident_id)).to_json()
+            postmortem.draft = mark_edits(content, await self.action_items.form_rows(session, incident_id)).to_json()
             postmortem.view_revision += 1
             postmortem.updated_by = user_id
             postmortem.updated_at = self.clock.now()
@@ -299,7 +302,7 @@ class PostmortemService:
     async def _kept_content(self, incident_id: int, content: PostmortemContent) -> PostmortemContent:
         """The form's rows with the stored items a submission keeps though the form lacks them."""
         async with self.sessions() as session:
-            stored = await self._stored_rows(session, incident_id)
+            stored = await self.action_items.form_rows(session, incident_id)
             removed = await removed_item_ids_of(session, incident_id)
         return with_stored_items(mark_edits(content, stored), stored, removed)
 
@@ -311,7 +314,7 @@ class PostmortemService:
         await self.authorized_incident(team_id, incident_id, user_id)
         async with self.sessions.begin() as session:
             postmortem = await self._locked(session, incident_id)
-            postmortem.draft = mark_edits(content, await self._stored_rows(session, incident_id)).to_json()
+            postmortem.draft = mark_edits(content, await self.action_items.form_rows(session, incident_id)).to_json()
             postmortem.pending_submitter = user_id
             postmortem.updated_by = user_id
             postmortem.updated_at = self.clock.now()
@@ -327,13 +330,17 @@ class PostmortemService:
         now = self.clock.now()
         async with self.sessions.begin() as session:
             postmortem = await self._locked(session, incident_id)
-            stored = await self._stored_rows(session, incident_id, lock=True)
+            stored = await self.action_items.form_rows(session, incident_id, lock=True)
             # The staged draft carries its edits; the form's rows are compared with the items.
             draft = PostmortemContent.from_json(postmortem.draft) if content is None else mark_edits(content, stored)
             content = with_stored_items(draft, stored, postmortem.removed_item_ids or [])
             incident = await get_incident(session, incident_id)
             assert incident is not None
-            content, to_plan = await self._store_action_items(session, incident, postmortem, content, user_id)
+            rows, to_plan = await self.action_items.store_form_rows(
+                session, incident, content.action_items, postmortem.removed_item_ids or [], user_id
+            )
+            postmortem.removed_item_ids = []
+            content.action_items = rows
             number = await add_revision(
                 session,
                 team_id=incident.team_id,
@@ -353,73 +360,9 @@ class PostmortemService:
             # The document's own title and severity are the corrected ones.
             incident.title = content.title.strip()[:200] or incident.title
             incident.severity = content.severity
-        await self._plan_items(to_plan)
+        await self.action_items.plan_reminders(to_plan)
         shared, problem = await self.share(incident_id, headline="Post-mortem submitted", by=user_id)
         return Submitted(incident=incident, revision=number, shared=shared, problem=problem)
-
-    async def _store_action_items(
-        self, session: AsyncSession, incident: Incident, postmortem: Postmortem, content: PostmortemContent, user_id: str
-    ) -> tuple[PostmortemContent, list[int]]:
-        """Store the rows as action items, each stored item updated in place; rows become
-        "i<id>" rows in the draft. Returns the content and the items whose reminders must
-        be planned: new ones, and those whose owner or due date changed."""
-        now = self.clock.now()
-        existing = {item.id: item for item in await incident_action_items(session, incident.id)}
-        kept_ids: set[int] = set()
-        to_plan: list[int] = []
-        rows = []
-        for row in content.action_items:
-            if row.is_blank():
-                continue
-            item = existing.get(row.item_id) if row.item_id is not None else None
-            if item is None:
-                item = await create_action_item(
-                    session,
-                    team_id=incident.team_id,
-                    incident_id=incident.id,
-                    title="",
-                    owner_id=row.owner or user_id,
-                    due=row.due or now.date(),
-                    created_by=user_id,
-                    at=now,
-                )
-                to_plan.append(item.id)
-            values = {
-                "title": row.title.strip()[:300],
-                "owner_id": row.owner or item.owner_id,
-                "due": row.due or item.due,
-                "priority": row.priority,
-                "type": row.type,
-                "ticket_url": row.ticket_url.strip() or None,
-            }
-            changed = {name for name, value in values.items() if getattr(item, name) != value}
-            if changed:
-                for name in changed:
-                    setattr(item, name, values[name])
-                item.updated_at = now
-            if "owner_id" in changed and item.id not in to_plan:
-                # A new owner is a new assignment: their reminders start with the DM saying so.
-                await restart_item_nudges(session, item.id)
-            if changed & {"owner_id", "due"} and item.id not in to_plan:
-                to_plan.append(item.id)
-            kept_ids.add(item.id)
-            rows.append(replace(row, key=f"i{item.id}", edited=[]))
-        removed = (set(postmortem.removed_item_ids or []) & set(existing)) - kept_ids
-        if removed:
-            await cancel_item_nudges(session, removed)
-            await delete_action_items(session, incident.id, removed)
-        postmortem.removed_item_ids = []
-        content.action_items = rows
-        return content, to_plan
-
-    async def _plan_items(self, item_ids: Sequence[int]) -> None:
-        """The next nudge of each item that needs one (the assignment DM first)."""
-        for item_id in item_ids:
-            await self.nudges.plan_item(item_id)
-
-    async def _stored_rows(self, session: AsyncSession, incident_id: int, *, lock: bool = False) -> list[ActionItemDraft]:
-        """The incident's stored action items, as the form's rows show them."""
-        return [_row_of(item) for item in await incident_action_items(session, incident_id, lock=lock)]
 
     # --- sharing and publishing ------------------------------------------------------------
 
@@ -457,7 +400,7 @@ class PostmortemService:
             postmortem = await self._locked(session, incident.id)
             postmortem.summary_ts = summary_ts or postmortem.summary_ts
             postmortem.file_id = file_id or postmortem.file_id
-        await self.refresh_card(incident)
+        await self.incidents.refresh_card(incident)
         return problem is None, problem
 
     async def publish(self, team_id: str, channel_id: str, user_id: str) -> Incident:
@@ -480,52 +423,7 @@ class PostmortemService:
             )
         return incident
 
-    async def add_action_item(
-        self, *, team_id: str, channel_id: str, user_id: str, owner: str, due: date, title: str
-    ) -> ActionItem:
-        """`/postmortem action`: one person, a date not in the past, a title."""
-        await self._check_access(channel_id, user_id)
-        person = await self.people.get(owner)
-        reason = person.not_a_person_reason()
-        if reason:
-            raise PostmortemError(f"<@{owner}> {reason}: an action item needs one human owner.")
-        submitter = await self.people.get(user_id)
-        if due < self._today_for(submitter.tz):
-            raise PostmortemError(f"{due.isoformat()} is in the past: pick today or later.")
-        incident = await self._incident_for(team_id, channel_id)
-        now = self.clock.now()
-        async with self.sessions.begin() as session:
-            item = await create_action_item(
-                session,
-                team_id=team_id,
-                incident_id=incident.id,
-                title=title[:300],
-                owner_id=owner,
-                due=due,
-                created_by=user_id,
-                at=now,
-            )
-        # No draft to update: the form shows every stored item of the incident.
-        await self.nudges.plan_item(item.id)
-        return item
-
     # --- shared bits -----------------------------------------------------------------------
-
-    async def refresh_card(self, incident: Incident) -> None:
-        """Redraw the pinned card; a card Slack lost is logged, never fatal."""
-        if not incident.card_ts:
-            return
-        async with self.sessions() as session:
-            status = await postmortem_status(session, incident.id)
-            fresh = await get_incident(session, incident.id)
-        try:
-            await self.client.chat_update(
-                channel=incident.channel_id,
-                ts=incident.card_ts,
-                **incident_card(IncidentView.from_row(fresh or incident), self.timeline_emojis, status),
-            )
-        except SlackApiError as exc:
-            log.warning("could not update the card of incident %s: %s", incident.id, error_code(exc))
 
     async def authorized_incident(self, team_id: str, incident_id: int, user_id: str) -> Incident:
         """The incident a form or button names by id, if it is this workspace's and `user_id`
@@ -557,18 +455,6 @@ class PostmortemService:
         if postmortem is None:
             raise PostmortemError("This post-mortem was not started yet: use the card's button or `/postmortem resolve`.")
         return postmortem
-
-
-def _row_of(item: ActionItem) -> ActionItemDraft:
-    return ActionItemDraft(
-        key=f"i{item.id}",
-        title=item.title,
-        owner=item.owner_id,
-        due=item.due,
-        priority=item.priority,
-        type=item.type,
-        ticket_url=item.ticket_url or "",
-    )
 
 
 def metadata_incident_id(private_metadata: str | None) -> int:

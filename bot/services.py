@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.directory import Directory
 from bot.action_items import ActionItemService
 from bot.incidents import IncidentService
+from bot.meetings import MeetingService
 from bot.nudges import NudgeService
 from bot.nudge_calendar import WorkingHours
 from bot.people import PeopleDirectory
@@ -32,6 +33,7 @@ class Services:
     directory: Directory
     nudges: NudgeService
     action_items: ActionItemService
+    meetings: MeetingService
     access: ChannelAccess
     reconcile: ReconcileService
     stats: StatsService
@@ -45,16 +47,23 @@ class Services:
         nudges = NudgeService(sessions, client, clock, people, WorkingHours.parse(settings.working_hours), emojis)
         # One pacer: every conversations.history/replies call of the process shares Tier 3's limit.
         reconcile = ReconcileService(sessions, client, clock, emojis, CallPacer())
-        postmortems = PostmortemService(sessions, client, clock, people, emojis, nudges, access, reconcile)
+        # Each domain has one owner, which the others call: the card is the incidents' (posted
+        # and redrawn there), action items are the action items' (the form's rows too).
+        incidents = IncidentService(sessions, client, clock, emojis, access, people)
+        action_items = ActionItemService(sessions, client, clock, people, nudges, access)
+        postmortems = PostmortemService(
+            sessions, client, clock, people, emojis, nudges, access, reconcile, incidents, action_items
+        )
         return cls(
             settings=settings,
-            incidents=IncidentService(sessions, client, clock, emojis, access, people),
+            incidents=incidents,
             timeline=TimelineService(sessions, client, clock, emojis, people, access),
             postmortems=postmortems,
             people=people,
             directory=directory,
             nudges=nudges,
-            action_items=ActionItemService(sessions, client, clock, people, nudges, postmortems.refresh_card, access),
+            action_items=action_items,
+            meetings=MeetingService(sessions, client, clock, people, nudges, incidents, access),
             access=access,
             reconcile=reconcile,
             stats=StatsService(sessions, clock),

@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from bot import app as bot_app
 from bot.action_items import Answer, AnswerError
+from bot.meetings import MeetingError
 from bot.postmortem_content import PostmortemContent
 from bot.postmortem_document import render_html
 from bot.postmortems import PostmortemError
@@ -392,10 +393,10 @@ async def test_a_signed_request_from_another_workspace_is_refused_answered_and_c
         ("action_items.item", lambda: services.action_items.item(OTHER_TEAM, item_id), AnswerError),
         ("action_items.check_allowed", lambda: services.action_items.check_allowed(OTHER_TEAM, item_id, BOB), AnswerError),
         ("action_items.answer", lambda: services.action_items.answer(OTHER_TEAM, item_id, BOB, Answer("done")), AnswerError),
-        ("action_items.incident_summary", lambda: services.action_items.incident_summary(OTHER_TEAM, incident_id, ALICE), AnswerError),
-        ("action_items.schedule_meeting", lambda: services.action_items.schedule_meeting(
+        ("meetings.incident_summary", lambda: services.meetings.incident_summary(OTHER_TEAM, incident_id, ALICE), MeetingError),
+        ("meetings.schedule_meeting", lambda: services.meetings.schedule_meeting(
             team_id=OTHER_TEAM, incident_id=incident_id, user_id=ALICE, day=rig.today() + timedelta(days=3),
-            at=time_of_day(15, 0), attendees=[BOB]), AnswerError),
+            at=time_of_day(15, 0), attendees=[BOB]), MeetingError),
     ]
     for name, call, error in direct:
         try:

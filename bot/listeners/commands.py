@@ -11,6 +11,7 @@ from bot import command_parser
 from bot.access import AccessDenied
 from bot.action_items import AnswerError
 from bot.incidents import StartFailed
+from bot.meetings import MeetingError
 from bot.listeners.answers import answer_privately
 from bot.listeners.context import services_of
 from bot.listeners.running import tracked
@@ -104,10 +105,10 @@ async def _run(services: Services, parsed: command_parser.Command, team_id: str,
 
     if isinstance(parsed, command_parser.AddActionItem):
         try:
-            action_item = await services.postmortems.add_action_item(
+            action_item = await services.action_items.add_action_item(
                 team_id=team_id, channel_id=channel_id, user_id=user_id, owner=parsed.owner, due=parsed.due, title=parsed.title
             )
-        except PostmortemError as exc:
+        except AnswerError as exc:
             return answers.warning(str(exc))
         return answers.action_item_added(action_item.title, action_item.owner_id, action_item.due)
 
@@ -116,7 +117,7 @@ async def _run(services: Services, parsed: command_parser.Command, team_id: str,
         if incident is None:
             return answers.no_incident()
         try:
-            meeting = await services.action_items.schedule_meeting(
+            meeting = await services.meetings.schedule_meeting(
                 team_id=team_id,
                 incident_id=incident.id,
                 user_id=user_id,
@@ -124,7 +125,7 @@ async def _run(services: Services, parsed: command_parser.Command, team_id: str,
                 at=parsed.at,
                 attendees=list(parsed.attendees) or [user_id],
             )
-        except AnswerError as exc:
+        except MeetingError as exc:
             return answers.warning(str(exc))
         return answers.meeting_set(meeting.at, meeting.problem)
 

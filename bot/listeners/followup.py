@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.action_items import ActionItemService, Answer, AnswerError, NotAllowed
+from bot.meetings import MeetingError
 from bot.listeners.answers import warn_privately
 from bot.listeners.context import Actor, services_of
 from bot.listeners.running import tracked
@@ -234,9 +235,9 @@ async def on_schedule_meeting(
         return
     who = Actor.of(body)
     try:
-        incident = await services_of(context).action_items.incident_summary(who.team_id, incident_id, who.user_id)
+        incident = await services_of(context).meetings.incident_summary(who.team_id, incident_id, who.user_id)
         await client.views_open(trigger_id=body["trigger_id"], view=meeting_ui.meeting_modal(incident, initial_attendees=[who.user_id]))
-    except AnswerError as exc:
+    except MeetingError as exc:
         await warn_privately(respond, str(exc))
     except SlackApiError as exc:
         await warn_privately(respond, answers.form_refused(error_code(exc)))
@@ -245,7 +246,7 @@ async def on_schedule_meeting(
 async def on_meeting(
     ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    items = services_of(context).action_items
+    meetings = services_of(context).meetings
     incident_id = meeting_ui.read_incident_id(view.get("private_metadata"))
     day, at, attendees, location = meeting_ui.read_meeting(view.get("state", {}).get("values", {}))
     who = Actor.of(body)
@@ -257,17 +258,17 @@ async def on_meeting(
         return
     try:
         # Who may schedule it is checked before the ack, so a refusal shows on the form.
-        await items.incident_summary(who.team_id, incident_id, who.user_id)
-    except AnswerError as exc:
+        await meetings.incident_summary(who.team_id, incident_id, who.user_id)
+    except MeetingError as exc:
         await ack(response_action="errors", errors={meeting_ui.MEETING_DATE_BLOCK: str(exc)})
         return
     await ack()
     try:
-        meeting = await items.schedule_meeting(
+        meeting = await meetings.schedule_meeting(
             team_id=who.team_id, incident_id=incident_id, user_id=who.user_id,
             day=day, at=at, attendees=attendees, location=location,
         )
-    except AnswerError as exc:
+    except MeetingError as exc:
         log.warning("meeting not scheduled: %s", exc)
         return
     if meeting.problem:  # the form is gone: tell the person in a DM
