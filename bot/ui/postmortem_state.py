@@ -175,7 +175,9 @@ def _parse_rows(state: Mapping[str, dict[str, Any]], previous: PostmortemContent
         parts = parts_by_key[key]
         old = by_key.get(key) or ActionItemDraft(key=key)
 
-        def read(part: str, reader: Callable[[Mapping[str, Any]], Any], fallback: Any) -> Any:
+        def read(
+            part: str, reader: Callable[[Mapping[str, Any]], Any], fallback: Any, parts: dict[str, Any] = parts
+        ) -> Any:
             element = parts.get(part)
             return fallback if element is None else reader(element)
 
