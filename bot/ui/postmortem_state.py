@@ -266,6 +266,8 @@ OWNER_NOT_PERSON = "Pick a person: this user {reason}. Action items need one hum
 DUE_MISSING = "Pick a due date for this action item."
 DUE_IN_PAST = "The due date is in the past; pick today or later."
 TICKET_NOT_URL = "Paste the ticket's full http:// or https:// link, or leave it empty."
+MAX_TICKET_URL = 500  # what action_items.ticket_url holds; Slack's url input has no max_length
+TICKET_TOO_LONG = f"That link is longer than {MAX_TICKET_URL} characters; paste the ticket's short link."
 
 
 def field_errors(
@@ -302,5 +304,7 @@ def field_errors(
             errors[row_block_id(key, "due", revision)] = DUE_IN_PAST
         if (row.ticket_url or "").strip() and not is_http_url(row.ticket_url):
             errors[row_block_id(key, "ticket", revision)] = TICKET_NOT_URL
+        elif len((row.ticket_url or "").strip()) > MAX_TICKET_URL:
+            errors[row_block_id(key, "ticket", revision)] = TICKET_TOO_LONG
     return errors
 
