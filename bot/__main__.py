@@ -212,7 +212,7 @@ async def _run_socket_mode(settings: Settings) -> int:
     handler = AsyncSocketModeHandler(bot.app, settings.app_token)
     scheduler = create_scheduler(bot.services)
     try:
-        connecting = asyncio.ensure_future(handler.connect_async())
+        connecting = asyncio.ensure_future(handler.connect_async())  # type: ignore[no-untyped-call]  # slack_sdk leaves it unannotated
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if connecting.done():
@@ -227,7 +227,7 @@ async def _run_socket_mode(settings: Settings) -> int:
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=False)
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]  # slack_sdk leaves it unannotated
         await drain_listeners()
         await bot.close()
     return 0
@@ -237,7 +237,7 @@ async def _sweep(settings: Settings, at: str | None) -> int:
     from datetime import datetime, timezone
 
     from bot.app import Bot
-    from bot.clock import FixedClock, SystemClock
+    from bot.clock import Clock, FixedClock, SystemClock
 
     if at:
         try:
@@ -245,7 +245,7 @@ async def _sweep(settings: Settings, at: str | None) -> int:
         except ValueError:
             print(f"postmortem-bot: --at {at!r} is not an ISO 8601 instant (e.g. 2026-11-24T09:30:00Z)", file=sys.stderr)
             return 2
-        clock = FixedClock(instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc))
+        clock: Clock = FixedClock(instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc))
     else:
         clock = SystemClock()
     bot = await Bot.create(settings, clock=clock)

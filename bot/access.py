@@ -128,7 +128,8 @@ class ChannelAccess:
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     break
-        name = data.get("name") if isinstance(data.get("name"), str) else ""
+        raw_name = data.get("name")
+        name = raw_name if isinstance(raw_name, str) else ""
         channel = _Channel(private=private, members=frozenset(members), name=name)
         self._cache[channel_id] = (self.monotonic(), channel)
         if name:

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.clock import ShiftedClock
@@ -55,7 +55,7 @@ class Transcript:
     def narrate(self, what: str) -> None:
         self.out.write(f"\n{self.clock.now():%H:%M} {what}\n")
 
-    def show(self, heading: str, message: dict) -> None:
+    def show(self, heading: str, message: dict[str, Any]) -> None:
         body = render(message, self.name, self.channel_name, bold=self.bold).replace("\n", "\n    ")
         self.out.write(f"  [{heading}]\n    {body}\n")
 
@@ -131,7 +131,7 @@ async def run_demo(database_url: str | None = None, out: TextIO = sys.stdout) ->
     return 0
 
 
-async def resolve(harness: Harness, log: Transcript) -> dict:
+async def resolve(harness: Harness, log: Transcript) -> dict[str, Any]:
     """Resolve: the post-mortem form opens; returns it."""
     emulator, out = harness.emulator, log.out
     log.say(ALICE, "/postmortem resolve")
@@ -139,12 +139,14 @@ async def resolve(harness: Harness, log: Transcript) -> dict:
     context = next((b for b in view["blocks"] if b["type"] == "context"), {"elements": [{"text": ""}]})
     out.write(f"  [a modal opens for alice: \"{view['title']['text']}\", {len(view['blocks'])} blocks]\n")
     out.write(f"    {log.readable(context['elements'][0]['text'])}\n")
-    card = emulator.message(CHANNEL, (await harness.bot.services.timeline.current_incident(emulator.team_id, CHANNEL)).card_ts)
-    log.show("the pinned card now", card)
+    incident = await harness.bot.services.timeline.current_incident(emulator.team_id, CHANNEL)
+    card = emulator.message(CHANNEL, incident.card_ts) if incident is not None and incident.card_ts else None
+    if card is not None:
+        log.show("the pinned card now", card)
     return view
 
 
-async def write_postmortem(harness: Harness, log: Transcript, view: dict) -> None:
+async def write_postmortem(harness: Harness, log: Transcript, view: dict[str, Any]) -> None:
     """Fill in the form, submit it, and print the summary and the document."""
     emulator, driver, out = harness.emulator, harness.driver, log.out
     future = (log.clock.now() + timedelta(days=14)).date().isoformat()
@@ -174,7 +176,7 @@ async def write_postmortem(harness: Harness, log: Transcript, view: dict) -> Non
     delivery = await driver.submit_view(view, ALICE, edits)
     out.write(f"  [submitted: HTTP {delivery.status}, the modal closes]\n")
 
-    async def shared() -> dict | None:
+    async def shared() -> dict[str, Any] | None:
         posted = [m for m in harness.bot_messages(CHANNEL)[before:] if "Post-mortem submitted" in m.get("text", "")]
         return posted[-1] if posted and emulator.uploaded_files() else None
 
@@ -219,19 +221,19 @@ async def sweeps(harness: Harness, log: Transcript, until: datetime) -> int:
             await answer_in_progress(harness, log, dm)
 
 
-async def answer_in_progress(harness: Harness, log: Transcript, dm: dict) -> None:
+async def answer_in_progress(harness: Harness, log: Transcript, dm: dict[str, Any]) -> None:
     emulator = harness.emulator
     log.clock.advance(timedelta(minutes=7))
     log.narrate("bob presses [In progress]")
     await harness.driver.click_message_button(emulator.open_dm(BOB), dm["ts"], BOB, "item_in_progress")
 
-    async def updated() -> dict | None:
+    async def updated() -> dict[str, Any] | None:
         current = emulator.message(emulator.open_dm(BOB), dm["ts"])
         return current if current and current.get("blocks") != dm.get("blocks") else None
 
     log.show("bob's DM, updated in place", await harness.eventually(updated))
 
-    async def replied() -> dict | None:
+    async def replied() -> dict[str, Any] | None:
         replies = [m for m in harness.bot_messages(CHANNEL) if m.get("thread_ts") and "started on" in m.get("text", "")]
         return replies[-1] if replies else None
 

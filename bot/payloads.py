@@ -85,7 +85,7 @@ def require_id(payload: Mapping[str, Any], key: str) -> str:
     value = payload.get(key)
     if slack_id(value) is None:
         raise MalformedPayload(f"{key!r} is not a Slack id: {str(value)[:40]!r}")
-    return value
+    return str(value)
 
 
 def require_ts(payload: Mapping[str, Any], key: str) -> str:
@@ -131,7 +131,8 @@ class SlackMessage:
         return ts_to_datetime(self.ts)
 
     @classmethod
-    def parse(cls, channel_id: str, message: Mapping[str, Any]) -> "SlackMessage":
+    def parse(cls, channel_id: str, message: object) -> "SlackMessage":
+        """`message` as a payload gives it: anything that is not an object is refused."""
         if not isinstance(message, Mapping):
             raise MalformedPayload("message is not an object")
         ts = require_ts(message, "ts")

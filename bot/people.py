@@ -44,7 +44,8 @@ class Person:
     @classmethod
     def from_slack(cls, user_id: str, user: Mapping[str, Any]) -> "Person":
         """A users.info `user` object (user_change carries the same)."""
-        profile = user.get("profile") if isinstance(user.get("profile"), Mapping) else {}
+        raw_profile = user.get("profile")
+        profile: Mapping[str, Any] = raw_profile if isinstance(raw_profile, Mapping) else {}
         display = _text(profile.get("display_name"))
         handle = _text(user.get("name"))
         updated = user.get("updated")

@@ -305,8 +305,8 @@ class ReconcileService:
                 continue
             if row.thread_ts is not None and not slack.thread_complete.get(row.thread_ts, False):
                 continue
-            raw = slack.messages.get(ts)
-            if raw is None or raw.get("subtype") == "tombstone":
+            listed = slack.messages.get(ts)
+            if listed is None or listed.get("subtype") == "tombstone":
                 await mark_message_deleted(
                     session, tombstone_row(team_id, incident.id, channel_id, ts, row.user_id, "sync")
                 )
@@ -343,8 +343,8 @@ class ReconcileService:
             if not truncated:
                 read_whole.append(ts)
         changes: list[tuple[str, str, str, bool]] = []
-        for (ts, emoji), users in seen.items():
-            changes += [(ts, user, emoji, True) for user in users if not known.get((ts, user, emoji), False)]
+        for (ts, emoji), reacted in seen.items():
+            changes += [(ts, user, emoji, True) for user in reacted if not known.get((ts, user, emoji), False)]
         for (ts, user, emoji), present in known.items():
             if not present or ts not in slack.messages or slack.messages[ts].get("subtype") == "tombstone":
                 continue

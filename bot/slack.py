@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
@@ -94,9 +94,10 @@ async def fetch_message(client: AsyncWebClient, channel: str, ts: str) -> dict[s
     returned ts is checked, because both methods happily return a neighbour instead.
     """
     history = await client.conversations_history(channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1)
+    message: Any
     for message in history.get("messages", []):
         if message.get("ts") == ts:
-            return message
+            return cast(dict[str, Any], message)
     try:
         replies = await client.conversations_replies(channel=channel, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=2)
     except SlackApiError as exc:
@@ -105,5 +106,5 @@ async def fetch_message(client: AsyncWebClient, channel: str, ts: str) -> dict[s
         raise
     for message in replies.get("messages", []):
         if message.get("ts") == ts:
-            return message
+            return cast(dict[str, Any], message)
     return None

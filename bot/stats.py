@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime, timedelta
-from statistics import median
 
 from bot.clock import Clock
 from bot.views import TeamStats
@@ -21,16 +20,25 @@ DEFAULT_DAYS = 90
 MAX_DAYS = 3660
 
 
+def _median(durations: list[timedelta]) -> timedelta | None:
+    """statistics.median, typed for durations (it averages the middle two of an even count)."""
+    if not durations:
+        return None
+    ordered = sorted(durations)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def team_stats(
     incidents: list[Incident], postmortems: list[Postmortem], items: list[ActionItem], days: int, today: date
 ) -> TeamStats:
     by_incident = {p.incident_id: p for p in postmortems}
     to_resolve = [i.resolved_at - i.started_at for i in incidents if i.resolved_at is not None]
-    to_postmortem = [
-        by_incident[i.id].submitted_at - i.resolved_at
-        for i in incidents
-        if i.resolved_at is not None and i.id in by_incident and by_incident[i.id].submitted_at is not None
-    ]
+    to_postmortem = []
+    for incident in incidents:
+        submitted = by_incident[incident.id].submitted_at if incident.id in by_incident else None
+        if incident.resolved_at is not None and submitted is not None:
+            to_postmortem.append(submitted - incident.resolved_at)
     causes: Counter[str] = Counter()
     for incident in incidents:
         postmortem = by_incident.get(incident.id)
@@ -43,10 +51,10 @@ def team_stats(
         by_severity=dict(sorted(Counter(i.severity for i in incidents).items())),
         by_cause=dict(causes.most_common()),
         resolved=len(to_resolve),
-        median_time_to_resolve=median(to_resolve) if to_resolve else None,
+        median_time_to_resolve=_median(to_resolve),
         postmortems_submitted=sum(1 for p in postmortems if p.submitted_at is not None),
         postmortems_published=sum(1 for p in postmortems if p.published_at is not None),
-        median_time_to_postmortem=median(to_postmortem) if to_postmortem else None,
+        median_time_to_postmortem=_median(to_postmortem),
         items=len(items),
         items_done=len(done),
         items_done_on_time=sum(1 for a in done if a.updated_at.date() <= a.due),

@@ -7,12 +7,12 @@ import logging
 import socket
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Connection, event, text
+from sqlalchemy import URL, Connection, CursorResult, Result, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -260,3 +260,13 @@ def _one_line(url: URL, exc: BaseException) -> str:
     if url.password:
         message = message.replace(str(url.password), "***")
     return message
+
+
+def dialect_name(session: AsyncSession) -> str:
+    """"sqlite" or "postgresql": what the session's engine speaks."""
+    return session.get_bind().dialect.name
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """How many rows an INSERT/UPDATE/DELETE touched (a DML result is a CursorResult)."""
+    return cast(CursorResult[Any], result).rowcount or 0

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import KnownChannel, KnownPerson
 from storage.upsert import on_conflict_insert
+from storage.db import rows_affected
 
 PERSON_FIELDS = ("display_name", "real_name", "handle", "tz", "is_bot", "deleted", "slack_updated")
 NAME_FIELDS = ("display_name", "real_name", "handle")
@@ -56,7 +57,7 @@ async def change_person(session: AsyncSession, values: dict[str, Any]) -> bool:
     if stamp is not None:
         stmt = stmt.where(or_(KnownPerson.slack_updated.is_(None), KnownPerson.slack_updated <= stamp))
     result = await session.execute(stmt)
-    return bool(result.rowcount)
+    return rows_affected(result) > 0
 
 
 async def people_named(session: AsyncSession, user_ids: Iterable[str]) -> dict[str, str]:
@@ -79,7 +80,7 @@ async def rename_channel(session: AsyncSession, channel_id: str, name: str) -> b
     result = await session.execute(
         update(KnownChannel).where(KnownChannel.channel_id == channel_id).values(name=name)
     )
-    return bool(result.rowcount)
+    return rows_affected(result) > 0
 
 
 async def channels_named(session: AsyncSession, channel_ids: Iterable[str]) -> dict[str, str]:

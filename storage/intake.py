@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Message, ProcessedEvent, Reaction
 from storage.upsert import on_conflict_insert, on_conflict_insert_for
+from storage.db import dialect_name, rows_affected
 
 # The statements every event runs are built once per dialect and executed with parameters:
 # building an upsert (its `excluded` columns above all) cost more CPU than running it.
@@ -29,15 +30,15 @@ async def claim_event(session: AsyncSession, team_id: str, event_id: str, now: d
 
     Call it in the same transaction as the event's effects, so a crash leaves neither.
     """
-    stmt = _claim_event_stmt(session.bind.dialect.name)
+    stmt = _claim_event_stmt(dialect_name(session))
     result = await session.execute(stmt, {"team_id": team_id, "event_id": event_id, "received_at": now})
-    return result.rowcount == 1
+    return rows_affected(result) == 1
 
 
 async def prune_processed_events(session: AsyncSession, before: datetime) -> int:
     """Forget event ids received before `before`; Slack stops retrying long before that."""
     result = await session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < before))
-    return result.rowcount or 0
+    return rows_affected(result)
 
 
 async def is_event_processed(session: AsyncSession, team_id: str, event_id: str) -> bool:
@@ -64,7 +65,7 @@ def _insert_message_stmt(dialect: str) -> Any:
 
 async def insert_message(session: AsyncSession, values: dict[str, Any]) -> None:
     """Insert a message; a repeat is ignored, except that it fills in a 'missing' placeholder."""
-    await session.execute(_insert_message_stmt(session.bind.dialect.name), values)
+    await session.execute(_insert_message_stmt(dialect_name(session)), values)
 
 
 async def apply_message_edit(session: AsyncSession, values: dict[str, Any]) -> None:

@@ -123,7 +123,8 @@ async def take_over_claims(
             .with_for_update(skip_locked=True)
         )
     )
-    claimed = [(row, row.claimed_at) for row in rows]
+    # The WHERE above compared claimed_at, so it is set on every row.
+    claimed = [(row, row.claimed_at) for row in rows if row.claimed_at is not None]
     for row in rows:
         row.claimed_by = worker_id
         row.claimed_at = now

@@ -55,11 +55,12 @@ async def add_revision(
 ) -> int:
     """Keep a submission whole as the post-mortem's next revision; returns its number."""
     number = (
-        await session.scalar(
+        await session.scalar(  # coalesce(max, 0): never NULL
             select(func.coalesce(func.max(PostmortemRevision.number), 0)).where(
                 PostmortemRevision.postmortem_id == postmortem_id
             )
         )
+        or 0
     ) + 1
     session.add(
         PostmortemRevision(

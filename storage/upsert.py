@@ -10,11 +10,12 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from storage.db import dialect_name
 
 
 def on_conflict_insert(session: AsyncSession, model: Any) -> Any:
     """An INSERT into `model` (a mapped class or a table) that has `on_conflict_do_*`."""
-    return on_conflict_insert_for(session.bind.dialect.name, model)
+    return on_conflict_insert_for(dialect_name(session), model)
 
 
 def on_conflict_insert_for(dialect: str, model: Any) -> Any:

@@ -1,8 +1,21 @@
-from datetime import time
+from datetime import date, time
+from datetime import time as dtime
 
 import pytest
 
-from bot.command_parser import Help, Note, ShowTimeline, Start, UsageError, parse
+from bot.command_parser import (
+    AddActionItem,
+    Help,
+    Meeting,
+    Note,
+    Publish,
+    Resolve,
+    ShowTimeline,
+    Start,
+    UsageError,
+    parse,
+    plain_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -51,10 +64,6 @@ def test_usage_errors_say_what_to_type(text, hint):
     assert hint in str(info.value)
 
 
-from datetime import date
-
-from bot.command_parser import AddActionItem, Publish, Resolve, plain_text
-
 
 def test_resolve_publish_and_action():
     assert parse("resolve") == Resolve() and parse("publish") == Publish()
@@ -85,10 +94,6 @@ def test_escaped_command_text_is_stored_as_typed():
     )
     assert parse("start Checkout &amp; payments &lt;EU&gt; --sev 2") == Start("Checkout & payments <EU>", 2)
 
-
-from datetime import time as dtime
-
-from bot.command_parser import Meeting
 
 
 def test_meeting():

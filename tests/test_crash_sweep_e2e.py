@@ -309,7 +309,7 @@ async def test_sweepers_killed_at_random_points_send_every_nudge_exactly_once(ri
         await final.finish()
         again = Sweeper(rig, at + timedelta(minutes=1))
         await again.start()
-        assert [l for l in await again.finish() if not l.startswith("sweep at")] == []
+        assert [line for line in await again.finish() if not line.startswith("sweep at")] == []
 
         summary = report(backend, seed, kills, ended_first)
         print(summary)

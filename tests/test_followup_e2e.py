@@ -120,7 +120,7 @@ async def test_a_day_down_sends_the_missed_reminder_once_late_without_a_burst(ri
     late = datetime.combine(item.due + timedelta(days=10), datetime.min.time(), PARIS).replace(hour=11).astimezone(timezone.utc)
     while late.astimezone(PARIS).weekday() >= 5:
         late += timedelta(days=1)
-    lines = [l for l in await sweep_at(rig, late) if l.startswith("sent action_item/")]
+    lines = [line for line in await sweep_at(rig, late) if line.startswith("sent action_item/")]
     assert len(lines) == 1 and "overdue-4" in lines[0], lines
     assert len(dm_messages(rig, BOB)) == 2
 
@@ -267,7 +267,7 @@ async def test_two_sweepers_at_once_send_each_nudge_once(rig: Rig) -> None:
     at = max(n.not_before for n in await nudges(rig, status="pending")) + timedelta(minutes=1)
     assert in_working_hours(at, PARIS) and in_working_hours(at, ZoneInfo("America/New_York")), at
     first, second = await asyncio.gather(sweep_at(rig, at), sweep_at(rig, at))
-    sent = [l for l in first + second if l.startswith("sent action_item/")]
+    sent = [line for line in first + second if line.startswith("sent action_item/")]
     assert len(sent) == 12 and len(set(sent)) == 12
     keys = [m["metadata"]["event_payload"]["key"] for u in (BOB, ALICE) for m in dm_messages(rig, u)]
     assert len(keys) == 12 and len(set(keys)) == 12
@@ -280,7 +280,7 @@ async def test_meeting_nudges_until_scheduled_then_agenda_and_publication(rig: R
     row = await pending(rig, "meeting_unscheduled")
     assert row.recipient == ALICE
     lines = await sweep_at(rig, row.not_before)
-    assert any(l.startswith("sent meeting_unscheduled/") for l in lines)
+    assert any(line.startswith("sent meeting_unscheduled/") for line in lines)
     assert "meeting_schedule" in json.dumps(dm_messages(rig, ALICE)[-1]["blocks"])
 
     meeting_day = (rig.today() + timedelta(days=3)).isoformat()
@@ -294,13 +294,13 @@ async def test_meeting_nudges_until_scheduled_then_agenda_and_publication(rig: R
 
     agenda = await pending(rig, "meeting_agenda")
     lines = await sweep_at(rig, agenda.not_before)
-    assert any(l.startswith("sent meeting_agenda/") for l in lines), lines
+    assert any(line.startswith("sent meeting_agenda/") for line in lines), lines
     publication = await pending(rig, "publication_request")
     lines = await sweep_at(rig, publication.not_before)
-    assert any(l.startswith("sent publication_request/") for l in lines)
+    assert any(line.startswith("sent publication_request/") for line in lines)
     review = await pending(rig, "review_30d")
     lines = await sweep_at(rig, review.not_before)
-    assert any(l.startswith("sent review_30d/") for l in lines)
+    assert any(line.startswith("sent review_30d/") for line in lines)
 
 
 async def test_the_cards_schedule_button_sets_the_meeting_and_the_card_shows_it(rig: Rig) -> None:

@@ -181,7 +181,7 @@ def dst_changes(tz: str, year: int) -> list[datetime]:
     """The hours (UTC) in `year` during which the UTC offset of `tz` changes."""
     zone = ZoneInfo(tz)
     hours = [datetime(year, 1, 1, tzinfo=timezone.utc) + timedelta(hours=h) for h in range(366 * 24)]
-    return [a for a, b in zip(hours, hours[1:]) if a.astimezone(zone).utcoffset() != b.astimezone(zone).utcoffset()]
+    return [a for a, b in zip(hours, hours[1:], strict=False) if a.astimezone(zone).utcoffset() != b.astimezone(zone).utcoffset()]
 
 
 @pytest.mark.parametrize("tz", [NY, PARIS, "America/Santiago", "Australia/Lord_Howe"])
@@ -192,7 +192,7 @@ def test_next_working_instant_is_consistent_on_dst_nights(tz, hours):
     for change in dst_changes(tz, 2026):
         grid = [change + timedelta(minutes=10 * i) for i in range(-3 * 144, 3 * 144)]
         got = [next_working_instant(at, tz, working) for at in grid]
-        for at, result, next_at, next_result in zip(grid, got, grid[1:], got[1:]):
+        for at, result, next_at, next_result in zip(grid, got, grid[1:], got[1:], strict=False):
             assert at <= result and next_working_instant(result, tz, working) == result
             if next_at <= result:  # nothing opens in between: the same answer
                 assert next_result == result, next_at
@@ -438,7 +438,7 @@ def test_sixty_days_of_an_open_item():
         ("overdue-5", local(TOKYO, 2026, 3, 30, 9)),
         ("overdue-6", local(TOKYO, 2026, 4, 13, 9)),
     ]
-    overdue_gaps = [(b - a).days for (_, a), (_, b) in zip(sent[2:], sent[3:])]
+    overdue_gaps = [(b - a).days for (_, a), (_, b) in zip(sent[2:], sent[3:], strict=False)]
     assert overdue_gaps == sorted(overdue_gaps) == [1, 1, 2, 3, 7, 14]
 
 

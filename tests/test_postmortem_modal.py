@@ -44,6 +44,7 @@ from bot.ui.postmortem_modal import (
 from bot.ui.postmortem_state import (
     DUE_IN_PAST,
     ROOT_CAUSE_REQUIRED,
+    TICKET_TOO_LONG,
     field_errors,
     field_label,
     parse_state,
@@ -639,3 +640,15 @@ def test_field_labels_for_quality_warnings():
     assert field_label(f"action_item:{first.key}", content) == f"Action item 1 ({first.title})"
     assert field_label("action_item:gone", content) == "An action item"
     assert field_label("something_new", content) == "Something new"
+
+
+def test_a_ticket_link_longer_than_the_database_holds_is_a_field_error():
+    """action_items.ticket_url holds 500 characters and Slack's url input has no max_length:
+    a longer link must come back on its field, not fail the write after Slack was answered."""
+    content = filled(1)
+    (row,) = content.action_items
+    row.ticket_url = "https://tracker.example.com/browse/OPS-1?" + "q" * 470
+    assert len(row.ticket_url) == 511
+    assert errors_for(content) == {f"ai_{row.key}_ticket.r2": TICKET_TOO_LONG}
+    row.ticket_url = row.ticket_url[:500]
+    assert errors_for(content) == {}

@@ -179,7 +179,7 @@ async def incident_with_everything(rig: Rig, channel: str, *, owners: tuple[str,
     for _ in owners:
         view = await rig.add_action_row(view, ALICE)
     edits = dict(GOOD)
-    for key, owner in zip(rig.row_keys(view), owners):
+    for key, owner in zip(rig.row_keys(view), owners, strict=False):
         edits.update(rig.row_edits(key, f"{ITEM_TITLE} ({owner})", owner, FUTURE))
     answer = await rig.driver.submit_view(view, ALICE, edits)
     assert answer.status == 200 and answer.text in ("", "{}"), answer.text

@@ -150,7 +150,7 @@ async def talk_and_pin(rig: Rig) -> None:
     unseen = rig.emulator.post_user_message(INCIDENT_CHANNEL, CAROL, "checkout p99 at 2.3 s, first alert")
     driver = rig.driver
     said = []
-    for n, (user, text) in enumerate([
+    for _n, (user, text) in enumerate([
         (ALICE, "DB CPU at 95% since 09:58"), (BOB, "deploy 4512 went out at 09:55"),
         (CAROL, "cache hit rate fell from 98% to 3%"), (BOB, "rolling back 4512"),
         (ALICE, "error rate back under 0.1%"), (CAROL, "stampede flag was off in the new config"),
@@ -210,7 +210,7 @@ async def submit(rig: Rig, ledger: Ledger, view: dict) -> None:
     keys = Rig.row_keys(view)
     edits = dict(GOOD)
     titles = list(ITEMS)
-    for key, title in zip(keys, titles[:2]):
+    for key, title in zip(keys, titles[:2], strict=False):
         edits.update(Rig.row_edits(key, title, ITEMS[title], FUTURE))
     answer = await rig.driver.submit_view(view, ALICE, edits)
     assert answer.status == 200 and answer.text in ("", "{}"), answer.text

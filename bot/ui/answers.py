@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from bot.timeline import TimelineItem
+from bot.views import TimelineItem
 from bot.ui.help import ephemeral
 from bot.ui.text import escape, mention, severity_label, slack_date
 from bot.ui.timeline import entry_line

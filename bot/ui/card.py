@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_sdk.models.blocks import (
     ActionsBlock,
     ButtonElement,
@@ -64,7 +66,7 @@ def _postmortem_buttons(value: str, postmortem_status: str | None) -> list[Butto
 
 def incident_card(
     incident: IncidentView, timeline_emojis: tuple[str, ...] = ("pushpin",), postmortem_status: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     """chat.postMessage / chat.update arguments (text, blocks) for the card of `incident`."""
     header = truncate(f":rotating_light: {incident.title}", MAX_HEADER_TEXT)
     fields = [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+from typing import Any
+
+from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.ui.text import escape
 
@@ -27,9 +29,9 @@ def usage_text() -> str:
     return "\n".join(lines)
 
 
-def help_message(problem: str | None = None) -> dict:
+def help_message(problem: str | None = None) -> dict[str, Any]:
     """An ephemeral answer: what went wrong (if anything), then the usage."""
-    blocks = []
+    blocks: list[Block] = []
     if problem:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f":warning: {escape(problem)}")))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=usage_text())))
@@ -38,7 +40,7 @@ def help_message(problem: str | None = None) -> dict:
     return {"response_type": "ephemeral", "text": fallback, "blocks": [b.to_dict() for b in blocks]}
 
 
-def ephemeral(text: str) -> dict:
+def ephemeral(text: str) -> dict[str, Any]:
     """A one-line ephemeral answer. `text` is mrkdwn written by the bot: escape user parts first."""
     return {
         "response_type": "ephemeral",

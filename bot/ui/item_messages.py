@@ -258,7 +258,7 @@ def _priority_suffix(item: ActionItemView, sep: str = " · ") -> str:
     return f"{sep}{priority}" if priority in PRIORITIES else ""
 
 
-def _closed_message(item: ActionItemView, extra: str | None) -> dict:
+def _closed_message(item: ActionItemView, extra: str | None) -> dict[str, Any]:
     """The final state of an item's DM: what was decided, no buttons."""
     title = item_title(item)
     if item.status == "done":
@@ -282,7 +282,7 @@ def _guidance(item: ActionItemView, reason: str) -> str:
     return "Finished? Press *Done*. Need more time? *Snooze* or *Change due date*. Not yours? *Not mine*."
 
 
-def action_item_dm(item: ActionItemView, *, reason: str, today: date) -> dict:
+def action_item_dm(item: ActionItemView, *, reason: str, today: date) -> dict[str, Any]:
     """The owner's DM about `item`: on assignment ("assigned"), before its due date
     ("before"), on it ("due") and after it ("overdue-N"). Done and won't-do items render
     their final state, without buttons."""
@@ -324,7 +324,7 @@ def _answered_line(item: ActionItemView, by: str, what: str) -> str:
     return f":pencil2: {who} {phrase(what) or 'updated this'}"
 
 
-def action_item_answered(item: ActionItemView, *, by: str, what: str) -> dict:
+def action_item_answered(item: ActionItemView, *, by: str, what: str) -> dict[str, Any]:
     """The DM after someone answered it (chat.update in place): the item as it is now, a
     line saying who did what, and the buttons while the item is still open."""
     line = _answered_line(item, by, what)
@@ -343,7 +343,7 @@ def action_item_answered(item: ActionItemView, *, by: str, what: str) -> dict:
     return message(f"{headline}: {item_title(item, 200)}", blocks)
 
 
-def channel_update(item: ActionItemView, *, by: str, what: str, note: str | None = None) -> dict:
+def channel_update(item: ActionItemView, *, by: str, what: str, note: str | None = None) -> dict[str, Any]:
     """The short reply in the incident channel's thread after an answer.
 
     `note` defaults to the item's status_note (the won't-do reason, the "Not mine" note).
@@ -395,7 +395,7 @@ def _item_metadata(item: ActionItemView) -> dict[str, Any]:
     return {"item_id": int(button_value(item.id))}
 
 
-def change_due_modal(item: ActionItemView, *, today: date) -> dict:
+def change_due_modal(item: ActionItemView, *, today: date | None) -> dict[str, Any]:
     """"Change due date": one required date picker, starting at the current due date."""
     due = as_date(item.due)
     blocks = [
@@ -424,7 +424,7 @@ def change_due_errors(new_due: date | None, *, today: date) -> dict[str, str]:
     return {}
 
 
-def not_mine_modal(item: ActionItemView) -> dict:
+def not_mine_modal(item: ActionItemView) -> dict[str, Any]:
     """"Not mine": optionally who should own it, and a note for the commander."""
     commander = mention(item.commander_id, "the incident commander")
     blocks = [
@@ -450,7 +450,7 @@ def not_mine_modal(item: ActionItemView) -> dict:
     return modal(NOT_MINE_CALLBACK, "Not mine", "Send", blocks, _item_metadata(item))
 
 
-def wont_do_modal(item: ActionItemView) -> dict:
+def wont_do_modal(item: ActionItemView) -> dict[str, Any]:
     """"Won't do": a required reason, which goes to the channel and the post-mortem."""
     blocks = [
         _item_heading(item),
@@ -470,7 +470,7 @@ def wont_do_modal(item: ActionItemView) -> dict:
     return modal(WONT_DO_CALLBACK, "Won't do", "Close item", blocks, _item_metadata(item))
 
 
-def snooze_modal(item: ActionItemView, *, length: str) -> dict:
+def snooze_modal(item: ActionItemView, *, length: str) -> dict[str, Any]:
     """Snooze, chosen in the DM's select: confirm, with an optional reason for the channel."""
     label = SNOOZES[length].label if length in SNOOZES else "a while"
     blocks = [
@@ -522,7 +522,7 @@ def read_wont_do(values: Any) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def overdue_to_commander(item: ActionItemView, *, overdue_days: int) -> dict:
+def overdue_to_commander(item: ActionItemView, *, overdue_days: int) -> dict[str, Any]:
     """DM to the incident commander: an item of their incident is late. No buttons: the
     commander follows up with the owner."""
     days = days_text(max(0, int(overdue_days)))
@@ -545,7 +545,7 @@ def overdue_to_commander(item: ActionItemView, *, overdue_days: int) -> dict:
     return message(f"Overdue by {days}: {item_title(item, 200)} (owner {owner})", blocks)
 
 
-def overdue_to_channel(item: ActionItemView, *, overdue_days: int) -> dict:
+def overdue_to_channel(item: ActionItemView, *, overdue_days: int) -> dict[str, Any]:
     """The incident channel hears about an item that is well overdue."""
     days = days_text(max(0, int(overdue_days)))
     owner = mention(item.owner_id, "its owner")
@@ -567,7 +567,7 @@ UNDELIVERABLE_REASONS: dict[str, str] = {
 }
 
 
-def undeliverable(item: ActionItemView, *, error: str) -> dict:
+def undeliverable(item: ActionItemView, *, error: str) -> dict[str, Any]:
     """DM to the commander: the owner of an item cannot be reached, so a person must step in."""
     owner = mention(item.owner_id, "its owner")
     why = UNDELIVERABLE_REASONS.get(error) or f"Slack answered `{escape_line(error, 60) or 'unknown error'}`"

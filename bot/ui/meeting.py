@@ -101,7 +101,7 @@ def _button(incident: IncidentView, block_id: str, label: str, action_id: str) -
     return ActionsBlock(block_id=block_id, elements=[button])
 
 
-def meeting_unscheduled(incident: IncidentView) -> dict:
+def meeting_unscheduled(incident: IncidentView) -> dict[str, Any]:
     """DM to the commander while no review meeting is scheduled, with "Schedule meeting"."""
     title = _incident_title(incident)
     sev = severity_label(incident.severity)
@@ -126,7 +126,7 @@ def meeting_unscheduled(incident: IncidentView) -> dict:
     return message(fallback, blocks)
 
 
-def meeting_modal(incident: IncidentView, *, initial_attendees: Sequence[str], timezone: str | None = None) -> dict:
+def meeting_modal(incident: IncidentView, *, initial_attendees: Sequence[str], timezone: str | None = None) -> dict[str, Any]:
     """The meeting form: date, time, attendees (required), place or link (optional).
 
     The time is read as the submitter's local time: Slack returns "HH:MM" without a zone,
@@ -198,7 +198,7 @@ def read_meeting(values: Any) -> tuple[date | None, time | None, list[str], str]
 
 def meeting_scheduled(
     incident: IncidentView, *, at: datetime, attendees: Sequence[str], by: str, location: str = ""
-) -> dict:
+) -> dict[str, Any]:
     """The channel's announcement of the review meeting (times in each reader's zone)."""
     title = _incident_title(incident)
     lines = [
@@ -245,7 +245,7 @@ def _item_line(item: ActionItemView, today: date | None = None) -> str:
 
 def meeting_agenda(
     incident: IncidentView, *, at: datetime, timeline_lines: Sequence[str], action_items: Sequence[ActionItemView]
-) -> dict:
+) -> dict[str, Any]:
     """Posted in the channel a day before the meeting: the agenda, the action items so far,
     and the draft timeline (lines of mrkdwn made by the caller), packed into sections as far
     as one message holds; what did not fit is counted."""
@@ -305,7 +305,7 @@ def meeting_agenda(
     return message(fallback, blocks)
 
 
-def publication_request(incident: IncidentView, *, deadline: datetime) -> dict:
+def publication_request(incident: IncidentView, *, deadline: datetime) -> dict[str, Any]:
     """After the meeting: finish and publish the post-mortem, with the button to open it."""
     title = _incident_title(incident)
     blocks: list[Block] = [
@@ -319,7 +319,7 @@ def publication_request(incident: IncidentView, *, deadline: datetime) -> dict:
     return message(f"Please publish the post-mortem of {_incident_title(incident, 200)} by {utc_label(deadline)}", blocks)
 
 
-def review_30_days(incident: IncidentView, *, items: Sequence[ActionItemView], today: date) -> dict:
+def review_30_days(incident: IncidentView, *, items: Sequence[ActionItemView], today: date) -> dict[str, Any]:
     """Thirty days on: how the action items stand, with owners, the late ones first."""
     items = list(items)
     done = [i for i in items if i.status == "done"]

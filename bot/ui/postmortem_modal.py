@@ -343,7 +343,7 @@ def postmortem_modal(
     context_line: str,
     revision: int = 0,
     notice: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The post-mortem modal (a views.open / views.update `view`) showing `content`."""
     r = revision
     blocks: list[Block] = []
@@ -351,7 +351,8 @@ def postmortem_modal(
     if context:
         blocks.append(ContextBlock(elements=context))
 
-    sla = {True: "yes", False: "no"}.get(content.impact.sla_breached) if isinstance(content.impact, Impact) else None
+    breached = content.impact.sla_breached if isinstance(content.impact, Impact) else None
+    sla = None if breached is None else ("yes" if breached else "no")
     severity = f"SEV{content.severity}" if content.severity in SEVERITIES else None
     why_values = [w if isinstance(w, str) else "" for w in list(content.whys or [])[:MAX_WHYS]]
     why_values += [""] * (MAX_WHYS - len(why_values))
@@ -474,7 +475,7 @@ WARNINGS_INTRO = (
 )
 
 
-def warnings_view(warnings: Sequence[tuple[str, str]], *, incident_id: int) -> dict:
+def warnings_view(warnings: Sequence[tuple[str, str]], *, incident_id: int) -> dict[str, Any]:
     """A modal (to views.push over the post-mortem modal) listing the quality warnings."""
     warnings = list(warnings)
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=WARNINGS_INTRO))]

@@ -37,12 +37,12 @@ _SEVERITY_RE = re.compile(r"SEV([1-4])")
 # ---------------------------------------------------------------------------------------
 
 
-def _index_state(values: Any) -> dict[str, dict]:
+def _index_state(values: Any) -> dict[str, dict[str, Any]]:
     """field name -> the element state of its block, whatever revision suffix the id carries.
 
     If a field appears under several revisions (should not happen), the highest wins.
     """
-    found: dict[str, tuple[int, dict]] = {}
+    found: dict[str, tuple[int, dict[str, Any]]] = {}
     if not isinstance(values, Mapping):
         return {}
     for raw_id, actions in values.items():
@@ -58,12 +58,12 @@ def _index_state(values: Any) -> dict[str, dict]:
     return {field: element for field, (_, element) in found.items()}
 
 
-def _text(element: Mapping) -> str:
+def _text(element: Mapping[str, Any]) -> str:
     value = element.get("value")
     return value if isinstance(value, str) else ""
 
 
-def _selected_value(element: Mapping) -> str | None:
+def _selected_value(element: Mapping[str, Any]) -> str | None:
     option = element.get("selected_option")
     if isinstance(option, Mapping):
         value = option.get("value")
@@ -72,12 +72,12 @@ def _selected_value(element: Mapping) -> str | None:
     return None
 
 
-def _selected_user(element: Mapping) -> str | None:
+def _selected_user(element: Mapping[str, Any]) -> str | None:
     user = element.get("selected_user")
     return user if isinstance(user, str) and user else None
 
 
-def _selected_date(element: Mapping) -> date | None:
+def _selected_date(element: Mapping[str, Any]) -> date | None:
     value = element.get("selected_date")
     if not isinstance(value, str):
         return None
@@ -87,13 +87,13 @@ def _selected_date(element: Mapping) -> date | None:
         return None
 
 
-def _read(state: Mapping[str, dict], field: str, reader: Callable[[Mapping], Any], fallback: Any) -> Any:
+def _read(state: Mapping[str, dict[str, Any]], field: str, reader: Callable[[Mapping[str, Any]], Any], fallback: Any) -> Any:
     """The value of `field` if its block is in the state (empty -> ""/None), else `fallback`."""
     element = state.get(field)
     return fallback if element is None else reader(element)
 
 
-def parse_state(values: dict, previous: PostmortemContent) -> PostmortemContent:
+def parse_state(values: dict[str, Any], previous: PostmortemContent) -> PostmortemContent:
     """A new PostmortemContent from a modal's view.state.values; never raises.
 
     A block present in the state is authoritative (an empty input gives "" or None); a block
@@ -105,7 +105,7 @@ def parse_state(values: dict, previous: PostmortemContent) -> PostmortemContent:
     prev_impact = previous.impact if isinstance(previous.impact, Impact) else Impact()
 
     def text(field: str) -> str:
-        return _read(state, field, _text, field_text(previous, field))
+        return str(_read(state, field, _text, field_text(previous, field)))
 
     severity_value = _read(state, "pm_severity", _selected_value, None)
     match = _SEVERITY_RE.fullmatch(severity_value) if severity_value else None
@@ -157,8 +157,8 @@ def parse_state(values: dict, previous: PostmortemContent) -> PostmortemContent:
     )
 
 
-def _parse_rows(state: Mapping[str, dict], previous: PostmortemContent) -> list[ActionItemDraft]:
-    parts_by_key: dict[str, dict[str, dict]] = {}
+def _parse_rows(state: Mapping[str, dict[str, Any]], previous: PostmortemContent) -> list[ActionItemDraft]:
+    parts_by_key: dict[str, dict[str, dict[str, Any]]] = {}
     for field, element in state.items():
         match = _ROW_FIELD_RE.fullmatch(field)
         if match:
@@ -175,7 +175,9 @@ def _parse_rows(state: Mapping[str, dict], previous: PostmortemContent) -> list[
         parts = parts_by_key[key]
         old = by_key.get(key) or ActionItemDraft(key=key)
 
-        def read(part: str, reader: Callable[[Mapping], Any], fallback: Any) -> Any:
+        def read(
+            part: str, reader: Callable[[Mapping[str, Any]], Any], fallback: Any, parts: dict[str, Any] = parts
+        ) -> Any:
             element = parts.get(part)
             return fallback if element is None else reader(element)
 
@@ -264,6 +266,8 @@ OWNER_NOT_PERSON = "Pick a person: this user {reason}. Action items need one hum
 DUE_MISSING = "Pick a due date for this action item."
 DUE_IN_PAST = "The due date is in the past; pick today or later."
 TICKET_NOT_URL = "Paste the ticket's full http:// or https:// link, or leave it empty."
+MAX_TICKET_URL = 500  # what action_items.ticket_url holds; Slack's url input has no max_length
+TICKET_TOO_LONG = f"That link is longer than {MAX_TICKET_URL} characters; paste the ticket's short link."
 
 
 def field_errors(
@@ -300,5 +304,7 @@ def field_errors(
             errors[row_block_id(key, "due", revision)] = DUE_IN_PAST
         if (row.ticket_url or "").strip() and not is_http_url(row.ticket_url):
             errors[row_block_id(key, "ticket", revision)] = TICKET_NOT_URL
+        elif len((row.ticket_url or "").strip()) > MAX_TICKET_URL:
+            errors[row_block_id(key, "ticket", revision)] = TICKET_TOO_LONG
     return errors
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 from bot.postmortem_content import CAUSE_CATEGORIES
@@ -10,7 +13,7 @@ from bot.ui.text import severity_label
 from bot.views import TeamStats
 
 
-def _duration(value) -> str:
+def _duration(value: timedelta | None) -> str:
     return (duration_text(int(value.total_seconds())) or "0 s") if value is not None else "n/a"
 
 
@@ -18,7 +21,7 @@ def _share(part: int, whole: int) -> str:
     return f"{part} of {whole} ({round(100 * part / whole)}%)" if whole else "none yet"
 
 
-def stats_message(stats: TeamStats) -> dict:
+def stats_message(stats: TeamStats) -> dict[str, Any]:
     """An ephemeral message: every number is the bot's own, so nothing here needs escaping."""
     if not stats.incidents:
         text = f"No incidents were declared in the last {stats.days} days."

@@ -22,7 +22,7 @@ from bot.ui.text import MAX_HEADER_TEXT, MAX_SECTION_TEXT, escape, mention, seve
 MAX_LISTED_ACTIONS = 15
 
 
-def loading_modal(problem: str | None = None) -> dict:
+def loading_modal(problem: str | None = None) -> dict[str, Any]:
     """Opened at once with the trigger id (it lives 3 s), then replaced by the real modal."""
     text = f":warning: {escape(problem)}" if problem else ":hourglass_flowing_sand: Gathering the timeline and the draft…"
     view = View(
@@ -35,7 +35,7 @@ def loading_modal(problem: str | None = None) -> dict:
     return view.to_dict()
 
 
-def postmortem_summary(data: Mapping[str, Any], *, incident_id: int, headline: str, by: str) -> dict:
+def postmortem_summary(data: Mapping[str, Any], *, incident_id: int, headline: str, by: str) -> dict[str, Any]:
     """chat.postMessage arguments: what happened, in one screen, with who does what by when."""
     impact = data.get("impact") or {}
     impact_bits = [

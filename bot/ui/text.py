@@ -222,7 +222,7 @@ def field(label: str, value: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=truncate(f"*{label}*\n{value}", MAX_FIELD_TEXT))
 
 
-def message(text: str, blocks: Sequence[Block]) -> dict:
+def message(text: str, blocks: Sequence[Block]) -> dict[str, Any]:
     """chat.postMessage / chat.update arguments: the fallback text and the blocks."""
     return {"text": truncate(text, MAX_FALLBACK_TEXT), "blocks": [b.to_dict() for b in blocks]}
 
@@ -232,7 +232,7 @@ def private_metadata(values: Mapping[str, Any]) -> str:
     return json.dumps(dict(values), separators=(",", ":"))
 
 
-def modal(callback_id: str, title: str, submit: str, blocks: Sequence[Block], metadata: Mapping[str, Any]) -> dict:
+def modal(callback_id: str, title: str, submit: str, blocks: Sequence[Block], metadata: Mapping[str, Any]) -> dict[str, Any]:
     """A small form (views.open `view`) with a Cancel button."""
     view = View(
         type="modal",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
-from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
 
 from bot.ui.text import (
     MAX_BLOCKS_TEXT,
@@ -42,14 +42,14 @@ def entry_line(item: TimelineItem) -> str:
     return f"{icon} {slack_date(item.occurred_at, '{date_short} {time}')} {mention(item.user_id)}: {body}{suffix}"
 
 
-def timeline_message(incident: IncidentView, items: Sequence[TimelineItem]) -> dict:
+def timeline_message(incident: IncidentView, items: Sequence[TimelineItem]) -> dict[str, Any]:
     """A respond()/postEphemeral payload showing the draft timeline of `incident`.
 
     Entries are packed into sections of at most 3,000 characters; past the message's block
     budget the rest is counted, not dropped silently.
     """
     header = truncate(f"Timeline: {incident.title}", MAX_HEADER_TEXT)
-    blocks: list = [
+    blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=header)),
         ContextBlock(
             elements=[
