@@ -286,6 +286,8 @@ class ActionItemService:
         """
         async with self.sessions() as session:
             row = await get_action_item(session, item.id)
+            if row is None:  # removed from the post-mortem since the answer: nothing left to tell
+                return
             incident = await get_incident(session, row.incident_id)
             thread = await answer_thread(session, incident) if incident is not None else None
         if row.dm_channel and row.dm_ts:

@@ -17,7 +17,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Any, Iterable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -349,6 +349,7 @@ class NudgeService:
             history = await self.client.conversations_history(
                 channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
             )
+            message: dict[str, Any]
             for message in history.get("messages", []):
                 metadata = message.get("metadata") or {}
                 if metadata.get("event_type") == NUDGE_EVENT_TYPE and (metadata.get("event_payload") or {}).get("key") == nudge.key:
@@ -410,7 +411,7 @@ class NudgeService:
         await self._sent(Delivered(nudge, now, posted["channel"], posted["ts"]))
         report.sent.append(nudge.key)
 
-    async def _compose(self, nudge: Nudge, now: datetime) -> dict | None:
+    async def _compose(self, nudge: Nudge, now: datetime) -> dict[str, Any] | None:
         """The message for `nudge`, from the subject's state now; None when it has nothing to say.
 
         The database is read first and the session closed before anything else: on SQLite an

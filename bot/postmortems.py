@@ -173,7 +173,7 @@ class PostmortemService:
         await self.nudges.plan_incident(incident.id)
         return incident
 
-    async def _modal_for(self, incident: Incident, user_id: str, notice: str | None = None) -> dict:
+    async def _modal_for(self, incident: Incident, user_id: str, notice: str | None = None) -> dict[str, Any]:
         postmortem = await self._postmortem(incident)
         async with self.sessions() as session:
             stored = await self.action_items.form_rows(session, incident.id)
