@@ -67,16 +67,31 @@ REPO = Path(__file__).resolve().parent.parent
 
 # --- the signed requests ---------------------------------------------------------------------
 
+
 def envelope(emulator: SlackEmulator, event: dict[str, Any]) -> str:
     """An Events API envelope as Slack sends it (the shape slack_emulator.driver sends)."""
-    return json.dumps({
-        "token": "unused-verification-token", "team_id": emulator.team_id, "api_app_id": API_APP_ID,
-        "event": event, "type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex[:12].upper()}",
-        "event_time": int(time.time()),
-        "authorizations": [{"enterprise_id": None, "team_id": emulator.team_id, "user_id": emulator.bot_user_id,
-                            "is_bot": True, "is_enterprise_install": False}],
-        "is_ext_shared_channel": False, "event_context": f"4-{uuid.uuid4().hex}",
-    })
+    return json.dumps(
+        {
+            "token": "unused-verification-token",
+            "team_id": emulator.team_id,
+            "api_app_id": API_APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:12].upper()}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": emulator.team_id,
+                    "user_id": emulator.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": f"4-{uuid.uuid4().hex}",
+        }
+    )
 
 
 def build_events(driver: SlackDriver, count: int) -> list[str]:
@@ -92,13 +107,18 @@ def build_events(driver: SlackDriver, count: int) -> list[str]:
         for _ in range(4):
             user = PEOPLE[n % len(PEOPLE)]
             message, event = driver.posted_event(
-                CHANNEL, user, f"step {n}: error rate {n % 100}% on checkout-api, <@{PEOPLE[(n + 1) % len(PEOPLE)]}> "
-                f"is rolling back deploy #{n} &amp; watching p99")
+                CHANNEL,
+                user,
+                f"step {n}: error rate {n % 100}% on checkout-api, <@{PEOPLE[(n + 1) % len(PEOPLE)]}> "
+                f"is rolling back deploy #{n} &amp; watching p99",
+            )
             posted.append(message)
             bodies.append(envelope(driver.emulator, event))
             n += 1
         pinner = PEOPLE[n % len(PEOPLE)]
-        bodies.append(envelope(driver.emulator, driver.reacted_event(CHANNEL, posted[0]["ts"], pinner, "pushpin", added=True)))
+        bodies.append(
+            envelope(driver.emulator, driver.reacted_event(CHANNEL, posted[0]["ts"], pinner, "pushpin", added=True))
+        )
         if pinned is not None:
             bodies.append(envelope(driver.emulator, driver.reacted_event(CHANNEL, *pinned, "pushpin", added=False)))
         pinned = (posted[0]["ts"], pinner)
@@ -108,8 +128,11 @@ def build_events(driver: SlackDriver, count: int) -> list[str]:
 def signed_headers(secret: str, body: bytes) -> dict[str, str]:
     timestamp = str(int(time.time()))
     digest = hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": f"v0={digest}"}
+    return {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
 
 
 @dataclass
@@ -175,6 +198,7 @@ async def send_all(url: str, secret: str, bodies: list[str], concurrency: int) -
 
 # --- the servers under load ------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -224,12 +248,31 @@ class Server:
 def start_serve(emulator: SlackEmulator, secret: str, database_url: str, workdir: str, profile: str | None) -> Server:
     """`postmortem-bot serve` against the emulator, as operators run it (default log level)."""
     port = free_port()
-    env = dict(os.environ, SLACK_BOT_TOKEN=emulator.bot_token, SLACK_SIGNING_SECRET=secret,
-               SLACK_API_URL=emulator.api_url, DATABASE_URL=database_url)
+    env = dict(
+        os.environ,
+        SLACK_BOT_TOKEN=emulator.bot_token,
+        SLACK_SIGNING_SECRET=secret,
+        SLACK_API_URL=emulator.api_url,
+        DATABASE_URL=database_url,
+    )
     command = [str(Path(sys.executable).parent / "postmortem-bot"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     if profile:
-        command = [sys.executable, "-m", "pyinstrument", "--renderer", "text", "-o", profile,
-                   "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        command = [
+            sys.executable,
+            "-m",
+            "pyinstrument",
+            "--renderer",
+            "text",
+            "-o",
+            profile,
+            "-m",
+            "bot",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
     log_path = Path(workdir) / f"serve-{port}.log"
     process = subprocess.Popen(command, env=env, cwd=workdir, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
     return Server(process, f"http://127.0.0.1:{port}", log_path)
@@ -238,9 +281,13 @@ def start_serve(emulator: SlackEmulator, secret: str, database_url: str, workdir
 def start_ceiling(secret: str, workdir: str) -> Server:
     port = free_port()
     log_path = Path(workdir) / f"ceiling-{port}.log"
-    process = subprocess.Popen([sys.executable, __file__, "ceiling", "--port", str(port)],
-                               env=dict(os.environ, SLACK_SIGNING_SECRET=secret), cwd=workdir,
-                               stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, __file__, "ceiling", "--port", str(port)],
+        env=dict(os.environ, SLACK_SIGNING_SECRET=secret),
+        cwd=workdir,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     return Server(process, f"http://127.0.0.1:{port}", log_path)
 
 
@@ -252,10 +299,13 @@ def serve_ceiling(port: int) -> None:
     from slack_bolt.authorization import AuthorizeResult
 
     async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
-        return AuthorizeResult(enterprise_id=None, team_id=team_id, bot_token="xoxb-ceiling", bot_user_id="UBOT000001",
-                               bot_id="BBOT000001")
+        return AuthorizeResult(
+            enterprise_id=None, team_id=team_id, bot_token="xoxb-ceiling", bot_user_id="UBOT000001", bot_id="BBOT000001"
+        )
 
-    app = AsyncApp(signing_secret=os.environ["SLACK_SIGNING_SECRET"], authorize=authorize, process_before_response=False)
+    app = AsyncApp(
+        signing_secret=os.environ["SLACK_SIGNING_SECRET"], authorize=authorize, process_before_response=False
+    )
 
     async def noop() -> None:
         pass
@@ -276,6 +326,7 @@ def serve_ceiling(port: int) -> None:
 
 
 # --- the database, read from outside ---------------------------------------------------------
+
 
 def resolve_database(name: str, workdir: str) -> str:
     if name == "sqlite":
@@ -335,7 +386,9 @@ async def start_incident(driver: SlackDriver, emulator: SlackEmulator, engine: A
     assert delivery.status == 200, delivery.text
     deadline = time.monotonic() + 20
     # The card is pinned at the end of `start`; by then the incident captures messages.
-    while not emulator.pins(CHANNEL) or not await count(engine, "SELECT count(*) FROM incidents WHERE status = 'active'"):
+    while not emulator.pins(CHANNEL) or not await count(
+        engine, "SELECT count(*) FROM incidents WHERE status = 'active'"
+    ):
         if time.monotonic() > deadline:
             raise RuntimeError("the incident did not start")
         await asyncio.sleep(0.05)
@@ -343,9 +396,12 @@ async def start_incident(driver: SlackDriver, emulator: SlackEmulator, engine: A
 
 # --- one run -----------------------------------------------------------------------------------
 
+
 def describe(load: Load) -> str:
-    return (f"{load.rate:7,.0f} ev/s  ack p50 {load.percentile(0.50) * 1000:6.1f} ms  "
-            f"p99 {load.percentile(0.99) * 1000:6.1f} ms")
+    return (
+        f"{load.rate:7,.0f} ev/s  ack p50 {load.percentile(0.50) * 1000:6.1f} ms  "
+        f"p99 {load.percentile(0.99) * 1000:6.1f} ms"
+    )
 
 
 async def bench_workspace(channel_name: str) -> SlackEmulator:
@@ -385,18 +441,27 @@ async def run_database(name: str, levels: list[int], events: int, profile: str |
             if label == "warm-up":
                 continue
             lost = expected - recorded
-            print(f"{backend:10} {label:5} ours   {describe(ours)}  non-200: {ours.failures}  "
-                  f"503 busy (resent): {ours.deferred}")
+            print(
+                f"{backend:10} {label:5} ours   {describe(ours)}  non-200: {ours.failures}  "
+                f"503 busy (resent): {ours.deferred}"
+            )
             print(f"{'':10} {'':5} bolt   {describe(theirs)}  non-200: {theirs.failures}")
-            outcome = f"all {size} recorded {drain:.2f} s after the last ack" if not lost else (
-                f"{lost} of {size} NEVER RECORDED (recording stopped {drain:.2f} s after the last ack)")
-            print(f"{'':10} {'':5} ratio  {ours.rate / theirs.rate:.2f} of the ceiling;  {outcome};  "
-                  f"stored/s {(size - lost) / (ours.seconds + drain):,.0f};  serve CPU {cpu_per_event * 1000:.1f} ms/event;  "
-                  f"{len(emulator.calls_to('conversations.history')) - fetches_before} message fetches")
+            outcome = (
+                f"all {size} recorded {drain:.2f} s after the last ack"
+                if not lost
+                else (f"{lost} of {size} NEVER RECORDED (recording stopped {drain:.2f} s after the last ack)")
+            )
+            print(
+                f"{'':10} {'':5} ratio  {ours.rate / theirs.rate:.2f} of the ceiling;  {outcome};  "
+                f"stored/s {(size - lost) / (ours.seconds + drain):,.0f};  serve CPU {cpu_per_event * 1000:.1f} ms/event;  "
+                f"{len(emulator.calls_to('conversations.history')) - fetches_before} message fetches"
+            )
             expected = recorded  # a lost event never arrives; the next level counts from here
         messages = await count(reader, "SELECT count(*) FROM messages")
-        print(f"{backend:10} total  {messages} messages stored; serve logged {serve.log_lines(' ERROR ')} errors, "
-              f"{serve.log_lines(' WARNING ')} warnings ({serve.log_path})")
+        print(
+            f"{backend:10} total  {messages} messages stored; serve logged {serve.log_lines(' ERROR ')} errors, "
+            f"{serve.log_lines(' WARNING ')} warnings ({serve.log_path})"
+        )
     finally:
         await driver.close()
         serve.stop()
@@ -411,8 +476,11 @@ async def run_database(name: str, levels: list[int], events: int, profile: str |
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database", action="append",
-                        help="'sqlite', 'pg' (postgres@127.0.0.1) or a database URL; repeatable (default: sqlite and pg)")
+    parser.add_argument(
+        "--database",
+        action="append",
+        help="'sqlite', 'pg' (postgres@127.0.0.1) or a database URL; repeatable (default: sqlite and pg)",
+    )
     parser.add_argument("--events", type=int, default=3000, help="events per concurrency level")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated connection counts")
     parser.add_argument("--profile", help="run serve under pyinstrument and write its text profile here")
@@ -424,8 +492,10 @@ def main() -> None:
         return
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {args.events} events per level "
-          "(2/3 message, 1/3 pushpin added/removed)")
+    print(
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {args.events} events per level "
+        "(2/3 message, 1/3 pushpin added/removed)"
+    )
     for name in args.database or ["sqlite", "pg"]:
         asyncio.run(run_database(name, levels, args.events, args.profile))
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other work on the machine skews the numbers)")

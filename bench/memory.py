@@ -29,16 +29,28 @@ import secrets
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+from intake import (
+    CHANNEL,
+    PEOPLE,
+    SlackDriver,
+    bench_workspace,
+    count,
+    drop_scratch,
+    envelope,
+    resolve_database,
+    scratch_database,
+    send_all,
+    start_incident,
+    start_serve,
+    wait_recorded,
+)
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from storage.db import create_engine
 from storage.models import Message, ProcessedEvent
-
-from intake import (CHANNEL, PEOPLE, SlackDriver, bench_workspace, count, drop_scratch, envelope, resolve_database,
-                    scratch_database, send_all, start_incident, start_serve, wait_recorded)
 
 BATCH = 1_000
 SEED_CHUNK = 5_000
@@ -68,17 +80,34 @@ async def seed(url: str, team_id: str, messages: int) -> None:
             incident_id = (await conn.execute(text("SELECT id FROM incidents WHERE status = 'active'"))).scalar_one()
         for start in range(0, messages, SEED_CHUNK):
             numbers = range(start, min(messages, start + SEED_CHUNK))
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             async with engine.begin() as conn:
-                await conn.execute(insert(Message), [
-                    {"team_id": team_id, "channel_id": CHANNEL, "ts": f"{base + n // 1_000_000}.{n % 1_000_000:06d}",
-                     "incident_id": incident_id, "user_id": PEOPLE[n % len(PEOPLE)],
-                     "text": f"step {n}: error rate {n % 100}% on checkout-api, rolling back deploy #{n}",
-                     "thread_ts": None, "file_names": [], "posted_at": now, "deleted": False, "source": "event"}
-                    for n in numbers])
-                await conn.execute(insert(ProcessedEvent), [
-                    {"team_id": team_id, "event_id": f"EvSEED{uuid.uuid4().hex[:10].upper()}", "received_at": now}
-                    for _ in numbers])
+                await conn.execute(
+                    insert(Message),
+                    [
+                        {
+                            "team_id": team_id,
+                            "channel_id": CHANNEL,
+                            "ts": f"{base + n // 1_000_000}.{n % 1_000_000:06d}",
+                            "incident_id": incident_id,
+                            "user_id": PEOPLE[n % len(PEOPLE)],
+                            "text": f"step {n}: error rate {n % 100}% on checkout-api, rolling back deploy #{n}",
+                            "thread_ts": None,
+                            "file_names": [],
+                            "posted_at": now,
+                            "deleted": False,
+                            "source": "event",
+                        }
+                        for n in numbers
+                    ],
+                )
+                await conn.execute(
+                    insert(ProcessedEvent),
+                    [
+                        {"team_id": team_id, "event_id": f"EvSEED{uuid.uuid4().hex[:10].upper()}", "received_at": now}
+                        for _ in numbers
+                    ],
+                )
     finally:
         await engine.dispose()
 
@@ -87,7 +116,10 @@ def message_bodies(driver: SlackDriver, first: int, size: int) -> list[str]:
     bodies = []
     for n in range(first, first + size):
         _message, event = driver.posted_event(
-            CHANNEL, PEOPLE[n % len(PEOPLE)], f"step {n}: error rate {n % 100}% on checkout-api, rolling back deploy #{n}")
+            CHANNEL,
+            PEOPLE[n % len(PEOPLE)],
+            f"step {n}: error rate {n % 100}% on checkout-api, rolling back deploy #{n}",
+        )
         bodies.append(envelope(driver.emulator, event))
     return bodies
 
@@ -126,11 +158,15 @@ async def run(name: str, messages: int, via_http: int, concurrency: int, backlog
         seconds = time.perf_counter() - started
         stored = await count(reader, "SELECT count(*) FROM messages")
         after = memory_kib(pid)
-        print(f"{backend}: {stored:,} messages stored: {seeded:,} inserted directly in {seed_seconds:.0f} s, "
-              f"{sent:,} through POST /slack/events in {seconds:.0f} s ({sent / seconds:,.0f}/s, "
-              f"concurrency {concurrency}, backlog at most {backlog})")
-        print(f"  RSS at start {mib(at_start)}, after {mib(after['VmRSS'])}, delta {mib(after['VmRSS'] - at_start)}; "
-              f"peak (VmHWM) {mib(after['VmHWM'])}")
+        print(
+            f"{backend}: {stored:,} messages stored: {seeded:,} inserted directly in {seed_seconds:.0f} s, "
+            f"{sent:,} through POST /slack/events in {seconds:.0f} s ({sent / seconds:,.0f}/s, "
+            f"concurrency {concurrency}, backlog at most {backlog})"
+        )
+        print(
+            f"  RSS at start {mib(at_start)}, after {mib(after['VmRSS'])}, delta {mib(after['VmRSS'] - at_start)}; "
+            f"peak (VmHWM) {mib(after['VmHWM'])}"
+        )
         if stored != messages:
             print(f"  WARNING: {messages - stored} messages not stored; see {serve.log_path}")
     finally:

@@ -16,21 +16,21 @@ import asyncio
 import tempfile
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import insert, text
 
 from bot.clock import FixedClock
+from bot.config import Settings
 from bot.nudges import item_subject
 from bot.services import Services
 from bot.slack import create_client
-from bot.config import Settings
 from slack_emulator import SlackEmulator
 from storage.db import create_engine, create_session_factory, migrate
 from storage.models import ActionItem, Incident, Nudge
 
 # A Tuesday, 10:00 UTC: inside working hours for the UTC owners below.
-NOW = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 OWNERS = 500
 CHUNK = 5_000
 
@@ -39,22 +39,54 @@ async def seed(sessions, items: int, due: int) -> None:
     async with sessions.begin() as session:
         await session.execute(
             insert(Incident),
-            [{"team_id": "T0EMULATOR", "channel_id": "CBENCH0001", "title": "Bench incident", "severity": 2,
-              "status": "resolved", "commander_id": "UBENCH0000", "started_at": NOW - timedelta(days=3),
-              "resolved_at": NOW - timedelta(days=2), "meeting_attendees": [], "meeting_requested": False}],
+            [
+                {
+                    "team_id": "T0EMULATOR",
+                    "channel_id": "CBENCH0001",
+                    "title": "Bench incident",
+                    "severity": 2,
+                    "status": "resolved",
+                    "commander_id": "UBENCH0000",
+                    "started_at": NOW - timedelta(days=3),
+                    "resolved_at": NOW - timedelta(days=2),
+                    "meeting_attendees": [],
+                    "meeting_requested": False,
+                }
+            ],
         )
     for start in range(0, items, CHUNK):
         rows, nudges = [], []
         for n in range(start, min(items, start + CHUNK)):
-            rows.append({"id": n + 1, "team_id": "T0EMULATOR", "incident_id": 1, "title": f"Add alert {n} at 800 ms",
-                         "owner_id": f"UBENCH{n % OWNERS:04d}", "due": date(2026, 12, 20), "priority": "P2",
-                         "type": "prevent", "status": "open", "created_by": "UBENCH0000",
-                         "created_at": NOW - timedelta(days=2), "updated_at": NOW - timedelta(days=2)})
+            rows.append(
+                {
+                    "id": n + 1,
+                    "team_id": "T0EMULATOR",
+                    "incident_id": 1,
+                    "title": f"Add alert {n} at 800 ms",
+                    "owner_id": f"UBENCH{n % OWNERS:04d}",
+                    "due": date(2026, 12, 20),
+                    "priority": "P2",
+                    "type": "prevent",
+                    "status": "open",
+                    "created_by": "UBENCH0000",
+                    "created_at": NOW - timedelta(days=2),
+                    "updated_at": NOW - timedelta(days=2),
+                }
+            )
             is_due = n < due
-            nudges.append({"team_id": "T0EMULATOR", "kind": "action_item", "subject": item_subject(n + 1),
-                           "slot": "assigned" if is_due else "before", "recipient": f"UBENCH{n % OWNERS:04d}",
-                           "not_before": NOW - timedelta(minutes=5) if is_due else NOW + timedelta(days=16),
-                           "status": "pending", "attempts": 0, "created_at": NOW - timedelta(days=2)})
+            nudges.append(
+                {
+                    "team_id": "T0EMULATOR",
+                    "kind": "action_item",
+                    "subject": item_subject(n + 1),
+                    "slot": "assigned" if is_due else "before",
+                    "recipient": f"UBENCH{n % OWNERS:04d}",
+                    "not_before": NOW - timedelta(minutes=5) if is_due else NOW + timedelta(days=16),
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": NOW - timedelta(days=2),
+                }
+            )
         async with sessions.begin() as session:
             await session.execute(insert(ActionItem), rows)
             await session.execute(insert(Nudge), nudges)
@@ -97,9 +129,13 @@ async def main(database: str | None, items: int, due_fraction: float) -> None:
         idle = time.perf_counter() - started
         backend = url.split(":", 1)[0]
         print(f"backend={backend} items={items} due={due} seeded_in={seeded:.1f}s")
-        print(f"sweep with {due} due:  {busy:.2f} s  sent={len(report.sent)}  "
-              f"({busy / max(1, len(report.sent)) * 1000:.1f} ms per nudge, incl. an HTTP post to the emulator)")
-        print(f"sweep with 0 due:    {idle * 1000:.1f} ms  sent={len(idle_report.sent)}  (cost of {items} items existing)")
+        print(
+            f"sweep with {due} due:  {busy:.2f} s  sent={len(report.sent)}  "
+            f"({busy / max(1, len(report.sent)) * 1000:.1f} ms per nudge, incl. an HTTP post to the emulator)"
+        )
+        print(
+            f"sweep with 0 due:    {idle * 1000:.1f} ms  sent={len(idle_report.sent)}  (cost of {items} items existing)"
+        )
         assert len(report.sent) == due and not idle_report.sent
         await services.directory.flush()
     finally:

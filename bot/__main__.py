@@ -8,7 +8,9 @@ import logging
 import signal
 import sys
 import textwrap
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from datetime import UTC
+from typing import TYPE_CHECKING
 
 from bot.config import ENVIRONMENT, ConfigError, Settings
 
@@ -28,9 +30,30 @@ REQUIRED_ENVIRONMENT: dict[str, tuple[str, ...]] = {
 }
 # ...and the ones each reads when they are set.
 OPTIONAL_ENVIRONMENT: dict[str, tuple[str, ...]] = {
-    "serve": ("DATABASE_URL", "SLACK_API_URL", "LOG_LEVEL", "POSTMORTEM_TIMELINE_EMOJI", "POSTMORTEM_WORKING_HOURS", "POSTMORTEM_TEMPLATES"),
-    "run": ("DATABASE_URL", "SLACK_API_URL", "LOG_LEVEL", "POSTMORTEM_TIMELINE_EMOJI", "POSTMORTEM_WORKING_HOURS", "POSTMORTEM_TEMPLATES"),
-    "sweep": ("DATABASE_URL", "SLACK_API_URL", "LOG_LEVEL", "POSTMORTEM_TIMELINE_EMOJI", "POSTMORTEM_WORKING_HOURS", "POSTMORTEM_TEMPLATES"),
+    "serve": (
+        "DATABASE_URL",
+        "SLACK_API_URL",
+        "LOG_LEVEL",
+        "POSTMORTEM_TIMELINE_EMOJI",
+        "POSTMORTEM_WORKING_HOURS",
+        "POSTMORTEM_TEMPLATES",
+    ),
+    "run": (
+        "DATABASE_URL",
+        "SLACK_API_URL",
+        "LOG_LEVEL",
+        "POSTMORTEM_TIMELINE_EMOJI",
+        "POSTMORTEM_WORKING_HOURS",
+        "POSTMORTEM_TEMPLATES",
+    ),
+    "sweep": (
+        "DATABASE_URL",
+        "SLACK_API_URL",
+        "LOG_LEVEL",
+        "POSTMORTEM_TIMELINE_EMOJI",
+        "POSTMORTEM_WORKING_HOURS",
+        "POSTMORTEM_TEMPLATES",
+    ),
     "migrate": ("DATABASE_URL", "LOG_LEVEL"),
     "export": ("DATABASE_URL", "LOG_LEVEL", "POSTMORTEM_TIMELINE_EMOJI", "POSTMORTEM_TEMPLATES"),
 }
@@ -82,7 +105,9 @@ def _parser() -> argparse.ArgumentParser:
         "answers 200 while the database does. Sweeps the due nudges every minute.",
     )
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=3000, help="port to listen on, 0 for any free one (default: %(default)s)")
+    serve.add_argument(
+        "--port", type=int, default=3000, help="port to listen on, 0 for any free one (default: %(default)s)"
+    )
     command(
         "run",
         "Socket Mode (needs SLACK_APP_TOKEN)",
@@ -104,7 +129,9 @@ def _parser() -> argparse.ArgumentParser:
         "Print the latest incident's document for a channel. Only reads: creates no database and migrates none.",
     )
     export.add_argument("--channel", required=True, help="Slack channel id, e.g. C0123456")
-    export.add_argument("--format", choices=("md", "html", "json"), default="md", help="document format (default: %(default)s)")
+    export.add_argument(
+        "--format", choices=("md", "html", "json"), default="md", help="document format (default: %(default)s)"
+    )
     return parser
 
 
@@ -158,7 +185,7 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def _sync_in_background(bot: "Bot") -> "asyncio.Task[object]":
+def _sync_in_background(bot: Bot) -> asyncio.Task[object]:
     """Reconcile active incidents with Slack after start-up, while events are already served:
     whatever was posted while the bot was down is repaired, without delaying the first ack."""
 
@@ -202,8 +229,8 @@ async def _run_socket_mode(settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     from bot.app import Bot, drain_listeners
-    from bot.ticker import create_scheduler
     from bot.slack import check_app_token
+    from bot.ticker import create_scheduler
 
     stop = _stop_on_signals()
     # slack_sdk retries a refused connection every 10 s forever: refuse a wrong token here.
@@ -234,7 +261,7 @@ async def _run_socket_mode(settings: Settings) -> int:
 
 
 async def _sweep(settings: Settings, at: str | None) -> int:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bot.app import Bot
     from bot.clock import Clock, FixedClock, SystemClock
@@ -243,9 +270,11 @@ async def _sweep(settings: Settings, at: str | None) -> int:
         try:
             instant = datetime.fromisoformat(at.replace("Z", "+00:00"))
         except ValueError:
-            print(f"postmortem-bot: --at {at!r} is not an ISO 8601 instant (e.g. 2026-11-24T09:30:00Z)", file=sys.stderr)
+            print(
+                f"postmortem-bot: --at {at!r} is not an ISO 8601 instant (e.g. 2026-11-24T09:30:00Z)", file=sys.stderr
+            )
             return 2
-        clock: Clock = FixedClock(instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc))
+        clock: Clock = FixedClock(instant if instant.tzinfo else instant.replace(tzinfo=UTC))
     else:
         clock = SystemClock()
     bot = await Bot.create(settings, clock=clock)
@@ -255,8 +284,10 @@ async def _sweep(settings: Settings, at: str | None) -> int:
         await bot.close()
     for line in report.lines():
         print(line)
-    print(f"sweep at {clock.now().isoformat()}: {len(report.sent)} sent, {len(report.recovered)} recovered, "
-          f"{len(report.retried)} to retry, {len(report.failed)} undeliverable")
+    print(
+        f"sweep at {clock.now().isoformat()}: {len(report.sent)} sent, {len(report.recovered)} recovered, "
+        f"{len(report.retried)} to retry, {len(report.failed)} undeliverable"
+    )
     return 0
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -54,7 +55,7 @@ class ChannelAccess:
     def __init__(
         self,
         client: AsyncWebClient,
-        directory: "Directory",
+        directory: Directory,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client

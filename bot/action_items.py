@@ -11,9 +11,10 @@ render shows it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -22,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
 from bot.incidents import NO_INCIDENT_HERE
-from bot.nudges import NudgeService, answer_thread, cancel_item_nudges, restart_item_nudges
 from bot.nudge_calendar import SNOOZES, local_date
+from bot.nudges import NudgeService, answer_thread, cancel_item_nudges, restart_item_nudges
 from bot.people import PeopleDirectory
 from bot.postmortem_content import ActionItemDraft
 from bot.slack import error_code
@@ -292,7 +293,9 @@ class ActionItemService:
             thread = await answer_thread(session, incident) if incident is not None else None
         if row.dm_channel and row.dm_ts:
             await self._safely(
-                self.client.chat_update(channel=row.dm_channel, ts=row.dm_ts, **action_item_answered(item, by=by, what=what))
+                self.client.chat_update(
+                    channel=row.dm_channel, ts=row.dm_ts, **action_item_answered(item, by=by, what=what)
+                )
             )
         told = await self._safely(
             self.client.chat_postMessage(

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.error import BoltError
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -55,7 +56,7 @@ class BotAuthorization:
                 raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({code}): check the bot token") from exc
             log.warning("auth.test failed at start-up (%s); will ask again on the first request", code)
             return
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             # Slack unreachable for now: serve anyway (health checks, queued retries) and ask later.
             log.warning("cannot reach Slack at start-up (%s); will ask again on the first request", exc)
             return
@@ -170,7 +171,7 @@ class Bot:
     app: AsyncApp
 
     @classmethod
-    async def create(cls, settings: Settings, clock: Clock | None = None, run_migrations: bool = True) -> "Bot":
+    async def create(cls, settings: Settings, clock: Clock | None = None, run_migrations: bool = True) -> Bot:
         engine = create_engine(settings.database_url)
         if run_migrations:
             await migrate(engine)
@@ -240,7 +241,11 @@ def malformed(body: Any) -> str | None:
         return "not an object"
     for name in OBJECT_FIELDS:
         value = body.get(name)
-        if value is not None and not isinstance(value, dict) and not (name == "authorizations" and isinstance(value, list)):
+        if (
+            value is not None
+            and not isinstance(value, dict)
+            and not (name == "authorizations" and isinstance(value, list))
+        ):
             return f"{name} is not an object"
     actions = body.get("actions")
     if actions is not None and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):

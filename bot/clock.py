@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -13,7 +13,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FixedClock:
@@ -22,13 +22,13 @@ class FixedClock:
     def __init__(self, at: datetime) -> None:
         if at.tzinfo is None:
             raise ValueError("FixedClock needs a timezone-aware datetime")
-        self._at = at.astimezone(timezone.utc)
+        self._at = at.astimezone(UTC)
 
     def now(self) -> datetime:
         return self._at
 
     def set(self, at: datetime) -> None:
-        self._at = at.astimezone(timezone.utc)
+        self._at = at.astimezone(UTC)
 
     def advance(self, by: timedelta) -> None:
         self._at += by
@@ -44,12 +44,12 @@ class ShiftedClock:
         self.set(start)
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + self._offset
+        return datetime.now(UTC) + self._offset
 
     def set(self, at: datetime) -> None:
         if at.tzinfo is None:
             raise ValueError("ShiftedClock needs a timezone-aware datetime")
-        self._offset = at - datetime.now(timezone.utc)
+        self._offset = at - datetime.now(UTC)
 
     def advance(self, by: timedelta) -> None:
         self._offset += by

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from datetime import date, time
 
 from bot.payloads import GROUP_MENTION, SPECIAL_MENTION, plain_text
-from datetime import date, time
 
 
 class UsageError(ValueError):
@@ -115,7 +115,9 @@ def _parse_start(rest: str) -> Start:
     if match:
         value = match.group(1)
         if not value.isdigit() or not 1 <= int(value) <= 4:
-            raise UsageError(f"Severity must be 1 to 4 (1 is the worst), not `{value}`: `/postmortem start <title> --sev 2`.")
+            raise UsageError(
+                f"Severity must be 1 to 4 (1 is the worst), not `{value}`: `/postmortem start <title> --sev 2`."
+            )
         severity = int(value)
         rest = (rest[: match.start()] + " " + rest[match.end() :]).strip()
     if "--sev" in rest.lower():

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from bot.nudge_calendar import WorkingHours
 
@@ -24,7 +24,10 @@ ENVIRONMENT: dict[str, tuple[str, str | None]] = {
     "DATABASE_URL": ("sqlite+aiosqlite:///path.db or postgresql+asyncpg://user:password@host/db", DEFAULT_DATABASE_URL),
     "SLACK_API_URL": ("Slack Web API base URL", DEFAULT_SLACK_API_URL),
     "LOG_LEVEL": (", ".join(LOG_LEVELS), "INFO"),
-    "POSTMORTEM_TIMELINE_EMOJI": ("comma-separated reactions that put a message on the timeline", ",".join(DEFAULT_TIMELINE_EMOJIS)),
+    "POSTMORTEM_TIMELINE_EMOJI": (
+        "comma-separated reactions that put a message on the timeline",
+        ",".join(DEFAULT_TIMELINE_EMOJIS),
+    ),
     "POSTMORTEM_WORKING_HOURS": ("when nudges may reach people, in their own time zone", "09:00-17:00 mon-fri"),
     "POSTMORTEM_TEMPLATES": ("a directory whose templates override the built-in ones", None),
 }
@@ -49,7 +52,7 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         api_url = env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
         # AsyncWebClient joins base_url and method name by plain concatenation.
@@ -58,7 +61,9 @@ class Settings:
         emojis = tuple(e.strip().strip(":") for e in env.get("POSTMORTEM_TIMELINE_EMOJI", "").split(",") if e.strip())
         log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
         if log_level not in LOG_LEVELS:
-            raise ConfigError(f"LOG_LEVEL={env.get('LOG_LEVEL')!r} is not a level: set it to one of {', '.join(LOG_LEVELS)}")
+            raise ConfigError(
+                f"LOG_LEVEL={env.get('LOG_LEVEL')!r} is not a level: set it to one of {', '.join(LOG_LEVELS)}"
+            )
         working_hours = env.get("POSTMORTEM_WORKING_HOURS") or None
         try:
             WorkingHours.parse(working_hours)  # read again where used; checked here, before anything starts

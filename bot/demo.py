@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ CHANNEL = "C0DEMOINC1"
 ALICE, BOB, CAROL = "U0ALICE001", "U0BOB00001", "U0CAROL001"
 ZONES = {ALICE: "America/New_York", BOB: "Europe/Paris", CAROL: "Asia/Tokyo"}
 
-DEMO_DAY = datetime(2026, 3, 10, tzinfo=timezone.utc)
+DEMO_DAY = datetime(2026, 3, 10, tzinfo=UTC)
 """The incident's day, a Tuesday. The demo plays on a clock that the bot and the emulated
 Slack share, set forward step by step to when each thing happens (times in UTC, as people
 in an incident channel write them)."""
@@ -95,12 +95,16 @@ async def run_demo(database_url: str | None = None, out: TextIO = sys.stdout) ->
 
         clock.set(at(14, 10))
         for who, message in ((ALICE, symptom), (BOB, deploy), (CAROL, rollback)):
-            log.narrate(f"{log.name(who)} reacts :pushpin: to \"{message['text']}\"")
+            log.narrate(f'{log.name(who)} reacts :pushpin: to "{message["text"]}"')
             await harness.processed((await driver.react(CHANNEL, message["ts"], who)).event_id)
 
         clock.set(at(14, 12))
         log.say(CAROL, "(edits) Deploy 4512 (cache flag flip) went out at 14:00")
-        await harness.processed((await driver.edit_message(CHANNEL, deploy["ts"], "Deploy 4512 (cache flag flip) went out at 14:00")).event_id)
+        await harness.processed(
+            (
+                await driver.edit_message(CHANNEL, deploy["ts"], "Deploy 4512 (cache flag flip) went out at 14:00")
+            ).event_id
+        )
 
         clock.set(at(14, 21))
         answers = len(emulator.responses())
@@ -137,7 +141,7 @@ async def resolve(harness: Harness, log: Transcript) -> dict[str, Any]:
     log.say(ALICE, "/postmortem resolve")
     view = await harness.open_postmortem(CHANNEL, ALICE)
     context = next((b for b in view["blocks"] if b["type"] == "context"), {"elements": [{"text": ""}]})
-    out.write(f"  [a modal opens for alice: \"{view['title']['text']}\", {len(view['blocks'])} blocks]\n")
+    out.write(f'  [a modal opens for alice: "{view["title"]["text"]}", {len(view["blocks"])} blocks]\n')
     out.write(f"    {log.readable(context['elements'][0]['text'])}\n")
     incident = await harness.bot.services.timeline.current_incident(emulator.team_id, CHANNEL)
     card = emulator.message(CHANNEL, incident.card_ts) if incident is not None and incident.card_ts else None
@@ -168,9 +172,13 @@ async def write_postmortem(harness: Harness, log: Transcript, view: dict[str, An
     view = await harness.add_action_row(view, ALICE, edits)
     view = await harness.add_action_row(view, ALICE)
     first, second = harness.row_keys(view)[-2:]
-    edits.update(harness.row_edits(first, "Add a p99 latency alert on checkout at 800 ms for 5 min", BOB, future, priority="P1"))
     edits.update(
-        harness.row_edits(second, "Set a default for the stampede flag in the config schema, checked in CI", CAROL, future)
+        harness.row_edits(first, "Add a p99 latency alert on checkout at 800 ms for 5 min", BOB, future, priority="P1")
+    )
+    edits.update(
+        harness.row_edits(
+            second, "Set a default for the stampede flag in the config schema, checked in CI", CAROL, future
+        )
     )
     before = len(harness.bot_messages(CHANNEL))
     delivery = await driver.submit_view(view, ALICE, edits)

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +35,7 @@ log = logging.getLogger("postmortem_bot.directory")
 MAX_NAME = 255  # the columns' width; Slack's own limits are far below it
 
 
-def person_values(person: "Person") -> dict[str, Any]:
+def person_values(person: Person) -> dict[str, Any]:
     return {
         "user_id": person.id,
         "display_name": person.display_name[:MAX_NAME],
@@ -55,13 +56,15 @@ class Directory:
 
     # --- heard in passing: kept in the background ----------------------------------------
 
-    def remember_person(self, person: "Person") -> None:
+    def remember_person(self, person: Person) -> None:
         values = person_values(person)
         self._write(lambda session: stored.remember_person(session, values), f"person {person.id}")
 
     def remember_channel(self, channel_id: str, name: str) -> None:
         if name:
-            self._write(lambda session: stored.remember_channel(session, channel_id, name[:MAX_NAME]), f"channel {channel_id}")
+            self._write(
+                lambda session: stored.remember_channel(session, channel_id, name[:MAX_NAME]), f"channel {channel_id}"
+            )
 
     def _write(self, write: Callable[[AsyncSession], Awaitable[None]], what: str) -> None:
         async def run() -> None:
@@ -86,7 +89,7 @@ class Directory:
 
     # --- what Slack announces: written with the event's id, like every event -------------
 
-    async def user_changed(self, team_id: str, event_id: str, person: "Person") -> None:
+    async def user_changed(self, team_id: str, event_id: str, person: Person) -> None:
         async with self.sessions.begin() as session:
             if await intake.claim_event(session, team_id, event_id, self.clock.now()):
                 await stored.change_person(session, person_values(person))

@@ -19,8 +19,8 @@ without one, so calendars show the name and send nothing.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 PRODID = "-//postmortem-bot//EN"
 MAX_LINE_OCTETS = 75
@@ -65,8 +65,8 @@ def fold(line: str) -> str:
 def utc_stamp(at: datetime) -> str:
     """20261210T140000Z; a naive datetime is taken as UTC."""
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
-    return at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _address(person: str) -> tuple[str, str]:

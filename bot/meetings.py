@@ -62,7 +62,15 @@ class MeetingService:
         self.access = access
 
     async def schedule_meeting(
-        self, *, team_id: str, incident_id: int, user_id: str, day: date, at: time, attendees: list[str], location: str = ""
+        self,
+        *,
+        team_id: str,
+        incident_id: int,
+        user_id: str,
+        day: date,
+        at: time,
+        attendees: list[str],
+        location: str = "",
     ) -> MeetingSet:
         """Fix the review meeting: announce it with an .ics invite, plan agenda and follow-up.
 
@@ -111,8 +119,11 @@ class MeetingService:
             )
             try:
                 await self.client.files_upload_v2(
-                    channel=incident.channel_id, thread_ts=posted["ts"], content=invite,
-                    filename="postmortem-review.ics", title="Calendar invite",
+                    channel=incident.channel_id,
+                    thread_ts=posted["ts"],
+                    content=invite,
+                    filename="postmortem-review.ics",
+                    title="Calendar invite",
                 )
             except SLACK_FAILURES as exc:
                 # Announced already: setting it again would announce it twice; say what is missing.

@@ -19,9 +19,9 @@ failing: a bad profile setting should delay a reminder, not lose it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from typing import Iterator
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
     "SNOOZES",
 ]
 
-UTC = timezone.utc
+UTC = UTC
 
 # Nudge kinds (the `kind` column of a nudge row).
 ACTION_ITEM = "action_item"
@@ -205,7 +205,7 @@ class WorkingHours:
 
 
 def _parse_days(text: str) -> frozenset[int]:
-    """"mon-fri", "mon,tue,thu", "sun-thu", "fri-mon" (wraps), full names too."""
+    """ "mon-fri", "mon,tue,thu", "sun-thu", "fri-mon" (wraps), full names too."""
     days: set[int] = set()
     for part in text.replace(" ", "").split(","):
         first, dash, last = part.partition("-")
@@ -275,7 +275,9 @@ def add_business_days(start: datetime, days: int, tz: str = "UTC") -> datetime:
     return _first_instant_reading(datetime.combine(day, local.time()), zone)
 
 
-def meeting_deadline(resolved_at: datetime, severity: int, *, requested: bool = False, tz: str = "UTC") -> datetime | None:
+def meeting_deadline(
+    resolved_at: datetime, severity: int, *, requested: bool = False, tz: str = "UTC"
+) -> datetime | None:
     """By when the post-mortem meeting should be held, or None if none is expected.
 
     SEV1 within 48 h, SEV2 within 72 h of resolution, while memories are fresh; never later
@@ -361,8 +363,9 @@ def _current_slot(slots: Iterator[tuple[str, date]], today: date) -> tuple[str |
     raise AssertionError("unreachable: the overdue reminders never end")
 
 
-def _earliest(now: datetime, snoozed_until: datetime | None, last_sent_at: datetime | None,
-              tz: str, hours: WorkingHours) -> datetime:
+def _earliest(
+    now: datetime, snoozed_until: datetime | None, last_sent_at: datetime | None, tz: str, hours: WorkingHours
+) -> datetime:
     """The first working instant at which the subject may be nudged at all.
 
     Not before now, not while snoozed, and not again on the local day of the last nudge.

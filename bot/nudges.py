@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -25,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import nudge_calendar
 from bot.clock import Clock
-from bot.people import PeopleDirectory
 from bot.payloads import datetime_to_ts
+from bot.people import PeopleDirectory
 from bot.slack import error_code
 from bot.timeline import load_timeline
 from bot.ui import item_messages, meeting
@@ -65,7 +66,14 @@ RETRY_BACKOFF = timedelta(minutes=10)
 STALE_AFTER = timedelta(hours=12)
 MAX_ATTEMPTS = 5
 # Slack's answers that mean "this person cannot be reached", not "try again".
-UNREACHABLE = {"user_disabled", "user_not_found", "cannot_dm_bot", "channel_not_found", "account_inactive", "is_archived"}
+UNREACHABLE = {
+    "user_disabled",
+    "user_not_found",
+    "cannot_dm_bot",
+    "channel_not_found",
+    "account_inactive",
+    "is_archived",
+}
 
 ITEM_KINDS = ("action_item", "overdue_commander", "overdue_channel")
 # An answer's reply in the incident channel that Slack refused when it was given: the sweep
@@ -175,8 +183,10 @@ class NudgeService:
             return
         planned = None
         if item is not None:
-            last_slot, last_sent_at = (delivered.nudge.slot, delivered.at) if delivered else (
-                (last.slot, last.sent_at) if last else (None, None)
+            last_slot, last_sent_at = (
+                (delivered.nudge.slot, delivered.at)
+                if delivered
+                else ((last.slot, last.sent_at) if last else (None, None))
             )
             tz = (await self.people.get(item.owner_id)).tz
             planned = nudge_calendar.next_action_item_nudge(
@@ -202,12 +212,36 @@ class NudgeService:
                 return
             incident = await get_incident(session, item.incident_id)
             assert incident is not None
-            await self._put(session, item.team_id, "action_item", item_subject(item_id), planned.slot, item.owner_id, planned.not_before)
+            await self._put(
+                session,
+                item.team_id,
+                "action_item",
+                item_subject(item_id),
+                planned.slot,
+                item.owner_id,
+                planned.not_before,
+            )
             tell_commander, tell_channel = nudge_calendar.escalation(planned.slot)
             if tell_commander:
-                await self._put(session, item.team_id, "overdue_commander", item_subject(item_id), planned.slot, incident.commander_id, planned.not_before)
+                await self._put(
+                    session,
+                    item.team_id,
+                    "overdue_commander",
+                    item_subject(item_id),
+                    planned.slot,
+                    incident.commander_id,
+                    planned.not_before,
+                )
             if tell_channel:
-                await self._put(session, item.team_id, "overdue_channel", item_subject(item_id), planned.slot, incident.channel_id, planned.not_before)
+                await self._put(
+                    session,
+                    item.team_id,
+                    "overdue_channel",
+                    item_subject(item_id),
+                    planned.slot,
+                    incident.channel_id,
+                    planned.not_before,
+                )
 
     async def plan_incident(self, incident_id: int, delivered: Delivered | None = None) -> None:
         """(Re)plan an incident's meeting nudges: unscheduled reminders, agenda, publication, 30-day review.
@@ -217,7 +251,11 @@ class NudgeService:
         """
         async with self.sessions() as session:
             incident = await get_incident(session, incident_id)
-            last = None if delivered else await last_sent_nudge(session, incident_subject(incident_id), "meeting_unscheduled")
+            last = (
+                None
+                if delivered
+                else await last_sent_nudge(session, incident_subject(incident_id), "meeting_unscheduled")
+            )
         if incident is None or incident.resolved_at is None:
             if delivered is not None:
                 async with self.sessions.begin() as session:
@@ -241,29 +279,64 @@ class NudgeService:
         async with self.sessions.begin() as session:
             if delivered is not None:
                 await self._mark_sent(session, delivered)
-            await cancel_pending_nudges(session, subject, ("meeting_unscheduled", "meeting_agenda", "publication_request"))
+            await cancel_pending_nudges(
+                session, subject, ("meeting_unscheduled", "meeting_agenda", "publication_request")
+            )
             if planned is not None:
-                await self._put(session, incident.team_id, "meeting_unscheduled", subject, planned.slot, incident.commander_id, planned.not_before)
+                await self._put(
+                    session,
+                    incident.team_id,
+                    "meeting_unscheduled",
+                    subject,
+                    planned.slot,
+                    incident.commander_id,
+                    planned.not_before,
+                )
             if incident.meeting_at is not None:
                 slot = incident.meeting_at.strftime("%Y%m%dT%H%M")
                 agenda_at = max(nudge_calendar.meeting_agenda_at(incident.meeting_at), now)
-                await self._put(session, incident.team_id, "meeting_agenda", subject, slot, incident.channel_id, agenda_at)
                 await self._put(
-                    session, incident.team_id, "publication_request", subject, slot, incident.channel_id,
+                    session, incident.team_id, "meeting_agenda", subject, slot, incident.channel_id, agenda_at
+                )
+                await self._put(
+                    session,
+                    incident.team_id,
+                    "publication_request",
+                    subject,
+                    slot,
+                    incident.channel_id,
                     nudge_calendar.publication_request_at(incident.meeting_at),
                 )
             await self._put(
-                session, incident.team_id, "review_30d", subject, "30d", incident.channel_id,
+                session,
+                incident.team_id,
+                "review_30d",
+                subject,
+                "30d",
+                incident.channel_id,
                 nudge_calendar.review_at(incident.resolved_at),
             )
 
     async def _put(
-        self, session: AsyncSession, team_id: str, kind: str, subject: str, slot: str, recipient: str, not_before: datetime
+        self,
+        session: AsyncSession,
+        team_id: str,
+        kind: str,
+        subject: str,
+        slot: str,
+        recipient: str,
+        not_before: datetime,
     ) -> None:
         """Plan a nudge (see `put_nudge`), created now."""
         await put_nudge(
-            session, team_id=team_id, kind=kind, subject=subject, slot=slot, recipient=recipient,
-            not_before=not_before, now=self.clock.now(),
+            session,
+            team_id=team_id,
+            kind=kind,
+            subject=subject,
+            slot=slot,
+            recipient=recipient,
+            not_before=not_before,
+            now=self.clock.now(),
         )
 
     async def defer_answer_reply(self, item_id: int, channel_id: str, *, what: str, by: str) -> None:
@@ -274,8 +347,15 @@ class NudgeService:
             item = await get_action_item(session, item_id)
             if item is None:
                 return
-            await self._put(session, item.team_id, ANSWER_REPLY, item_subject(item_id),
-                            f"{what}:{by}:{_base36(int(now.timestamp()))}", channel_id, now)
+            await self._put(
+                session,
+                item.team_id,
+                ANSWER_REPLY,
+                item_subject(item_id),
+                f"{what}:{by}:{_base36(int(now.timestamp()))}",
+                channel_id,
+                now,
+            )
 
     # --- the sweep -------------------------------------------------------------------------
 
@@ -351,8 +431,11 @@ class NudgeService:
             )
             message: dict[str, Any]
             for message in history.get("messages", []):
-                metadata = message.get("metadata") or {}
-                if metadata.get("event_type") == NUDGE_EVENT_TYPE and (metadata.get("event_payload") or {}).get("key") == nudge.key:
+                metadata: dict[str, Any] = message.get("metadata") or {}
+                if (
+                    metadata.get("event_type") == NUDGE_EVENT_TYPE
+                    and (metadata.get("event_payload") or {}).get("key") == nudge.key
+                ):
                     return channel, message["ts"]
             cursor = (history.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
@@ -425,7 +508,10 @@ class NudgeService:
                 thread = await answer_thread(session, incident) if incident is not None else None
             if item is None or incident is None:
                 return None
-            return dict(item_messages.channel_update(ActionItemView.from_row(item, incident), by=by, what=what), thread_ts=thread)
+            return dict(
+                item_messages.channel_update(ActionItemView.from_row(item, incident), by=by, what=what),
+                thread_ts=thread,
+            )
         if nudge.kind in ITEM_KINDS:
             async with self.sessions() as session:
                 item = await get_action_item(session, subject_id(nudge.subject))
@@ -449,7 +535,9 @@ class NudgeService:
         if nudge.kind == "meeting_unscheduled":
             if incident.meeting_at is not None or incident.resolved_at is None:
                 return None
-            deadline = nudge_calendar.meeting_deadline(incident.resolved_at, incident.severity, requested=incident.meeting_requested)
+            deadline = nudge_calendar.meeting_deadline(
+                incident.resolved_at, incident.severity, requested=incident.meeting_requested
+            )
             return meeting.meeting_unscheduled(IncidentView.from_row(incident, deadline=deadline))
         if nudge.kind == "meeting_agenda" and incident.meeting_at is not None:
             timeline = await load_timeline(self.sessions, incident, self.timeline_emojis)

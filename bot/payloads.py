@@ -6,9 +6,10 @@ Anything malformed raises `MalformedPayload`, which listeners log and answer wit
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 TS_PATTERN = re.compile(r"^\d{1,12}\.\d{1,6}$")
 # Slack's ids (workspaces T…, enterprises E…, channels C…/G…/D…, people U…/W…): upper-case
@@ -53,7 +54,7 @@ def ts_to_datetime(ts: str) -> datetime:
     if not isinstance(ts, str) or not TS_PATTERN.match(ts):
         raise MalformedPayload(f"not a Slack ts: {ts!r}")
     seconds, fraction = ts.split(".")
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc) + timedelta(microseconds=int(fraction.ljust(6, "0")))
+    return datetime.fromtimestamp(int(seconds), tz=UTC) + timedelta(microseconds=int(fraction.ljust(6, "0")))
 
 
 def datetime_to_ts(at: datetime) -> str:
@@ -131,7 +132,7 @@ class SlackMessage:
         return ts_to_datetime(self.ts)
 
     @classmethod
-    def parse(cls, channel_id: str, message: object) -> "SlackMessage":
+    def parse(cls, channel_id: str, message: object) -> SlackMessage:
         """`message` as a payload gives it: anything that is not an object is refused."""
         if not isinstance(message, Mapping):
             raise MalformedPayload("message is not an object")

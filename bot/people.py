@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -42,7 +43,7 @@ class Person:
     updated: int | None = None  # Slack's stamp of the profile: a newer one wins
 
     @classmethod
-    def from_slack(cls, user_id: str, user: Mapping[str, Any]) -> "Person":
+    def from_slack(cls, user_id: str, user: Mapping[str, Any]) -> Person:
         """A users.info `user` object (user_change carries the same)."""
         raw_profile = user.get("profile")
         profile: Mapping[str, Any] = raw_profile if isinstance(raw_profile, Mapping) else {}
@@ -82,7 +83,7 @@ def _text(value: Any) -> str:
 
 
 class PeopleDirectory:
-    def __init__(self, client: AsyncWebClient, directory: "Directory") -> None:
+    def __init__(self, client: AsyncWebClient, directory: Directory) -> None:
         self.client = client
         self.directory = directory
         self._cache: dict[str, tuple[float, Person]] = {}

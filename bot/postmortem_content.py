@@ -9,9 +9,10 @@ live server side, never in a view's private_metadata.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
-from typing import Any, Collection, Sequence
+from typing import Any
 
 CAUSE_CATEGORIES: dict[str, str] = {
     "configuration": "Configuration",
@@ -98,7 +99,7 @@ class PostmortemContent:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "PostmortemContent":
+    def from_json(cls, data: dict[str, Any]) -> PostmortemContent:
         data = dict(data)
         impact = Impact(**data.pop("impact", {}) or {})
         rows = []

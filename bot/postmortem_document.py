@@ -15,15 +15,16 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import date, datetime, timezone
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
-from bot.postmortem_content import ACTION_STATUSES, ACTION_TYPES, CAUSE_CATEGORIES, PRIORITIES, PostmortemContent
 from bot.links import split_http_url
+from bot.postmortem_content import ACTION_STATUSES, ACTION_TYPES, CAUSE_CATEGORIES, PRIORITIES, PostmortemContent
 from bot.views import ActionItemView, IncidentView, TimelineItem
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -36,7 +37,7 @@ TEMPLATE_NAMES = {"md": "postmortem.md.j2", "html": "postmortem.html.j2"}
 def iso_utc(at: datetime | None) -> str | None:
     if at is None:
         return None
-    return at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def duration_text(seconds: int | None) -> str | None:

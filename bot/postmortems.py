@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,10 +25,10 @@ from bot.access import AccessDenied, ChannelAccess
 from bot.action_items import ActionItemService
 from bot.clock import Clock
 from bot.incidents import NO_INCIDENT_HERE, IncidentService
+from bot.nudge_calendar import local_date
+from bot.people import PeopleDirectory
 from bot.postmortem_content import PostmortemContent, mark_edits, with_stored_items
 from bot.postmortem_document import document_data, duration_text, mentioned_ids, render_markdown
-from bot.people import PeopleDirectory
-from bot.nudge_calendar import local_date
 
 if TYPE_CHECKING:
     from bot.nudges import NudgeService
@@ -45,8 +46,8 @@ from storage.db import SessionFactory
 from storage.incidents import get_incident, latest_incident, team_incident
 from storage.models import ACTIVE, DRAFT, IN_REVIEW, LIFECYCLE, PUBLISHED, RESOLVED, Incident, Postmortem
 from storage.postmortems import (
-    create_postmortem,
     add_revision,
+    create_postmortem,
     get_postmortem,
     removed_item_ids_of,
     revision_authors,
@@ -90,9 +91,9 @@ class PostmortemService:
         clock: Clock,
         people: PeopleDirectory,
         timeline_emojis: tuple[str, ...],
-        nudges: "NudgeService",
+        nudges: NudgeService,
         access: ChannelAccess,
-        reconcile: "ReconcileService",
+        reconcile: ReconcileService,
         incidents: IncidentService,
         action_items: ActionItemService,
     ) -> None:
@@ -177,7 +178,9 @@ class PostmortemService:
         postmortem = await self._postmortem(incident)
         async with self.sessions() as session:
             stored = await self.action_items.form_rows(session, incident.id)
-        content = with_stored_items(PostmortemContent.from_json(postmortem.draft), stored, postmortem.removed_item_ids or [])
+        content = with_stored_items(
+            PostmortemContent.from_json(postmortem.draft), stored, postmortem.removed_item_ids or []
+        )
         items = await load_timeline(self.sessions, incident, self.timeline_emojis)
         return modal.postmortem_modal(
             content,
@@ -245,7 +248,14 @@ class PostmortemService:
         await self.incidents.refresh_card(incident)
 
     async def change_rows(
-        self, *, team_id: str, incident_id: int, view_id: str, content: PostmortemContent, user_id: str, remove_key: str | None
+        self,
+        *,
+        team_id: str,
+        incident_id: int,
+        view_id: str,
+        content: PostmortemContent,
+        user_id: str,
+        remove_key: str | None,
     ) -> None:
         """Add an action-item row, or remove one, and redraw the modal from the stored draft."""
         try:
@@ -381,7 +391,8 @@ class PostmortemService:
         summary_ts = file_id = None
         try:
             posted = await self.client.chat_postMessage(
-                channel=incident.channel_id, **postmortem_summary(data, incident_id=incident.id, headline=headline, by=by)
+                channel=incident.channel_id,
+                **postmortem_summary(data, incident_id=incident.id, headline=headline, by=by),
             )
             summary_ts = posted["ts"]
             uploaded = await self.client.files_upload_v2(
@@ -453,7 +464,9 @@ class PostmortemService:
     async def _locked(self, session: AsyncSession, incident_id: int) -> Postmortem:
         postmortem = await get_postmortem(session, incident_id, lock=True)
         if postmortem is None:
-            raise PostmortemError("This post-mortem was not started yet: use the card's button or `/postmortem resolve`.")
+            raise PostmortemError(
+                "This post-mortem was not started yet: use the card's button or `/postmortem resolve`."
+            )
         return postmortem
 
 

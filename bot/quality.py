@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
 
 from bot.postmortem_content import ActionItemDraft, PostmortemContent
 
@@ -115,9 +115,7 @@ class _People:
 
     def named_in(self, text: str) -> bool:
         return bool(
-            _MENTION.search(text)
-            or _HANDLE.search(text)
-            or (self._names is not None and self._names.search(text))
+            _MENTION.search(text) or _HANDLE.search(text) or (self._names is not None and self._names.search(text))
         )
 
     def remove(self, text: str) -> str:
@@ -185,9 +183,7 @@ _HUMAN_ERROR_MAX_EXTRA_WORDS = 4
 # --- 3. Whys that stop at a person ------------------------------------------------------
 
 # Etsy guide: a chain of whys that ends at a person ends the learning there.
-_WHY_ALWAYS = re.compile(
-    r"\b(?:(?:human|operator|user)\s+error|they\s+forgot|(?:he|she)\s+forgot)\b", re.IGNORECASE
-)
+_WHY_ALWAYS = re.compile(r"\b(?:(?:human|operator|user)\s+error|they\s+forgot|(?:he|she)\s+forgot)\b", re.IGNORECASE)
 _WHY_ROLE = re.compile(
     r"\b(?:someone|somebody|engineers?|operators?|developers?|devs?|on-?call(?:\s+person)?)\b", re.IGNORECASE
 )
@@ -435,9 +431,7 @@ def _why_warning(content: PostmortemContent, people: _People) -> QualityWarning 
     if last is None:
         return None
     stops = (
-        people.named_in(last)
-        or _WHY_ALWAYS.search(last)
-        or (_WHY_ROLE.search(last) and not _WHY_ENABLING.search(last))
+        people.named_in(last) or _WHY_ALWAYS.search(last) or (_WHY_ROLE.search(last) and not _WHY_ENABLING.search(last))
     )
     if not stops:
         return None
@@ -463,7 +457,7 @@ def _starts_with_verb(title: str) -> bool:
         return True
     # "re-run", "re-enable", "pre-warm", "auto-scale", "add/update"
     for prefix in ("re-", "pre-", "auto-", "re", "un"):
-        if word.startswith(prefix) and word[len(prefix):] in IMPERATIVE_VERBS:
+        if word.startswith(prefix) and word[len(prefix) :] in IMPERATIVE_VERBS:
             return True
     return "/" in word and word.split("/")[0] in IMPERATIVE_VERBS
 
@@ -502,7 +496,8 @@ def _row_warning(row: ActionItemDraft, people: _People) -> QualityWarning | None
     title = _str(row.title).strip()
     if not title:
         return QualityWarning(
-            "vague_action", field,
+            "vague_action",
+            field,
             "An action item has an owner, due date or ticket but no title; say what will change and "
             "how you'll know it's done (e.g. “Add a p99 latency alert on checkout at 800 ms”).",
         )
@@ -510,25 +505,29 @@ def _row_warning(row: ActionItemDraft, people: _People) -> QualityWarning | None
     phrases, _sentence = _find_blame([title], people)
     if phrases:
         return QualityWarning(
-            "blame", field,
+            "blame",
+            field,
             f"Action item {quoted} reads as blame ({_join(phrases)}); make it about the change to the "
             "system or process, and put the person in the owner field instead.",
         )
     if _is_vague(title):
         return QualityWarning(
-            "vague_action", field,
+            "vague_action",
+            field,
             f"Action item {quoted} is too vague to finish; name the specific change and how you'll know "
             "it's done (e.g. “Add a p99 latency alert on checkout at 800 ms for 5 min”).",
         )
     if not _starts_with_verb(title):
         return QualityWarning(
-            "no_verb", field,
+            "no_verb",
+            field,
             f"Action item {quoted} doesn't start with an imperative verb; phrase it as a task someone "
             "can pick up, e.g. “Add …”, “Migrate …”, “Document …”.",
         )
     if not _is_measurable(title):
         return QualityWarning(
-            "not_measurable", field,
+            "not_measurable",
+            field,
             f"Action item {quoted} has no measurable outcome; add a number, threshold or concrete artefact "
             "(an alert, runbook, test, limit) so everyone can tell when it's done.",
         )
@@ -539,17 +538,23 @@ def _action_warnings(content: PostmortemContent, people: _People) -> list[Qualit
     rows = [row for row in content.action_items or [] if not row.is_blank()]
     warnings: list[QualityWarning] = []
     if len(rows) < MIN_ACTION_ITEMS:
-        warnings.append(QualityWarning(
-            "too_few_actions", "action_items",
-            "There are no action items yet; add at least one specific change that makes this incident "
-            "less likely or less harmful next time.",
-        ))
+        warnings.append(
+            QualityWarning(
+                "too_few_actions",
+                "action_items",
+                "There are no action items yet; add at least one specific change that makes this incident "
+                "less likely or less harmful next time.",
+            )
+        )
     elif len(rows) > MAX_ACTION_ITEMS:
-        warnings.append(QualityWarning(
-            "too_many_actions", "action_items",
-            f"There are {len(rows)} action items; keep the {MAX_ACTION_ITEMS} or fewer that matter most "
-            "here and move the rest to the team backlog, so these actually get done.",
-        ))
+        warnings.append(
+            QualityWarning(
+                "too_many_actions",
+                "action_items",
+                f"There are {len(rows)} action items; keep the {MAX_ACTION_ITEMS} or fewer that matter most "
+                "here and move the rest to the team backlog, so these actually get done.",
+            )
+        )
     for row in rows:
         warning = _row_warning(row, people)
         if warning is not None:

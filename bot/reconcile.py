@@ -26,8 +26,9 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -197,9 +198,7 @@ class ReconcileService:
         report = SyncReport(incident_id=incident.id, channel_id=incident.channel_id)
         async with self.sessions() as session:
             stored = {m.ts: m for m in await incident_messages(session, incident.id)}
-            reactions = await channel_reactions(
-                session, incident.team_id, incident.channel_id, self.timeline_emojis
-            )
+            reactions = await channel_reactions(session, incident.team_id, incident.channel_id, self.timeline_emojis)
         read_at = datetime_to_ts(self.clock.now())
         oldest = self._window_start(incident, stored)
         slack = await self._read_channel(incident.channel_id, oldest, stored, report)
@@ -241,7 +240,12 @@ class ReconcileService:
         for parent_ts in parents:
             try:
                 async for message in self._pages(
-                    report, self.client.conversations_replies, channel=channel_id, ts=parent_ts, oldest=oldest, inclusive=True
+                    report,
+                    self.client.conversations_replies,
+                    channel=channel_id,
+                    ts=parent_ts,
+                    oldest=oldest,
+                    inclusive=True,
                 ):
                     if message.get("ts") != parent_ts:  # the parent comes first on every page
                         slack.see(message)
@@ -255,7 +259,9 @@ class ReconcileService:
                     report.unread.append(f"thread {parent_ts}: {error_code(exc)}")
         return slack
 
-    async def _pages(self, report: SyncReport, method: Callable[..., Awaitable[Any]], **args: Any) -> AsyncIterator[dict[str, Any]]:
+    async def _pages(
+        self, report: SyncReport, method: Callable[..., Awaitable[Any]], **args: Any
+    ) -> AsyncIterator[dict[str, Any]]:
         cursor: str | None = None
         while True:
             await self.pacer.wait()
@@ -288,7 +294,9 @@ class ReconcileService:
             except MalformedPayload:
                 continue
             row = stored.get(ts)
-            pinned = any(r.get("name") in self.timeline_emojis for r in raw.get("reactions") or [] if isinstance(r, dict))
+            pinned = any(
+                r.get("name") in self.timeline_emojis for r in raw.get("reactions") or [] if isinstance(r, dict)
+            )
             if row is None or row.source == "missing":
                 # Intake keeps human messages, and any message someone pinned to the timeline.
                 if message.is_human or pinned or row is not None:

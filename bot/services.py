@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import ChannelAccess
+from bot.action_items import ActionItemService
 from bot.clock import Clock
 from bot.config import Settings
 from bot.directory import Directory
-from bot.action_items import ActionItemService
 from bot.incidents import IncidentService
 from bot.meetings import MeetingService
-from bot.nudges import NudgeService
 from bot.nudge_calendar import WorkingHours
+from bot.nudges import NudgeService
 from bot.people import PeopleDirectory
 from bot.postmortems import PostmortemService
 from bot.reconcile import CallPacer, ReconcileService
@@ -39,7 +39,7 @@ class Services:
     stats: StatsService
 
     @classmethod
-    def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> "Services":
+    def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> Services:
         directory = Directory(sessions, clock)  # what documents need to name people and channels
         people = PeopleDirectory(client, directory)
         access = ChannelAccess(client, directory)  # one cache of channel membership for every service

@@ -99,7 +99,9 @@ async def fetch_message(client: AsyncWebClient, channel: str, ts: str) -> dict[s
         if message.get("ts") == ts:
             return cast(dict[str, Any], message)
     try:
-        replies = await client.conversations_replies(channel=channel, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=2)
+        replies = await client.conversations_replies(
+            channel=channel, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=2
+        )
     except SlackApiError as exc:
         if error_code(exc) == "thread_not_found":
             return None

@@ -9,10 +9,11 @@ opens, never while it holds locks.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -20,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import ChannelAccess
 from bot.clock import Clock
+from bot.nudge_calendar import zone
 from bot.payloads import SlackMessage, ts_key, ts_to_datetime
 from bot.people import PeopleDirectory
-from bot.nudge_calendar import zone
 from bot.slack import error_code, fetch_message
 from bot.views import IncidentView, TimelineItem
 from storage.db import SessionFactory
@@ -72,7 +73,9 @@ def message_row(team_id: str, incident_id: int, message: SlackMessage, source: s
     }
 
 
-def tombstone_row(team_id: str, incident_id: int, channel_id: str, ts: str, user_id: str | None, source: str) -> dict[str, Any]:
+def tombstone_row(
+    team_id: str, incident_id: int, channel_id: str, ts: str, user_id: str | None, source: str
+) -> dict[str, Any]:
     """The row a delete leaves, whether or not the message itself was ever stored."""
     return {
         "team_id": team_id,
@@ -141,7 +144,11 @@ class TimelineService:
                 and ts_key(message.ts) < ts_key(incident.history_read_ts)
                 and not await message_exists(session, team_id, message.channel_id, message.ts)
             ):
-                log.info("late event for %s/%s, gone from Slack when it was read back: ignored", message.channel_id, message.ts)
+                log.info(
+                    "late event for %s/%s, gone from Slack when it was read back: ignored",
+                    message.channel_id,
+                    message.ts,
+                )
                 return False
             await insert_message(session, message_row(team_id, incident.id, message, "event"))
             return True
@@ -193,9 +200,7 @@ class TimelineService:
                 return
             incident = await capturing_incident(session, team_id, channel_id)
             need_fetch = (
-                incident is not None
-                and present
-                and not await message_exists(session, team_id, channel_id, message_ts)
+                incident is not None and present and not await message_exists(session, team_id, channel_id, message_ts)
             )
         if need_fetch:
             fetched, fetch_error = await self._fetch(channel_id, message_ts)

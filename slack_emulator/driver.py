@@ -48,7 +48,7 @@ class SlackDriver:
         self._session: aiohttp.ClientSession | None = None
         self._event_seq = itertools.count(1)
 
-    async def __aenter__(self) -> "SlackDriver":
+    async def __aenter__(self) -> SlackDriver:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -139,16 +139,32 @@ class SlackDriver:
     def edited_event(self, channel: str, ts: str, text: str) -> dict:
         new, previous = self.emulator.edit_user_message(channel, ts, text)
         event_ts = self.emulator.new_ts()
-        return {"type": "message", "subtype": "message_changed", "hidden": True, "channel": channel,
-                "channel_type": self._channel_type(channel), "ts": event_ts, "event_ts": event_ts,
-                "message": new, "previous_message": previous}
+        return {
+            "type": "message",
+            "subtype": "message_changed",
+            "hidden": True,
+            "channel": channel,
+            "channel_type": self._channel_type(channel),
+            "ts": event_ts,
+            "event_ts": event_ts,
+            "message": new,
+            "previous_message": previous,
+        }
 
     def deleted_event(self, channel: str, ts: str) -> dict:
         previous = self.emulator.delete_message(channel, ts)
         event_ts = self.emulator.new_ts()
-        return {"type": "message", "subtype": "message_deleted", "hidden": True, "channel": channel,
-                "channel_type": self._channel_type(channel), "ts": event_ts, "event_ts": event_ts,
-                "deleted_ts": ts, "previous_message": previous}
+        return {
+            "type": "message",
+            "subtype": "message_deleted",
+            "hidden": True,
+            "channel": channel,
+            "channel_type": self._channel_type(channel),
+            "ts": event_ts,
+            "event_ts": event_ts,
+            "deleted_ts": ts,
+            "previous_message": previous,
+        }
 
     def reacted_event(self, channel: str, ts: str, user: str, name: str, *, added: bool) -> dict:
         (self.emulator.add_reaction if added else self.emulator.remove_reaction)(channel, ts, user, name)
@@ -164,15 +180,21 @@ class SlackDriver:
         files: list[dict] | None = None,
         subtype: str | None = None,
     ) -> tuple[dict, Delivery]:
-        message = self.emulator.post_user_message(channel, user, text, thread_ts=thread_ts, files=files, subtype=subtype)
+        message = self.emulator.post_user_message(
+            channel, user, text, thread_ts=thread_ts, files=files, subtype=subtype
+        )
         event = dict(message, channel=channel, event_ts=message["ts"], channel_type=self._channel_type(channel))
         event.setdefault("client_msg_id", str(uuid.uuid4()))
         return message, await self.send_event(event)
 
-    async def send_bot_message(self, channel: str, bot_user: str, text: str, bot_id: str = "B0OTHERAPP") -> tuple[dict, Delivery]:
+    async def send_bot_message(
+        self, channel: str, bot_user: str, text: str, bot_id: str = "B0OTHERAPP"
+    ) -> tuple[dict, Delivery]:
         """Another app (an alerting bot, say) posts in the channel."""
         message = self.emulator.post_user_message(channel, bot_user, text)
-        event = dict(message, channel=channel, event_ts=message["ts"], bot_id=bot_id, channel_type=self._channel_type(channel))
+        event = dict(
+            message, channel=channel, event_ts=message["ts"], bot_id=bot_id, channel_type=self._channel_type(channel)
+        )
         return message, await self.send_event(event)
 
     async def edit_message(self, channel: str, ts: str, text: str) -> Delivery:
@@ -267,7 +289,9 @@ class SlackDriver:
         }
         return await self.send(urlencode(form), "application/x-www-form-urlencoded")
 
-    async def message_shortcut(self, channel: str, ts: str, user: str, callback_id: str = "add_to_timeline") -> Delivery:
+    async def message_shortcut(
+        self, channel: str, ts: str, user: str, callback_id: str = "add_to_timeline"
+    ) -> Delivery:
         message = self.emulator.message(channel, ts)
         if message is None:
             raise KeyError(f"no message {ts} in {channel}")
@@ -276,7 +300,12 @@ class SlackDriver:
             "token": "unused-verification-token",
             "action_ts": self.emulator.new_ts(),
             "team": {"id": self.team_id, "domain": self.emulator.team_domain},
-            "user": {"id": user, "username": self._user_name(user), "team_id": self.team_id, "name": self._user_name(user)},
+            "user": {
+                "id": user,
+                "username": self._user_name(user),
+                "team_id": self.team_id,
+                "name": self._user_name(user),
+            },
             "channel": {"id": channel, "name": self._channel_name(channel)},
             "is_enterprise_install": False,
             "enterprise": None,
@@ -304,7 +333,9 @@ class SlackDriver:
         """Press the button `action_id` on a message (the incident card, a summary)."""
         return await self._message_action(channel, message_ts, user, action_id)
 
-    async def choose_in_message(self, channel: str, message_ts: str, user: str, action_id: str, option: str) -> Delivery:
+    async def choose_in_message(
+        self, channel: str, message_ts: str, user: str, action_id: str, option: str
+    ) -> Delivery:
         """Pick `option` (its value) in a message's static select, e.g. Snooze."""
         return await self._message_action(channel, message_ts, user, action_id, option)
 
@@ -322,7 +353,12 @@ class SlackDriver:
             {
                 "type": "block_actions",
                 "user": self._actor(user),
-                "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+                "container": {
+                    "type": "message",
+                    "message_ts": message_ts,
+                    "channel_id": channel,
+                    "is_ephemeral": False,
+                },
                 "trigger_id": self.emulator.issue_trigger_id(user=user),
                 "channel": {"id": channel, "name": self._channel_name(channel)},
                 "message": message,
@@ -331,8 +367,14 @@ class SlackDriver:
             }
         )
 
-    async def click_view_button(self, view: dict[str, Any], user: str, action_id: str, value: str | None = None,
-                                edits: dict[str, Any] | None = None) -> Delivery:
+    async def click_view_button(
+        self,
+        view: dict[str, Any],
+        user: str,
+        action_id: str,
+        value: str | None = None,
+        edits: dict[str, Any] | None = None,
+    ) -> Delivery:
         """Press a button inside an open modal; the view's state carries what is typed."""
         block, element = _find_element(view.get("blocks") or [], action_id, value)
         return await self._interact(
@@ -424,7 +466,11 @@ def view_state(view: dict[str, Any], edits: dict[str, Any] | None = None) -> dic
         block_id = block["block_id"]
         element = block["element"]
         key = block_id if block_id in edits else base_block_id(block_id)
-        state = _element_state(element, edits[key], edited=True) if key in edits else _element_state(element, None, edited=False)
+        state = (
+            _element_state(element, edits[key], edited=True)
+            if key in edits
+            else _element_state(element, None, edited=False)
+        )
         values[block_id] = {element["action_id"]: state}
     return values
 
@@ -448,9 +494,16 @@ def _element_state(element: dict[str, Any], value: Any, *, edited: bool) -> dict
     if kind == "timepicker":
         return {"type": kind, "selected_time": value if edited else element.get("initial_time")}
     if kind == "multi_users_select":
-        return {"type": kind, "selected_users": list(value or []) if edited else list(element.get("initial_users") or [])}
+        return {
+            "type": kind,
+            "selected_users": list(value or []) if edited else list(element.get("initial_users") or []),
+        }
     if kind == "checkboxes":
-        selected = element.get("initial_options") or [] if not edited else [o for o in element["options"] if o["value"] in (value or [])]
+        selected = (
+            element.get("initial_options") or []
+            if not edited
+            else [o for o in element["options"] if o["value"] in (value or [])]
+        )
         return {"type": kind, "selected_options": selected}
     raise KeyError(f"view_state does not know {kind} inputs yet")
 

@@ -57,8 +57,11 @@ class Chaos:
         if stream is None:
             stream = self.streams[target] = random.Random(f"{self.seed}/{target}")
         roll = stream.random()
-        for fault, rate in (("rate_limited", self.rate_limited), ("server_error", self.server_error),
-                            ("slow", self.slow)):
+        for fault, rate in (
+            ("rate_limited", self.rate_limited),
+            ("server_error", self.server_error),
+            ("slow", self.slow),
+        ):
             if roll < rate:
                 return fault
             roll -= rate
@@ -154,8 +157,7 @@ class FaultInjection:
         wait can outlast the trigger; no retry can help, the person presses again.  Soak
         tests leave them out and test that answer on its own.
         """
-        for name, rate in (("rate_limited", rate_limited), ("server_error", server_error),
-                           ("slow", slow)):
+        for name, rate in (("rate_limited", rate_limited), ("server_error", server_error), ("slow", slow)):
             if not 0 <= rate <= 1:
                 raise ValueError(f"{name} must be a probability, got {rate}")
         if rate_limited + server_error + slow > 1:
@@ -164,8 +166,7 @@ class FaultInjection:
         unknown = sorted(m for m in exempt if m not in METHODS)
         if unknown:
             raise ValueError(f"{unknown} are not Web API methods the emulator implements")
-        self._chaos = Chaos(seed, rate_limited, server_error, slow, slow_seconds, retry_after,
-                            exempt, uploads)
+        self._chaos = Chaos(seed, rate_limited, server_error, slow, slow_seconds, retry_after, exempt, uploads)
 
     def calm(self) -> None:
         """Turn chaos off: every later call is answered normally (scripted faults aside).
@@ -223,8 +224,7 @@ class FaultInjection:
     @staticmethod
     def _fault_reply(fault: Fault) -> Reply:
         if fault.status == 429:
-            return Reply(429, {"ok": False, "error": "ratelimited"},
-                         {"Retry-After": str(fault.retry_after)})
+            return Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)})
         if fault.status >= 500:
             return Reply(fault.status, f"{fault.status} upstream error (injected)")
         return Reply(fault.status, {"ok": False, "error": fault.error})

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Awaitable, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -37,7 +38,7 @@ class Harness:
     @classmethod
     async def start(
         cls, emulator: SlackEmulator, database_url: str, *, clock: Clock | None = None, **settings: Any
-    ) -> "Harness":
+    ) -> Harness:
         """Start the bot against a started `emulator`, with a fresh signing secret; the bot
         reads the emulator's clock unless given its own."""
         signing_secret = settings.pop("signing_secret", None) or secrets.token_hex(16)

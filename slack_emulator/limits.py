@@ -69,8 +69,7 @@ def _block_problems(blocks: list[Any], pointer: str) -> list[str]:
             fields = block.get("fields") or []
             if len(fields) > MAX_SECTION_FIELDS:
                 problems.append(
-                    f"[ERROR] no more than {MAX_SECTION_FIELDS} items allowed "
-                    f"[json-pointer:{where}/fields]"
+                    f"[ERROR] no more than {MAX_SECTION_FIELDS} items allowed [json-pointer:{where}/fields]"
                 )
             for i, item in enumerate(fields):
                 item_text = _text_of(item)
@@ -97,14 +96,12 @@ def _input_block_problems(block: JSON, where: str) -> list[str]:
     max_length = element.get("max_length")
     if isinstance(max_length, int) and max_length > MAX_PLAIN_TEXT_INPUT_LENGTH:
         problems.append(
-            f"[ERROR] must be at most {MAX_PLAIN_TEXT_INPUT_LENGTH} "
-            f"[json-pointer:{where}/element/max_length]"
+            f"[ERROR] must be at most {MAX_PLAIN_TEXT_INPUT_LENGTH} [json-pointer:{where}/element/max_length]"
         )
     options = element.get("options")
     if isinstance(options, list) and len(options) > MAX_SELECT_OPTIONS:
         problems.append(
-            f"[ERROR] no more than {MAX_SELECT_OPTIONS} items allowed "
-            f"[json-pointer:{where}/element/options]"
+            f"[ERROR] no more than {MAX_SELECT_OPTIONS} items allowed [json-pointer:{where}/element/options]"
         )
     return problems
 
@@ -114,9 +111,7 @@ def message_block_problems(blocks: Any) -> list[str]:
         return ["[ERROR] must be an array [json-pointer:/blocks]"]
     problems = []
     if len(blocks) > MAX_MESSAGE_BLOCKS:
-        problems.append(
-            f"[ERROR] no more than {MAX_MESSAGE_BLOCKS} items allowed [json-pointer:/blocks]"
-        )
+        problems.append(f"[ERROR] no more than {MAX_MESSAGE_BLOCKS} items allowed [json-pointer:/blocks]")
     return problems + _block_problems(blocks, "/blocks")
 
 
@@ -134,9 +129,7 @@ def view_problems(view: Any, allowed_types: Iterable[str]) -> list[str]:
         problems.append("[ERROR] missing required field: blocks [json-pointer:/view]")
         blocks = []
     elif len(blocks) > MAX_VIEW_BLOCKS:
-        problems.append(
-            f"[ERROR] no more than {MAX_VIEW_BLOCKS} items allowed [json-pointer:/view/blocks]"
-        )
+        problems.append(f"[ERROR] no more than {MAX_VIEW_BLOCKS} items allowed [json-pointer:/view/blocks]")
     problems.extend(_block_problems(blocks, "/view/blocks"))
     if view_type == "modal":
         if view.get("title") is None:
@@ -146,17 +139,12 @@ def view_problems(view: Any, allowed_types: Iterable[str]) -> list[str]:
                 continue
             text = _text_of(view[part])
             if text is None or view[part].get("type") != "plain_text":
-                problems.append(
-                    f"[ERROR] must be a plain_text text object [json-pointer:/view/{part}]"
-                )
+                problems.append(f"[ERROR] must be a plain_text text object [json-pointer:/view/{part}]")
             elif len(text) > MAX_VIEW_BUTTON_CHARS:
                 problems.append(_too_long(MAX_VIEW_BUTTON_CHARS, f"/view/{part}/text"))
         has_input = any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
         if has_input and view.get("submit") is None:
-            problems.append(
-                "[ERROR] must provide a submit property when using input blocks "
-                "[json-pointer:/view]"
-            )
+            problems.append("[ERROR] must provide a submit property when using input blocks [json-pointer:/view]")
     metadata = view.get("private_metadata")
     if isinstance(metadata, str) and len(metadata) > MAX_PRIVATE_METADATA_CHARS:
         problems.append(_too_long(MAX_PRIVATE_METADATA_CHARS, "/view/private_metadata"))

@@ -114,19 +114,21 @@ class Channel:
         parent = self.messages.get(thread_ts)
         if parent is None:
             return
-        replies = in_ts_order(
-            m for m in self.messages.values() if is_reply(m) and m["thread_ts"] == thread_ts
-        )
+        replies = in_ts_order(m for m in self.messages.values() if is_reply(m) and m["thread_ts"] == thread_ts)
         if not replies:
-            for key in ("thread_ts", "reply_count", "reply_users", "reply_users_count",
-                        "latest_reply"):
+            for key in ("thread_ts", "reply_count", "reply_users", "reply_users_count", "latest_reply"):
                 parent.pop(key, None)
             if parent.get("subtype") == "tombstone":
                 del self.messages[thread_ts]
             return
         users = list(dict.fromkeys(r.get("user") for r in replies if r.get("user")))
-        parent.update(thread_ts=thread_ts, reply_count=len(replies), reply_users=users,
-                      reply_users_count=len(users), latest_reply=replies[-1]["ts"])
+        parent.update(
+            thread_ts=thread_ts,
+            reply_count=len(replies),
+            reply_users=users,
+            reply_users_count=len(users),
+            latest_reply=replies[-1]["ts"],
+        )
 
     def remove_message(self, message: JSON) -> None:
         """Delete a message; a thread parent with replies leaves a tombstone, as in Slack."""
@@ -137,10 +139,16 @@ class Channel:
             self.refresh_thread(message["thread_ts"])
         elif message.get("reply_count"):
             self.messages[ts] = {
-                "type": "message", "subtype": "tombstone", "text": "This message was deleted.",
-                "user": "USLACKBOT", "hidden": True, "ts": ts,
-                **{k: message[k] for k in ("thread_ts", "reply_count", "reply_users",
-                                           "reply_users_count", "latest_reply")},
+                "type": "message",
+                "subtype": "tombstone",
+                "text": "This message was deleted.",
+                "user": "USLACKBOT",
+                "hidden": True,
+                "ts": ts,
+                **{
+                    k: message[k]
+                    for k in ("thread_ts", "reply_count", "reply_users", "reply_users_count", "latest_reply")
+                },
             }
         else:
             del self.messages[ts]

@@ -44,12 +44,14 @@ type left out needs none: the method answers some other error for it)."""
 def per_conversation(action: str) -> Mapping[ConversationKind, str]:
     """The conversations.* scope family: ``channels:``, ``groups:``, ``im:``, ``mpim:``
     followed by ``action`` -- a public channel, a private one, a DM, a group DM."""
-    return MappingProxyType({
-        "public": f"channels:{action}",
-        "private": f"groups:{action}",
-        "im": f"im:{action}",
-        "mpim": f"mpim:{action}",
-    })
+    return MappingProxyType(
+        {
+            "public": f"channels:{action}",
+            "private": f"groups:{action}",
+            "im": f"im:{action}",
+            "mpim": f"mpim:{action}",
+        }
+    )
 
 
 def manifest_bot_scopes(path: Path = MANIFEST_PATH) -> tuple[str, ...]:

@@ -97,8 +97,15 @@ class SlackEmulator(Workspace, FaultInjection, SocketMode):
         app_scopes: Iterable[str] = APP_TOKEN_SCOPES,
         clock: Clock | None = None,
     ) -> None:
-        Workspace.__init__(self, team_id=team_id, team_domain=team_domain, bot_user_id=bot_user_id,
-                           bot_id=bot_id, scopes=scopes, clock=clock)
+        Workspace.__init__(
+            self,
+            team_id=team_id,
+            team_domain=team_domain,
+            bot_user_id=bot_user_id,
+            bot_id=bot_id,
+            scopes=scopes,
+            clock=clock,
+        )
         FaultInjection.__init__(self)
         SocketMode.__init__(self)
         self.app_scopes = tuple(app_scopes)
@@ -205,9 +212,15 @@ class SlackEmulator(Workspace, FaultInjection, SocketMode):
                 reply = await self._answer(method, args, token)
             finally:
                 self.in_flight[method] -= 1
-        self.calls.append({"method": method, "args": args, "status": reply.status,
-                           "ok": reply.status == 200 and reply.error is None,
-                           "error": reply.error})
+        self.calls.append(
+            {
+                "method": method,
+                "args": args,
+                "status": reply.status,
+                "ok": reply.status == 200 and reply.error is None,
+                "error": reply.error,
+            }
+        )
         logger.debug("%s %s -> %s %s", method, args, reply.status, reply.error or "ok")
         return reply.to_response()
 

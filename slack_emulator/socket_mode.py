@@ -99,16 +99,19 @@ class SocketMode:
         a test decides itself whether to send again.
         """
         if type not in SOCKET_ENVELOPE_TYPES:
-            raise ValueError(f"Socket Mode envelope types are {sorted(SOCKET_ENVELOPE_TYPES)}, "
-                             f"not {type!r}")
+            raise ValueError(f"Socket Mode envelope types are {sorted(SOCKET_ENVELOPE_TYPES)}, not {type!r}")
         if not self._sockets:
-            raise RuntimeError("no Socket Mode client is connected; "
-                               "await wait_for_socket_connection() first")
+            raise RuntimeError("no Socket Mode client is connected; await wait_for_socket_connection() first")
         conn = self._sockets[-1]
         envelope_id = str(uuid.uuid4())
-        envelope = {"envelope_id": envelope_id, "type": type, "payload": payload,
-                    "accepts_response_payload": accepts_response_payload,
-                    "retry_attempt": retry_attempt, "retry_reason": retry_reason}
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": type,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+            "retry_attempt": retry_attempt,
+            "retry_reason": retry_reason,
+        }
         ack: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
         conn.pending[envelope_id] = ack
         try:
@@ -116,8 +119,7 @@ class SocketMode:
             logger.debug("socket %s <- %s envelope %s", conn.id, type, envelope_id)
             return await asyncio.wait_for(ack, timeout=timeout)
         except TimeoutError:
-            raise TimeoutError(f"no ack for {type} envelope {envelope_id} within {timeout}s") \
-                from None
+            raise TimeoutError(f"no ack for {type} envelope {envelope_id} within {timeout}s") from None
         finally:
             conn.pending.pop(envelope_id, None)
 
@@ -148,13 +150,18 @@ class SocketMode:
         conn = SocketConnection(f"socket-{next(self._ids)}", ws)
         self._sockets.append(conn)
         try:
-            await ws.send_json({
-                "type": "hello",
-                "num_connections": len(self._sockets),
-                "debug_info": {"host": f"emulator-{self._port}", "build_number": 1,
-                               "approximate_connection_time": 18060},
-                "connection_info": {"app_id": self.app_id},
-            })
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": len(self._sockets),
+                    "debug_info": {
+                        "host": f"emulator-{self._port}",
+                        "build_number": 1,
+                        "approximate_connection_time": 18060,
+                    },
+                    "connection_info": {"app_id": self.app_id},
+                }
+            )
             self._socket_connected.set()
             logger.debug("socket %s connected (%d open)", conn.id, len(self._sockets))
             async for msg in ws:
@@ -168,8 +175,9 @@ class SocketMode:
                 self._socket_connected.clear()
             for envelope_id, ack in conn.pending.items():
                 if not ack.done():
-                    ack.set_exception(ConnectionError(
-                        f"Socket Mode connection closed before envelope {envelope_id} was acked"))
+                    ack.set_exception(
+                        ConnectionError(f"Socket Mode connection closed before envelope {envelope_id} was acked")
+                    )
             logger.debug("socket %s closed (%d open)", conn.id, len(self._sockets))
         return ws
 
@@ -186,18 +194,15 @@ class SocketMode:
         self.socket_acks.append(ack)
         # Usually on the connection the envelope went out on; a client that reconnected
         # in between acks on its new one, which Slack accepts too.
-        waiter = next((c.pending[ack["envelope_id"]] for c in self._sockets
-                       if ack["envelope_id"] in c.pending), None)
+        waiter = next((c.pending[ack["envelope_id"]] for c in self._sockets if ack["envelope_id"] in c.pending), None)
         if waiter is None or waiter.done():
-            logger.warning("socket %s: ack for unknown or settled envelope %s",
-                           conn.id, ack["envelope_id"])
+            logger.warning("socket %s: ack for unknown or settled envelope %s", conn.id, ack["envelope_id"])
             return
         waiter.set_result(copy.deepcopy(ack))
 
     async def _close_sockets(self) -> None:
         """Close every Socket Mode websocket as a server going away does."""
         await asyncio.gather(
-            *(conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"emulator stopping")
-              for conn in list(self._sockets)),
+            *(conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"emulator stopping") for conn in list(self._sockets)),
             return_exceptions=True,
         )

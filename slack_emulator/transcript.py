@@ -18,12 +18,32 @@ BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 ITALIC = re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
 STRIKE = re.compile(r"(?<![\w~])~(?=\S)([^~\n]+?)(?<=\S)~(?![\w~])")
 EMOJI = {
-    "rotating_light": "🚨", "red_circle": "🔴", "large_green_circle": "🟢", "large_yellow_circle": "🟡",
-    "pushpin": "📌", "memo": "📝", "gear": "⚙️", "speech_balloon": "💬", "pencil2": "✏️",
-    "white_check_mark": "✅", "warning": "⚠️", "calendar": "📅", "hourglass_flowing_sand": "⏳",
-    "bell": "🔔", "x": "❌", "no_entry_sign": "🚫", "no_entry": "⛔", "zzz": "💤", "construction": "🚧",
-    "raising_hand": "🙋", "hammer_and_wrench": "🛠️", "mag": "🔍", "clipboard": "📋", "alarm_clock": "⏰",
-    "tada": "🎉", "spiral_calendar_pad": "🗓️",
+    "rotating_light": "🚨",
+    "red_circle": "🔴",
+    "large_green_circle": "🟢",
+    "large_yellow_circle": "🟡",
+    "pushpin": "📌",
+    "memo": "📝",
+    "gear": "⚙️",
+    "speech_balloon": "💬",
+    "pencil2": "✏️",
+    "white_check_mark": "✅",
+    "warning": "⚠️",
+    "calendar": "📅",
+    "hourglass_flowing_sand": "⏳",
+    "bell": "🔔",
+    "x": "❌",
+    "no_entry_sign": "🚫",
+    "no_entry": "⛔",
+    "zzz": "💤",
+    "construction": "🚧",
+    "raising_hand": "🙋",
+    "hammer_and_wrench": "🛠️",
+    "mag": "🔍",
+    "clipboard": "📋",
+    "alarm_clock": "⏰",
+    "tada": "🎉",
+    "spiral_calendar_pad": "🗓️",
 }
 EMOJI_CODE = re.compile(r":([a-z0-9_+-]+):")
 

@@ -111,8 +111,14 @@ class Workspace:
         if email is None and not is_bot:
             email = f"{name}@example.com"
         self._users[user_id] = User(
-            user_id, name, real_name if real_name is not None else name, tz, is_bot, deleted,
-            email, updated=self.unix_now(),
+            user_id,
+            name,
+            real_name if real_name is not None else name,
+            tz,
+            is_bot,
+            deleted,
+            email,
+            updated=self.unix_now(),
         )
         return self._user_json(self._users[user_id])
 
@@ -142,15 +148,17 @@ class Workspace:
             if len(humans) != 1:
                 raise ValueError("a D channel needs exactly one member besides the bot")
             channel = Channel(
-                channel_id, name, is_private=True, is_im=True, im_user=humans[0],
+                channel_id,
+                name,
+                is_private=True,
+                is_im=True,
+                im_user=humans[0],
                 members=[self.bot_user_id, humans[0]],
             )
         elif prefix in ("C", "G"):
             if prefix == "G" and not is_private:
                 raise ValueError(f"G ids are private channels; pass is_private=True ({channel_id})")
-            channel = Channel(
-                channel_id, name, is_private=is_private, is_archived=is_archived, members=members
-            )
+            channel = Channel(channel_id, name, is_private=is_private, is_archived=is_archived, members=members)
         else:
             raise ValueError(f"channel ids start with C, G or D, got {channel_id!r}")
         channel.created = self.unix_now()
@@ -214,8 +222,13 @@ class Workspace:
             return existing.id
         channel_id = self._new_id("D")
         self._channels[channel_id] = Channel(
-            channel_id, channel_id, is_private=True, is_im=True, im_user=user,
-            members=[self.bot_user_id, user], created=self.unix_now(),
+            channel_id,
+            channel_id,
+            is_private=True,
+            is_im=True,
+            im_user=user,
+            members=[self.bot_user_id, user],
+            created=self.unix_now(),
         )
         return channel_id
 
@@ -265,8 +278,7 @@ class Workspace:
             if not conv.is_public:
                 raise ValueError(f"{user} is not a member of private conversation {channel}")
             conv.members.append(user)
-        message: JSON = {"type": "message", "user": user, "text": text, "ts": self.new_ts(),
-                         "team": self.team_id}
+        message: JSON = {"type": "message", "user": user, "text": text, "ts": self.new_ts(), "team": self.team_id}
         if subtype is not None:
             message["subtype"] = subtype
         if files:
@@ -358,8 +370,7 @@ class Workspace:
 
     def ephemerals(self, channel: str | None = None) -> list[JSON]:
         """chat.postEphemeral calls that succeeded: channel, user, text, blocks."""
-        return [copy.deepcopy(e) for e in self._ephemerals
-                if channel is None or e["channel"] == channel]
+        return [copy.deepcopy(e) for e in self._ephemerals if channel is None or e["channel"] == channel]
 
     def views(self) -> list[JSON]:
         """Every view opened, pushed or published, latest state, in creation order.
@@ -379,8 +390,7 @@ class Workspace:
     def channels(self) -> dict[str, JSON]:
         """Snapshot of every conversation: id -> its conversations.info object plus
         ``members`` (user ids, in joining order)."""
-        return {c.id: {**self._conversation_json(c), "members": list(c.members)}
-                for c in self._channels.values()}
+        return {c.id: {**self._conversation_json(c), "members": list(c.members)} for c in self._channels.values()}
 
     @property
     def users(self) -> dict[str, JSON]:
@@ -390,9 +400,15 @@ class Workspace:
     def uploaded_files(self) -> list[JSON]:
         """Files whose bytes were uploaded: id, filename, title, content, channel."""
         return [
-            {"id": f.id, "filename": f.filename, "title": f.title, "content": f.content,
-             "channel": f.channels[0] if f.channels else None}
-            for f in self._files.values() if f.content is not None
+            {
+                "id": f.id,
+                "filename": f.filename,
+                "title": f.title,
+                "content": f.content,
+                "channel": f.channels[0] if f.channels else None,
+            }
+            for f in self._files.values()
+            if f.content is not None
         ]
 
     # ----------------------------------------------------------------- internal helpers
@@ -418,61 +434,103 @@ class Workspace:
 
     def _existing_dm(self, user: str) -> Channel | None:
         """The bot's DM with ``user`` if it was ever opened."""
-        return next((c for c in self._channels.values() if c.is_im and c.im_user == user),
-                    None)
+        return next((c for c in self._channels.values() if c.is_im and c.im_user == user), None)
 
     def _conversation_json(self, channel: Channel) -> JSON:
         if channel.is_im:
             user = self._users[channel.im_user or ""]
-            return {"id": channel.id, "created": channel.created, "is_im": True,
-                    "is_org_shared": False, "user": user.id, "is_user_deleted": user.deleted,
-                    "priority": 0, "is_open": True}
+            return {
+                "id": channel.id,
+                "created": channel.created,
+                "is_im": True,
+                "is_org_shared": False,
+                "user": user.id,
+                "is_user_deleted": user.deleted,
+                "priority": 0,
+                "is_open": True,
+            }
         empty_text = {"value": "", "creator": "", "last_set": 0}
         return {
-            "id": channel.id, "name": channel.name, "name_normalized": channel.name,
+            "id": channel.id,
+            "name": channel.name,
+            "name_normalized": channel.name,
             "is_channel": channel.id.startswith("C"),
             "is_group": channel.id.startswith("G") and not channel.is_mpim,
-            "is_im": False, "is_mpim": channel.is_mpim, "is_private": channel.is_private,
-            "is_archived": channel.is_archived, "is_general": False, "is_shared": False,
-            "is_ext_shared": False, "is_org_shared": False, "is_pending_ext_shared": False,
-            "is_member": self.bot_user_id in channel.members, "created": channel.created,
-            "creator": channel.members[0] if channel.members else "", "unlinked": 0,
-            "context_team_id": self.team_id, "topic": dict(empty_text),
-            "purpose": dict(empty_text), "previous_names": [],
+            "is_im": False,
+            "is_mpim": channel.is_mpim,
+            "is_private": channel.is_private,
+            "is_archived": channel.is_archived,
+            "is_general": False,
+            "is_shared": False,
+            "is_ext_shared": False,
+            "is_org_shared": False,
+            "is_pending_ext_shared": False,
+            "is_member": self.bot_user_id in channel.members,
+            "created": channel.created,
+            "creator": channel.members[0] if channel.members else "",
+            "unlinked": 0,
+            "context_team_id": self.team_id,
+            "topic": dict(empty_text),
+            "purpose": dict(empty_text),
+            "previous_names": [],
         }
 
     def _user_json(self, user: User) -> JSON:
         now = self.clock.now().astimezone(ZoneInfo(user.tz))
         offset = now.utcoffset()
-        profile: JSON = {"real_name": user.real_name, "real_name_normalized": user.real_name,
-                         "display_name": user.name, "display_name_normalized": user.name,
-                         "status_text": "", "status_emoji": "", "team": self.team_id}
+        profile: JSON = {
+            "real_name": user.real_name,
+            "real_name_normalized": user.real_name,
+            "display_name": user.name,
+            "display_name_normalized": user.name,
+            "status_text": "",
+            "status_emoji": "",
+            "team": self.team_id,
+        }
         if user.bot_id:
             profile["bot_id"] = user.bot_id
         if user.email is not None and "users:read.email" in self.scopes:
             profile["email"] = user.email
         return {
-            "id": user.id, "team_id": self.team_id, "name": user.name, "deleted": user.deleted,
-            "real_name": user.real_name, "tz": user.tz, "tz_label": now.tzname(),
+            "id": user.id,
+            "team_id": self.team_id,
+            "name": user.name,
+            "deleted": user.deleted,
+            "real_name": user.real_name,
+            "tz": user.tz,
+            "tz_label": now.tzname(),
             "tz_offset": int(offset.total_seconds()) if offset is not None else 0,
-            "profile": profile, "is_admin": False, "is_owner": False,
-            "is_primary_owner": False, "is_restricted": False, "is_ultra_restricted": False,
-            "is_bot": user.is_bot, "is_app_user": False, "updated": user.updated,
+            "profile": profile,
+            "is_admin": False,
+            "is_owner": False,
+            "is_primary_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": user.is_bot,
+            "is_app_user": False,
+            "updated": user.updated,
         }
 
     def _view_json(self, view: View) -> JSON:
         payload = view.payload
         return {
-            "id": view.id, "team_id": self.team_id, "type": payload.get("type"),
-            "title": payload.get("title"), "submit": payload.get("submit"),
-            "close": payload.get("close"), "blocks": copy.deepcopy(payload.get("blocks", [])),
+            "id": view.id,
+            "team_id": self.team_id,
+            "type": payload.get("type"),
+            "title": payload.get("title"),
+            "submit": payload.get("submit"),
+            "close": payload.get("close"),
+            "blocks": copy.deepcopy(payload.get("blocks", [])),
             "private_metadata": payload.get("private_metadata", ""),
             "callback_id": payload.get("callback_id", ""),
             "external_id": payload.get("external_id", ""),
-            "state": {"values": {}}, "hash": view.hash,
+            "state": {"values": {}},
+            "hash": view.hash,
             "clear_on_close": bool(payload.get("clear_on_close", False)),
             "notify_on_close": bool(payload.get("notify_on_close", False)),
-            "root_view_id": view.root_view_id, "previous_view_id": view.previous_view_id,
-            "app_id": self.app_id, "app_installed_team_id": self.team_id,
+            "root_view_id": view.root_view_id,
+            "previous_view_id": view.previous_view_id,
+            "app_id": self.app_id,
+            "app_installed_team_id": self.team_id,
             "bot_id": self.bot_id,
         }

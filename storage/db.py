@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, cast
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
@@ -245,7 +246,9 @@ def explain(url: URL, exc: BaseException) -> str:
             f"DATABASE_URL, or create it (createdb -h {url.host or 'localhost'} -U {url.username or 'postgres'} {url.database})"
         )
     if sqlstate in ("28000", "28P01"):  # invalid_authorization_specification, invalid_password
-        return f"the database {name} refused user {url.username!r} ({detail}); check the user and password in DATABASE_URL"
+        return (
+            f"the database {name} refused user {url.username!r} ({detail}); check the user and password in DATABASE_URL"
+        )
     if url.get_backend_name() == "sqlite":
         return f"cannot open the SQLite database {name} ({detail}); check DATABASE_URL and that the file is readable and writable"
     if isinstance(exc, OSError):
@@ -263,7 +266,7 @@ def _one_line(url: URL, exc: BaseException) -> str:
 
 
 def dialect_name(session: AsyncSession) -> str:
-    """"sqlite" or "postgresql": what the session's engine speaks."""
+    """ "sqlite" or "postgresql": what the session's engine speaks."""
     return session.get_bind().dialect.name
 
 

@@ -6,14 +6,15 @@ answer or event that arrives late cannot undo a newer one.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import rows_affected
 from storage.models import KnownChannel, KnownPerson
 from storage.upsert import on_conflict_insert
-from storage.db import rows_affected
 
 PERSON_FIELDS = ("display_name", "real_name", "handle", "tz", "is_bot", "deleted", "slack_updated")
 NAME_FIELDS = ("display_name", "real_name", "handle")
@@ -77,9 +78,7 @@ async def remember_channel(session: AsyncSession, channel_id: str, name: str) ->
 
 async def rename_channel(session: AsyncSession, channel_id: str, name: str) -> bool:
     """Apply a rename to a channel already kept (Slack announces renames of every channel)."""
-    result = await session.execute(
-        update(KnownChannel).where(KnownChannel.channel_id == channel_id).values(name=name)
-    )
+    result = await session.execute(update(KnownChannel).where(KnownChannel.channel_id == channel_id).values(name=name))
     return rows_affected(result) > 0
 
 

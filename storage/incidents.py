@@ -24,7 +24,9 @@ async def team_incident(session: AsyncSession, team_id: str, incident_id: int) -
 
 async def active_incident(session: AsyncSession, team_id: str, channel_id: str) -> Incident | None:
     return await session.scalar(
-        select(Incident).where(Incident.team_id == team_id, Incident.channel_id == channel_id, Incident.status == ACTIVE)
+        select(Incident).where(
+            Incident.team_id == team_id, Incident.channel_id == channel_id, Incident.status == ACTIVE
+        )
     )
 
 

@@ -3,16 +3,17 @@ reconciliation write them. Every write here is safe to repeat: redelivery is nor
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_name, rows_affected
 from storage.models import Message, ProcessedEvent, Reaction
 from storage.upsert import on_conflict_insert, on_conflict_insert_for
-from storage.db import dialect_name, rows_affected
 
 # The statements every event runs are built once per dialect and executed with parameters:
 # building an upsert (its `excluded` columns above all) cost more CPU than running it.
@@ -142,7 +143,9 @@ async def reactions_read_after(session: AsyncSession, team_id: str, channel_id: 
     return read_ts is not None and read_ts > event_ts
 
 
-async def mark_reactions_read(session: AsyncSession, team_id: str, channel_id: str, ts_list: list[str], read_ts: str) -> None:
+async def mark_reactions_read(
+    session: AsyncSession, team_id: str, channel_id: str, ts_list: list[str], read_ts: str
+) -> None:
     """Record that the reactions of these messages were read whole at `read_ts`."""
     for chunk in range(0, len(ts_list), 500):
         await session.execute(
@@ -162,7 +165,9 @@ async def incident_messages(session: AsyncSession, incident_id: int) -> list[Mes
     return list(await session.scalars(select(Message).where(Message.incident_id == incident_id)))
 
 
-async def channel_reactions(session: AsyncSession, team_id: str, channel_id: str, emojis: Iterable[str]) -> list[Reaction]:
+async def channel_reactions(
+    session: AsyncSession, team_id: str, channel_id: str, emojis: Iterable[str]
+) -> list[Reaction]:
     """The latest known state of every timeline-emoji reaction in a channel."""
     return list(
         await session.scalars(

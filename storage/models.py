@@ -8,7 +8,7 @@ code path they take.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -44,15 +44,15 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -99,7 +99,7 @@ class Incident(Base):
     # deleted since (a late redelivery must not bring it back).
     history_read_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
-    entries: Mapped[list["TimelineEntry"]] = relationship(back_populates="incident")
+    entries: Mapped[list[TimelineEntry]] = relationship(back_populates="incident")
 
 
 class Message(Base):

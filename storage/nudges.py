@@ -7,8 +7,8 @@ transaction holds the claim, the mark and the next plan together.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,8 +30,15 @@ async def put_nudge(
 ) -> None:
     """Insert a pending nudge; a cancelled one with the same key comes back; a sent one stays sent."""
     stmt = on_conflict_insert(session, Nudge).values(
-        team_id=team_id, kind=kind, subject=subject, slot=slot, recipient=recipient,
-        not_before=not_before, status=PENDING, attempts=0, created_at=now,
+        team_id=team_id,
+        kind=kind,
+        subject=subject,
+        slot=slot,
+        recipient=recipient,
+        not_before=not_before,
+        status=PENDING,
+        attempts=0,
+        created_at=now,
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["kind", "subject", "slot"],

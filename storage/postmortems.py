@@ -51,7 +51,13 @@ async def create_postmortem(
 
 
 async def add_revision(
-    session: AsyncSession, *, team_id: str, postmortem_id: int, author_id: str, content: dict[str, Any], created_at: datetime
+    session: AsyncSession,
+    *,
+    team_id: str,
+    postmortem_id: int,
+    author_id: str,
+    content: dict[str, Any],
+    created_at: datetime,
 ) -> int:
     """Keep a submission whole as the post-mortem's next revision; returns its number."""
     number = (

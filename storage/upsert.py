@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from storage.db import dialect_name
 
 

@@ -8,9 +8,10 @@ import asyncio
 import os
 import uuid
 from collections import Counter
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
-from typing import Any, Awaitable
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -29,7 +30,7 @@ ALICE, BOB, CAROL = "UALICE0001", "UBOB000001", "UCAROL0001"
 PAGERBOT = "UPAGERBOT1"
 INCIDENT_CHANNEL, QUIET_CHANNEL, PRIVATE_CHANNEL = "CINCIDENT1", "CQUIET0001", "GPRIVATE01"
 
-TEST_START = datetime(2026, 3, 10, 13, 0, tzinfo=timezone.utc)
+TEST_START = datetime(2026, 3, 10, 13, 0, tzinfo=UTC)
 """Where the clock of every end-to-end test starts, whatever the date and hour it runs: a
 Tuesday, 09:00 in New York (Alice), 14:00 in Paris (Bob), 22:00 in Tokyo (Carol), so
 that working hours, weekends and daylight saving time fall the same way on every run."""
@@ -43,6 +44,7 @@ def _run_aside(coro: Awaitable[Any]) -> Any:
 
 
 # --- databases ------------------------------------------------------------------------------
+
 
 async def _pg_available() -> str | None:
     """None if PostgreSQL answers, else why not."""
@@ -92,7 +94,9 @@ async def _truncate_pg(url: str) -> None:
     engine = create_engine(url)
     async with engine.begin() as conn:
         await conn.execute(
-            text("TRUNCATE incidents, messages, reactions, timeline_entries, processed_events, postmortems, postmortem_revisions, action_items, nudges, people, channels RESTART IDENTITY CASCADE")
+            text(
+                "TRUNCATE incidents, messages, reactions, timeline_entries, processed_events, postmortems, postmortem_revisions, action_items, nudges, people, channels RESTART IDENTITY CASCADE"
+            )
         )
     await engine.dispose()
 
@@ -107,6 +111,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 
 # --- Slack ----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def clock() -> ShiftedClock:

@@ -22,6 +22,7 @@ def texts(items) -> list[str]:
 
 # --- /postmortem start -------------------------------------------------------------------------
 
+
 async def test_start_joins_posts_and_pins_card_and_logs_declaration(rig: Rig) -> None:
     emulator = rig.emulator
     assert emulator.bot_user_id not in emulator.channels[INCIDENT_CHANNEL]["members"]
@@ -94,6 +95,7 @@ async def test_start_in_private_channel_without_the_bot_explains_and_leaves_noth
 
 # --- capture -------------------------------------------------------------------------------------
 
+
 async def test_human_messages_threads_and_files_are_stored_noise_is_not(rig: Rig) -> None:
     await rig.start_incident()
     driver = rig.driver
@@ -103,7 +105,9 @@ async def test_human_messages_threads_and_files_are_stored_noise_is_not(rig: Rig
         INCIDENT_CHANNEL, CAROL, "graph", files=[{"id": "F1", "name": "latency.png"}], subtype="file_share"
     )
     _, d_bot = await driver.send_bot_message(INCIDENT_CHANNEL, PAGERBOT, "ALERT: checkout 5xx")
-    _, d_join = await driver.post_message(INCIDENT_CHANNEL, CAROL, "<@UCAROL0001> has joined the channel", subtype="channel_join")
+    _, d_join = await driver.post_message(
+        INCIDENT_CHANNEL, CAROL, "<@UCAROL0001> has joined the channel", subtype="channel_join"
+    )
     _, d_quiet = await driver.post_message(QUIET_CHANNEL, ALICE, "lunch?")
     for delivery in (d_reply, d_file, d_bot, d_join, d_quiet):
         assert delivery.status == 200
@@ -223,6 +227,7 @@ async def test_message_shortcut_outside_an_incident_says_so(rig: Rig) -> None:
 
 # --- notes and the timeline view ---------------------------------------------------------------
 
+
 async def test_note_now_and_at_a_time_in_the_authors_time_zone(rig: Rig) -> None:
     from zoneinfo import ZoneInfo
 
@@ -272,6 +277,7 @@ async def test_timeline_is_ephemeral_sorted_and_escapes_user_text(rig: Rig) -> N
 
 # --- delivery guarantees -----------------------------------------------------------------------
 
+
 async def test_redelivered_events_and_double_reactions_never_duplicate(rig: Rig) -> None:
     await rig.start_incident()
     msg, first = await rig.driver.post_message(INCIDENT_CHANNEL, ALICE, "only once")
@@ -302,7 +308,9 @@ async def test_bad_or_stale_signatures_get_401_and_store_nothing(rig: Rig) -> No
     forged = await rig.driver.send_event(event, secret="not-the-secret")
     stale = await rig.driver.send_event(event, timestamp=int(time.time()) - 6 * 60)
     assert (forged.status, stale.status) == (401, 401)
-    slash = await rig.driver.send("command=/postmortem&text=start+x", "application/x-www-form-urlencoded", secret="nope")
+    slash = await rig.driver.send(
+        "command=/postmortem&text=start+x", "application/x-www-form-urlencoded", secret="nope"
+    )
     assert slash.status == 401
     assert await count(rig, Message) == 0
     assert await count(rig, ProcessedEvent) == 0
@@ -312,9 +320,13 @@ async def test_malformed_and_unknown_payloads_are_answered_and_write_nothing(rig
     await rig.start_incident()
     garbage = await rig.driver.send("{not json", "application/json")
     assert garbage.status == 400
-    no_ts = await rig.driver.send_event({"type": "message", "channel": INCIDENT_CHANNEL, "user": ALICE, "text": "x", "ts": "soon"})
+    no_ts = await rig.driver.send_event(
+        {"type": "message", "channel": INCIDENT_CHANNEL, "user": ALICE, "text": "x", "ts": "soon"}
+    )
     unknown = await rig.driver.send_event({"type": "emoji_changed", "subtype": "add", "name": "party"})
-    bad_reaction = await rig.driver.send_event({"type": "reaction_added", "user": BOB, "reaction": "pushpin", "item": {}})
+    bad_reaction = await rig.driver.send_event(
+        {"type": "reaction_added", "user": BOB, "reaction": "pushpin", "item": {}}
+    )
     for delivery in (no_ts, unknown, bad_reaction):
         assert delivery.status == 200
     await rig.processed(unknown.event_id)
@@ -325,7 +337,10 @@ async def test_malformed_and_unknown_payloads_are_answered_and_write_nothing(rig
 async def test_the_timeline_emoji_list_is_configurable(emulator, database_url) -> None:
     from bot.config import Settings
 
-    assert Settings.from_env({"POSTMORTEM_TIMELINE_EMOJI": ":round_pushpin:, star"}).timeline_emojis == ("round_pushpin", "star")
+    assert Settings.from_env({"POSTMORTEM_TIMELINE_EMOJI": ":round_pushpin:, star"}).timeline_emojis == (
+        "round_pushpin",
+        "star",
+    )
     harness = await Rig.start(emulator, database_url, timeline_emojis=("round_pushpin", "star"))
     try:
         await harness.start_incident()

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from sqlalchemy.engine import make_url
 
 from slack_emulator import SlackEmulator
@@ -105,10 +104,16 @@ BAD_DATABASES = {
     "bad scheme": (f"postgres://postgres:{PASSWORD}@127.0.0.1/postmortem", "postgresql+asyncpg://"),
     "not a URL": (f"postgres:{PASSWORD}@127.0.0.1 postmortem", "postgresql+asyncpg://"),
     "unknown driver": (f"postgresql+nosuchdriver://postgres:{PASSWORD}@127.0.0.1/postmortem", "postgresql+asyncpg://"),
-    "driver not installed": (f"postgresql+psycopg2://postgres:{PASSWORD}@127.0.0.1/postmortem", "postgresql+asyncpg://"),
+    "driver not installed": (
+        f"postgresql+psycopg2://postgres:{PASSWORD}@127.0.0.1/postmortem",
+        "postgresql+asyncpg://",
+    ),
     "sync sqlite driver": ("sqlite:///postmortem.db", "sqlite+aiosqlite://"),
     "sqlite in a missing directory": ("sqlite+aiosqlite:///{tmp}/no/such/dir/postmortem.db", "no/such/dir"),
-    "database does not exist": (f"postgresql+asyncpg://postgres:{PASSWORD}@{{pg}}/postmortem_no_such_db", "postmortem_no_such_db"),
+    "database does not exist": (
+        f"postgresql+asyncpg://postgres:{PASSWORD}@{{pg}}/postmortem_no_such_db",
+        "postmortem_no_such_db",
+    ),
     "wrong user": (f"postgresql+asyncpg://no_such_role:{PASSWORD}@{{pg}}/postgres", "no_such_role"),
 }
 COMMANDS = {
@@ -136,7 +141,9 @@ def masked(url: str) -> str:
 
 
 @pytest.mark.parametrize("case, command", DATABASE_FAILURES)
-async def test_a_database_that_cannot_be_used_stops_the_command_with_one_line(case, command, emulator, tmp_path, request):
+async def test_a_database_that_cannot_be_used_stops_the_command_with_one_line(
+    case, command, emulator, tmp_path, request
+):
     url, says = BAD_DATABASES[case]
     if "{pg}" in url:
         pg = make_url(request.getfixturevalue("pg_database_url"))  # skips, as everywhere, without PostgreSQL
@@ -192,7 +199,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def test_serve_answers_health_and_signed_slack_requests_then_stops_on_sigterm(emulator: SlackEmulator, database_url):
+async def test_serve_answers_health_and_signed_slack_requests_then_stops_on_sigterm(
+    emulator: SlackEmulator, database_url
+):
     port = free_port()
     environ = env(
         SLACK_BOT_TOKEN=emulator.bot_token,
@@ -201,8 +210,15 @@ async def test_serve_answers_health_and_signed_slack_requests_then_stops_on_sigt
         DATABASE_URL=database_url,
     )
     process = await asyncio.create_subprocess_exec(
-        SCRIPT, "serve", "--host", "127.0.0.1", "--port", str(port), env=environ,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        SCRIPT,
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=environ,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         async with aiohttp.ClientSession() as http:
@@ -260,10 +276,17 @@ async def test_export_prints_the_draft_as_json_and_markdown(rig: Rig):
     await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, "note 00:00 noted")
     await rig.responses(1)
 
-    code, out, err = await run("export", "--channel", INCIDENT_CHANNEL, "--format", "json", environ=env(DATABASE_URL=rig.url))
+    code, out, err = await run(
+        "export", "--channel", INCIDENT_CHANNEL, "--format", "json", environ=env(DATABASE_URL=rig.url)
+    )
     assert code == 0, err
     doc = json.loads(out)
-    assert (doc["title"], doc["severity"], doc["status"], doc["channel"]) == ("Payments | slow", 2, "active", INCIDENT_CHANNEL)
+    assert (doc["title"], doc["severity"], doc["status"], doc["channel"]) == (
+        "Payments | slow",
+        2,
+        "active",
+        INCIDENT_CHANNEL,
+    )
     assert doc["started_at"].endswith("Z") and doc["resolved_at"] is None and doc["action_items"] == []
     message = next(e for e in doc["timeline"] if e["kind"] == "message")
     assert (message["ts"], message["user"], message["text"]) == (msg["ts"], BOB, "p99 at 4s\nacross regions | all")
@@ -273,7 +296,9 @@ async def test_export_prints_the_draft_as_json_and_markdown(rig: Rig):
     times = [e["time"] for e in doc["timeline"]]
     assert times == sorted(times)
 
-    code, out, _ = await run("export", "--channel", INCIDENT_CHANNEL, "--format", "md", environ=env(DATABASE_URL=rig.url))
+    code, out, _ = await run(
+        "export", "--channel", INCIDENT_CHANNEL, "--format", "md", environ=env(DATABASE_URL=rig.url)
+    )
     assert code == 0
     assert out.startswith("# Post-mortem: Payments | slow")
     assert "p99 at 4s<br>across regions \\| all" in out
@@ -291,6 +316,7 @@ async def test_demo_plays_an_incident_and_prints_the_document(tmp_path):
 
 
 # --- the operator's log ---------------------------------------------------------------------
+
 
 @pytest.fixture
 def restore_loggers():
@@ -325,13 +351,18 @@ async def test_the_ticker_leaves_no_apscheduler_lines_in_an_info_log(rig: Rig, c
     finally:
         scheduler.shutdown(wait=False)
     assert ran.count("sweep_nudges") >= 2, "the ticker ticked"
-    noise = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.name.startswith("apscheduler") and r.levelno < logging.WARNING]
+    noise = [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.name.startswith("apscheduler") and r.levelno < logging.WARNING
+    ]
     assert noise == []
     # What the bot itself did stays at INFO.
     assert logging.getLogger("postmortem_bot.ticker").isEnabledFor(logging.INFO)
 
 
 # --- --help ---------------------------------------------------------------------------------
+
 
 async def test_serve_and_run_help_show_defaults_and_the_environment_each_needs():
     from bot.__main__ import REQUIRED_ENVIRONMENT
@@ -348,7 +379,13 @@ async def test_serve_and_run_help_show_defaults_and_the_environment_each_needs()
         lines = text.splitlines()
         for name in REQUIRED_ENVIRONMENT[command]:
             assert any(line.split()[:2] == [name, "required:"] for line in lines if line.strip()), (command, name, text)
-        for name in ("DATABASE_URL", "SLACK_API_URL", "LOG_LEVEL", "POSTMORTEM_WORKING_HOURS", "POSTMORTEM_TIMELINE_EMOJI"):
+        for name in (
+            "DATABASE_URL",
+            "SLACK_API_URL",
+            "LOG_LEVEL",
+            "POSTMORTEM_WORKING_HOURS",
+            "POSTMORTEM_TIMELINE_EMOJI",
+        ):
             assert name in text, (command, name)
         assert "sqlite+aiosqlite:///./postmortem.db" in text and "https://slack.com/api/" in text
     assert "SLACK_APP_TOKEN" not in serve_help and "SLACK_SIGNING_SECRET" not in run_help

@@ -64,7 +64,6 @@ def test_usage_errors_say_what_to_type(text, hint):
     assert hint in str(info.value)
 
 
-
 def test_resolve_publish_and_action():
     assert parse("resolve") == Resolve() and parse("publish") == Publish()
     assert parse("action <@UBOB01|bob> 2026-12-01 Add a p99 alert on checkout") == AddActionItem(
@@ -93,7 +92,6 @@ def test_escaped_command_text_is_stored_as_typed():
         "ping @alice in #inc see x.io/a <b> & @here"
     )
     assert parse("start Checkout &amp; payments &lt;EU&gt; --sev 2") == Start("Checkout & payments <EU>", 2)
-
 
 
 def test_meeting():

@@ -72,8 +72,15 @@ class Serve:
         )
         with open(self.logs / f"serve{self.starts}.log", "wb") as log:
             self.process = await asyncio.create_subprocess_exec(
-                SCRIPT, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                env=environ, stdout=log, stderr=log,
+                SCRIPT,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                env=environ,
+                stdout=log,
+                stderr=log,
             )
         deadline = time.monotonic() + 60
         async with aiohttp.ClientSession() as http:
@@ -178,7 +185,7 @@ async def test_sigkill_during_intake_loses_and_doubles_nothing_after_reconciliat
             async with gate:
                 try:
                     status = (await driver.send_event(event, event_id=event_id, retry_num=attempt or None)).status
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     status = None
             if status == 200:
                 tally.delivered += 1
@@ -195,7 +202,9 @@ async def test_sigkill_during_intake_loses_and_doubles_nothing_after_reconciliat
             pending, retries[:] = list(retries), []
             tally.redelivered += len(pending)
             sends = [deliver(e, i, a) for e, i, a in pending]
-            sends += [deliver(workload.next_event(), f"EvCrash{round_no:02d}{n:03d}", 0) for n in range(EVENTS_PER_ROUND)]
+            sends += [
+                deliver(workload.next_event(), f"EvCrash{round_no:02d}{n:03d}", 0) for n in range(EVENTS_PER_ROUND)
+            ]
             sending = asyncio.gather(*sends)
             await asyncio.sleep(rng.uniform(0.0, 0.5))  # a random point during intake
             await serve.kill()

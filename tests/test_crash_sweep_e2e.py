@@ -31,10 +31,10 @@ import random
 import signal
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from sqlalchemy import select
@@ -69,7 +69,7 @@ class Kill:
     unplanned: list[str] = field(default_factory=list)  # sent and marked, next reminder not planned
 
 
-PLANNING_INSTANT = datetime(2026, 3, 16, 7, tzinfo=timezone.utc)
+PLANNING_INSTANT = datetime(2026, 3, 16, 7, tzinfo=UTC)
 """A Monday 07:00 UTC: Tokyo's working day is ending, Paris's and New York's are ahead the
 same day, so every assignment falls due within seven hours of it."""
 
@@ -101,7 +101,9 @@ def environ(rig: Rig) -> dict[str, str]:
 def nudge_messages(emulator: SlackEmulator) -> list[dict]:
     """Every message in the workspace that carries a nudge's key."""
     return [
-        m for channel in emulator.channels for m in emulator.messages(channel)
+        m
+        for channel in emulator.channels
+        for m in emulator.messages(channel)
         if (m.get("metadata") or {}).get("event_type") == NUDGE_EVENT_TYPE
     ]
 
@@ -139,7 +141,9 @@ async def seed_items(rig: Rig) -> None:
         owner = OWNERS[n % len(OWNERS)]
         before = len(rig.emulator.responses())
         await rig.driver.slash_command(
-            INCIDENT_CHANNEL, ALICE, f"action <@{owner}|x> {due.isoformat()} Add a p99 latency alert on shard {n} at 800 ms"
+            INCIDENT_CHANNEL,
+            ALICE,
+            f"action <@{owner}|x> {due.isoformat()} Add a p99 latency alert on shard {n} at 800 ms",
         )
         answer = (await rig.responses(before + 1))[-1]
         assert "Action item added" in answer["text"], answer["text"]
@@ -162,13 +166,18 @@ class Sweeper:
         # Slack's clock reads what the sweeper's does (plus the real seconds that pass).
         self.rig.emulator.clock = ShiftedClock(self.at)
         self.process = await asyncio.create_subprocess_exec(
-            SCRIPT, "sweep", "--at", self.at.isoformat(), env=environ(self.rig),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            SCRIPT,
+            "sweep",
+            "--at",
+            self.at.isoformat(),
+            env=environ(self.rig),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
 
     def answered(self, method: str) -> int:
         """Calls of `method` this process has made and Slack has answered."""
-        return sum(1 for c in self.rig.emulator.calls[self.calls_before:] if c["method"] == method)
+        return sum(1 for c in self.rig.emulator.calls[self.calls_before :] if c["method"] == method)
 
     def arrived(self, method: str) -> int:
         """Calls of `method` this process has made: answered, or in flight now."""
@@ -221,7 +230,9 @@ async def run_and_kill(sweeper: Sweeper, rng: random.Random, plan: str) -> bool:
     elif plan == "post answered":  # the answer is back: marking and planning, composing the next
         reached = await sweeper.until(lambda: sweeper.answered("chat.postMessage") >= n, rng.uniform(0, 0.015))
     else:  # recovering a crashed sweeper's claim, asking Slack whether it was sent
-        reached = await sweeper.until(lambda: sweeper.arrived("conversations.history") >= n, rng.uniform(0, HISTORY_DELAY / 2))
+        reached = await sweeper.until(
+            lambda: sweeper.arrived("conversations.history") >= n, rng.uniform(0, HISTORY_DELAY / 2)
+        )
     killed = await sweeper.kill()
     return reached and killed
 
@@ -256,7 +267,10 @@ def report(backend: str, seed: int, kills: list[Kill], ended_first: int) -> str:
         + ", ".join(f"{n} {where}" for where, n in sorted(landed.items()))
         + f"; {sum(len(k.in_window) for k in kills)} messages in Slack and not marked at a kill, recovered from Slack"
     ]
-    lines += [f"  {k.at:%H:%M} {k.plan:<17} -> {k.landed} {k.in_window or k.recovering or ''} {k.unplanned or ''}" for k in kills]
+    lines += [
+        f"  {k.at:%H:%M} {k.plan:<17} -> {k.landed} {k.in_window or k.recovering or ''} {k.unplanned or ''}"
+        for k in kills
+    ]
     return "\n".join(lines)
 
 
@@ -299,7 +313,10 @@ async def test_sweepers_killed_at_random_points_send_every_nudge_exactly_once(ri
                 at += CLAIM_LEASE + timedelta(minutes=1)
                 continue
             # Restart later: mostly just past the lease, sometimes inside it, sometimes long after.
-            gap = rng.choice([CLAIM_LEASE + timedelta(minutes=1)] * 4 + [timedelta(minutes=2), timedelta(minutes=rng.randint(25, 45))])
+            gap = rng.choice(
+                [CLAIM_LEASE + timedelta(minutes=1)] * 4
+                + [timedelta(minutes=2), timedelta(minutes=rng.randint(25, 45))]
+            )
             at += gap if at + gap < long_gaps_until else CLAIM_LEASE + timedelta(minutes=1)
 
         # Restarted for good: one sweep past every lease recovers and sends the rest; a second sends nothing.
@@ -318,9 +335,13 @@ async def test_sweepers_killed_at_random_points_send_every_nudge_exactly_once(ri
         # Nothing doubled: every key in exactly one message.
         in_slack = keys_in_slack(rig.emulator)
         doubled = {
-            key: [f"{datetime.fromtimestamp(float(m['ts']), timezone.utc):%H:%M:%S}" for m in nudge_messages(rig.emulator)
-                  if m["metadata"]["event_payload"]["key"] == key]
-            for key, n in in_slack.items() if n > 1
+            key: [
+                f"{datetime.fromtimestamp(float(m['ts']), UTC):%H:%M:%S}"
+                for m in nudge_messages(rig.emulator)
+                if m["metadata"]["event_payload"]["key"] == key
+            ]
+            for key, n in in_slack.items()
+            if n > 1
         }
         assert not doubled, f"sent more than once (at): {doubled}"
         # Nothing missing: every nudge that was due is sent, once, and recorded as sent.
@@ -328,7 +349,9 @@ async def test_sweepers_killed_at_random_points_send_every_nudge_exactly_once(ri
         assert [k for k in due if rows[k].status != "sent"] == [], "every assignment that was due is sent"
         assert set(in_slack) == {k for k, r in rows.items() if r.status == "sent"}
         assert [r.key for r in rows.values() if r.status == "claimed"] == [], "no claim left behind"
-        assert [r.key for r in rows.values() if r.status == "pending" and r.not_before <= at] == [], "nothing due unsent"
+        assert [r.key for r in rows.values() if r.status == "pending" and r.not_before <= at] == [], (
+            "nothing due unsent"
+        )
         for r in rows.values():
             if r.status == "sent":
                 message = rig.emulator.message(r.message_channel, r.message_ts)

@@ -21,8 +21,12 @@ async def test_the_demo_plays_on_a_moving_clock_shared_by_the_bot_and_slack(tmp_
     assert "Duration 25 min" in text and "Duration 0 s" not in text
     rows = re.findall(r"^\| 2026-03-10 (\d\d:\d\d):\d\d UTC \| (\w+) \| (.*?) \| (\w+) \|$", text, re.M)
     assert [(time, who, kind) for time, who, _, kind in rows] == [
-        ("14:04", "alice", "lifecycle"), ("14:05", "bob", "message"), ("14:06", "carol", "message"),
-        ("14:09", "alice", "message"), ("14:21", "bob", "note"), ("14:30", "alice", "lifecycle"),
+        ("14:04", "alice", "lifecycle"),
+        ("14:05", "bob", "message"),
+        ("14:06", "carol", "message"),
+        ("14:09", "alice", "message"),
+        ("14:21", "bob", "note"),
+        ("14:30", "alice", "lifecycle"),
     ]
     # The follow-through: the meeting nudge again the next day, each owner's first DM on a
     # working morning in their own time zone.

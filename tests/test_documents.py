@@ -1,10 +1,11 @@
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.postmortem_content import ActionItemDraft, Impact, PostmortemContent
 from bot.postmortem_document import (
@@ -20,12 +21,25 @@ from bot.postmortem_document import (
 )
 from bot.views import ActionItemView, IncidentView, TimelineItem
 
-START = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
 SECTIONS = [
-    "Summary", "Impact", "Detection", "Timeline", "Root cause", "Five whys", "Contributing factors",
-    "Technical", "Process", "Human", "Cause category", "What went well", "What went wrong",
-    "Where we got lucky", "Lessons learned", "Action items",
+    "Summary",
+    "Impact",
+    "Detection",
+    "Timeline",
+    "Root cause",
+    "Five whys",
+    "Contributing factors",
+    "Technical",
+    "Process",
+    "Human",
+    "Cause category",
+    "What went well",
+    "What went wrong",
+    "Where we got lucky",
+    "Lessons learned",
+    "Action items",
 ]
 # Sections that say "not written yet" when empty (the timeline has its own wording).
 WRITTEN_SECTIONS = 12
@@ -34,8 +48,17 @@ PLACEHOLDER_HTML = '<p class="missing" title="Not written yet">—</p>'
 
 
 def incident(**overrides) -> IncidentView:
-    fields = dict(id=1, team_id="T1", channel_id="C1", title="Cache stampede", severity=2, status="resolved",
-                  commander_id="U1", started_at=START, resolved_at=START + timedelta(hours=1, minutes=47, seconds=30))
+    fields = dict(
+        id=1,
+        team_id="T1",
+        channel_id="C1",
+        title="Cache stampede",
+        severity=2,
+        status="resolved",
+        commander_id="U1",
+        started_at=START,
+        resolved_at=START + timedelta(hours=1, minutes=47, seconds=30),
+    )
     fields.update(overrides)
     return IncidentView(**fields)
 
@@ -43,14 +66,22 @@ def incident(**overrides) -> IncidentView:
 def timeline(text: str = "rolled back") -> list[TimelineItem]:
     return [
         TimelineItem(occurred_at=START, kind="lifecycle", user_id="U1", text="declared"),
-        TimelineItem(occurred_at=START + timedelta(minutes=5), kind="message", user_id="U2", text=text,
-                     ts="1795442701.000100", file_names=("graph.png",), edited=True),
+        TimelineItem(
+            occurred_at=START + timedelta(minutes=5),
+            kind="message",
+            user_id="U2",
+            text=text,
+            ts="1795442701.000100",
+            file_names=("graph.png",),
+            edited=True,
+        ),
         TimelineItem(occurred_at=START + timedelta(minutes=9), kind="note", user_id="U3", text="paged db team"),
     ]
 
 
 def content(text: str | None = None) -> PostmortemContent:
     """Every field written; `text` (if given) is put in every free-text field."""
+
     def t(default: str) -> str:
         return default if text is None else text
 
@@ -58,8 +89,13 @@ def content(text: str | None = None) -> PostmortemContent:
         title=t("Checkout cache stampede"),
         severity=1,
         summary=t("The cache expired at once."),
-        impact=Impact(users_affected=t("40% of checkouts"), duration=t("1 h 40 min"), revenue=t("about $12k"),
-                      sla_breached=True, support_tickets=t("37")),
+        impact=Impact(
+            users_affected=t("40% of checkouts"),
+            duration=t("1 h 40 min"),
+            revenue=t("about $12k"),
+            sla_breached=True,
+            support_tickets=t("37"),
+        ),
         detection_how=t("p99 alert"),
         detection_time=t("6 minutes"),
         root_cause=t("A TTL set to the same value everywhere."),
@@ -76,21 +112,48 @@ def content(text: str | None = None) -> PostmortemContent:
     )
 
 
-def action_items(text: str = "Add TTL jitter", ticket: str = "https://tracker.example/OPS-1?a=1&b=2") -> list[ActionItemView]:
+def action_items(
+    text: str = "Add TTL jitter", ticket: str = "https://tracker.example/OPS-1?a=1&b=2"
+) -> list[ActionItemView]:
     return [
-        ActionItemView(id=1, title=text, owner_id="U2", due=date(2026, 12, 1), priority="P1", type="prevent",
-                       status="open", ticket_url=ticket),
-        ActionItemView(id=2, title="Runbook", owner_id="U9", due=None, priority="P3", type="process",
-                       status="in_progress", ticket_url=""),
+        ActionItemView(
+            id=1,
+            title=text,
+            owner_id="U2",
+            due=date(2026, 12, 1),
+            priority="P1",
+            type="prevent",
+            status="open",
+            ticket_url=ticket,
+        ),
+        ActionItemView(
+            id=2,
+            title="Runbook",
+            owner_id="U9",
+            due=None,
+            priority="P3",
+            type="process",
+            status="in_progress",
+            ticket_url="",
+        ),
     ]
 
 
-def full_data(text: str | None = None, *, ticket: str = "https://tracker.example/OPS-1?a=1&b=2",
-              names: dict | None = None, timeline_text: str = "rolled back") -> dict:
+def full_data(
+    text: str | None = None,
+    *,
+    ticket: str = "https://tracker.example/OPS-1?a=1&b=2",
+    names: dict | None = None,
+    timeline_text: str = "rolled back",
+) -> dict:
     return document_data(
-        incident(), timeline(timeline_text), content=content(text),
-        action_items=action_items(text or "Add TTL jitter", ticket), postmortem_status="in_review",
-        authors=["U1", "U3"], user_names={"U1": "Alice", "U2": "Bob"} if names is None else names,
+        incident(),
+        timeline(timeline_text),
+        content=content(text),
+        action_items=action_items(text or "Add TTL jitter", ticket),
+        postmortem_status="in_review",
+        authors=["U1", "U3"],
+        user_names={"U1": "Alice", "U2": "Bob"} if names is None else names,
     )
 
 
@@ -143,6 +206,7 @@ def table_rows(markdown: str) -> list[str]:
 
 # --- Markdown cells and prose -----------------------------------------------------------------
 
+
 def test_md_cell_keeps_tables_intact():
     assert md_cell("a | b\nc") == "a \\| b<br>c"
     assert md_cell(None) == ""
@@ -174,12 +238,24 @@ def test_md_text_never_starts_a_block(typed):
 def test_http_url_links_only_web_addresses():
     assert http_url("https://tracker.example/OPS-1") == "https://tracker.example/OPS-1"
     assert http_url(" HTTP://tracker.example/x ") == "HTTP://tracker.example/x"
-    for bad in ["javascript:alert(1)", "JaVaScRiPt:alert(1)", "java\tscript:alert(1)", "data:text/html,x",
-                "/relative", "//evil.example", "https://x.example/\"><img src=x>", "OPS-1", "", None, "http://"]:
+    for bad in [
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "java\tscript:alert(1)",
+        "data:text/html,x",
+        "/relative",
+        "//evil.example",
+        'https://x.example/"><img src=x>',
+        "OPS-1",
+        "",
+        None,
+        "http://",
+    ]:
         assert http_url(bad) is None, bad
 
 
 # --- document data ----------------------------------------------------------------------------
+
 
 def test_document_data_holds_what_people_wrote():
     data = full_data()
@@ -191,21 +267,47 @@ def test_document_data_holds_what_people_wrote():
     assert (data["duration"], data["duration_seconds"]) == ("1 h 47 min", 6450)
     assert data["authors"] == ["U1", "U3"] and data["user_names"] == {"U1": "Alice", "U2": "Bob"}
     assert data["summary"] == "The cache expired at once."
-    assert data["impact"] == {"users_affected": "40% of checkouts", "duration": "1 h 40 min",
-                              "revenue": "about $12k", "sla_breached": True, "support_tickets": "37"}
+    assert data["impact"] == {
+        "users_affected": "40% of checkouts",
+        "duration": "1 h 40 min",
+        "revenue": "about $12k",
+        "sla_breached": True,
+        "support_tickets": "37",
+    }
     assert data["detection"] == {"how": "p99 alert", "time_to_detect": "6 minutes"}
     assert data["whys"] == ["Why one", "Why two"]
-    assert data["contributing_factors"] == {"technical": "No jitter", "process": "No review of TTL changes",
-                                            "human": "Alert fatigue"}
+    assert data["contributing_factors"] == {
+        "technical": "No jitter",
+        "process": "No review of TTL changes",
+        "human": "Alert fatigue",
+    }
     assert (data["cause_category"], data["cause_category_label"]) == ("configuration", "Configuration")
     assert (data["went_well"], data["went_wrong"], data["lucky"], data["lessons"]) == (
-        "Rollback was quick", "Paging was slow", "It was not Black Friday", "Add jitter to TTLs")
+        "Rollback was quick",
+        "Paging was slow",
+        "It was not Black Friday",
+        "Add jitter to TTLs",
+    )
     # Stored items, not the modal's draft rows.
     assert data["action_items"] == [
-        {"title": "Add TTL jitter", "owner": "U2", "due": "2026-12-01", "priority": "P1", "type": "prevent",
-         "status": "open", "ticket": "https://tracker.example/OPS-1?a=1&b=2"},
-        {"title": "Runbook", "owner": "U9", "due": None, "priority": "P3", "type": "process",
-         "status": "in_progress", "ticket": None},
+        {
+            "title": "Add TTL jitter",
+            "owner": "U2",
+            "due": "2026-12-01",
+            "priority": "P1",
+            "type": "prevent",
+            "status": "open",
+            "ticket": "https://tracker.example/OPS-1?a=1&b=2",
+        },
+        {
+            "title": "Runbook",
+            "owner": "U9",
+            "due": None,
+            "priority": "P3",
+            "type": "process",
+            "status": "in_progress",
+            "ticket": None,
+        },
     ]
     assert [entry["kind"] for entry in data["timeline"]] == ["lifecycle", "message", "note"]
 
@@ -228,27 +330,54 @@ def test_document_data_refuses_an_unknown_postmortem_status():
         document_data(incident(), [], postmortem_status="done")
 
 
-@pytest.mark.parametrize("seconds, text", [
-    (0, "0 s"), (59, "59 s"), (60, "1 min"), (6450, "1 h 47 min"), (7200, "2 h"),
-    (26 * 3600 + 5 * 60, "1 d 2 h 5 min"), (3 * 86400, "3 d"), (None, None), (-5, None),
-])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0, "0 s"),
+        (59, "59 s"),
+        (60, "1 min"),
+        (6450, "1 h 47 min"),
+        (7200, "2 h"),
+        (26 * 3600 + 5 * 60, "1 d 2 h 5 min"),
+        (3 * 86400, "3 d"),
+        (None, None),
+        (-5, None),
+    ],
+)
 def test_duration_text(seconds, text):
     assert duration_text(seconds) == text
 
 
 # --- Markdown ---------------------------------------------------------------------------------
 
+
 def test_markdown_timeline_table_has_one_row_per_entry_whatever_the_text():
-    incident = IncidentView(id=1, team_id="T1", channel_id="C1", title="Cache | stampede", severity=2, status="active",
-                        commander_id="U1", started_at=START)
+    incident = IncidentView(
+        id=1,
+        team_id="T1",
+        channel_id="C1",
+        title="Cache | stampede",
+        severity=2,
+        status="active",
+        commander_id="U1",
+        started_at=START,
+    )
     items = [
         TimelineItem(occurred_at=START, kind="lifecycle", user_id="U1", text="declared"),
-        TimelineItem(occurred_at=START, kind="message", user_id="U2", text="line1\nline2 | pipe", ts="1795442401.000100"),
+        TimelineItem(
+            occurred_at=START, kind="message", user_id="U2", text="line1\nline2 | pipe", ts="1795442401.000100"
+        ),
     ]
     data = document_data(incident, items)
     assert data["timeline"][1] == {
-        "ts": "1795442401.000100", "time": "2026-11-23T14:00:00Z", "kind": "message", "user": "U2",
-        "text": "line1\nline2 | pipe", "thread_ts": None, "files": [], "edited": False,
+        "ts": "1795442401.000100",
+        "time": "2026-11-23T14:00:00Z",
+        "kind": "message",
+        "user": "U2",
+        "text": "line1\nline2 | pipe",
+        "thread_ts": None,
+        "files": [],
+        "edited": False,
     }
     markdown = render_markdown(data)
     assert markdown.startswith("# Post-mortem: Cache | stampede\n")
@@ -277,8 +406,9 @@ def test_markdown_has_every_section_in_order():
     assert "| 2026-11-23 14:05:00 UTC | Bob | rolled back (files: graph.png) _(edited)_ | message |" in markdown
     assert "1. Why one\n2. Why two\n" in markdown
     assert "## Cause category\n\nConfiguration\n" in markdown
-    assert ("| Add TTL jitter | Bob | 2026-12-01 | P1 (urgent) | Prevent | Open "
-            "| <https://tracker.example/OPS-1?a=1&b=2> |") in markdown
+    assert (
+        "| Add TTL jitter | Bob | 2026-12-01 | P1 (urgent) | Prevent | Open | <https://tracker.example/OPS-1?a=1&b=2> |"
+    ) in markdown
     assert "| Runbook | U9 | — | P3 (later) | Process | In progress | — |" in markdown
     assert PLACEHOLDER_MD not in markdown
 
@@ -288,8 +418,14 @@ HOSTILE_MD = "# Owned\n---\nsetext\n===\n| a | b |\nh | h\n:-- | --:\n```\n<!-- 
 
 def test_markdown_user_text_cannot_change_the_document_structure():
     clean = render_markdown(full_data("plain words"))
-    hostile = render_markdown(full_data(HOSTILE_MD, names={"U1": "# Alice\n|", "U2": "---"},
-                                        timeline_text=HOSTILE_MD, ticket="[x](javascript:alert(1)) | y"))
+    hostile = render_markdown(
+        full_data(
+            HOSTILE_MD,
+            names={"U1": "# Alice\n|", "U2": "---"},
+            timeline_text=HOSTILE_MD,
+            ticket="[x](javascript:alert(1)) | y",
+        )
+    )
     # The only headings are the template's own.
     assert len(md_headings(hostile)) == len(md_headings(clean))
     assert md_headings(hostile)[1:] == md_headings(clean)[1:]
@@ -301,7 +437,10 @@ def test_markdown_user_text_cannot_change_the_document_structure():
         assert not re.match(r"^(?:-{3,}|={3,}|```|~~~|>|<|[-+*] | {4})", line), line
     assert [line[:3] for line in hostile.splitlines() if re.match(r"^\d+[.)]", line)] == ["1. ", "2. "]
     # What people typed is still all there, line by line.
-    assert "\\# Owned  \n\\---  \nsetext  \n\\===  \n\\| a | b |  \nh | h  \n\\:-- | --:  \n\\```  \n\\<!-- hide the rest" in hostile
+    assert (
+        "\\# Owned  \n\\---  \nsetext  \n\\===  \n\\| a | b |  \nh | h  \n\\:-- | --:  \n\\```  \n\\<!-- hide the rest"
+        in hostile
+    )
     assert "[x](javascript" not in hostile
 
 
@@ -312,7 +451,8 @@ def test_markdown_shows_what_is_missing():
     assert "| Post-mortem status | Not started |" in markdown
     assert "| Duration | ongoing |" in markdown and "| Resolved (UTC) | not yet |" in markdown
     assert [h.lstrip("#").strip() for h in md_headings(markdown)[1:]] == [
-        s for s in SECTIONS if s not in ("Technical", "Process", "Human")]
+        s for s in SECTIONS if s not in ("Technical", "Process", "Human")
+    ]
 
 
 def test_markdown_whys_keep_their_numbering_across_lines():
@@ -321,6 +461,7 @@ def test_markdown_whys_keep_their_numbering_across_lines():
 
 
 # --- HTML -------------------------------------------------------------------------------------
+
 
 def test_html_templates_are_autoescaped_and_markdown_ones_are_not():
     env = template_environment()
@@ -335,9 +476,17 @@ def test_html_is_a_standalone_page_with_every_section_in_order():
     page = Page(html)
     assert {"html", "head", "meta", "title", "style", "body"} <= page.tags()
     assert page.headings == ["Post-mortem: Checkout cache stampede", *SECTIONS]
-    for shown in ["<th scope=\"row\">Post-mortem status</th><td>In review</td>", "<td>1 h 47 min</td>",
-                  "<td>2026-11-23 15:47:30 UTC</td>", "<td>Alice, U3</td>", "<p>Configuration</p>", "<li class=\"prose\">Why two</li>", "(edited)", "(files: graph.png)",
-                  '<a href="https://tracker.example/OPS-1?a=1&amp;b=2"']:
+    for shown in [
+        '<th scope="row">Post-mortem status</th><td>In review</td>',
+        "<td>1 h 47 min</td>",
+        "<td>2026-11-23 15:47:30 UTC</td>",
+        "<td>Alice, U3</td>",
+        "<p>Configuration</p>",
+        '<li class="prose">Why two</li>',
+        "(edited)",
+        "(files: graph.png)",
+        '<a href="https://tracker.example/OPS-1?a=1&amp;b=2"',
+    ]:
         assert shown in html, shown
     assert PLACEHOLDER_HTML not in html
 
@@ -348,16 +497,27 @@ def test_html_shows_what_is_missing():
     assert Page(html).headings[1:] == [s for s in SECTIONS if s not in ("Technical", "Process", "Human")]
 
 
-HOSTILE_HTML = '<script>alert(1)</script>"><img src=x onerror=alert(2)>\'><svg onload=alert(3)>'
+HOSTILE_HTML = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>'><svg onload=alert(3)>"
 
 
-@pytest.mark.parametrize("ticket", [
-    "javascript:alert(1)", " JavaScript:alert(1)", "java\nscript:alert(1)", 'https://x.example/"><img src=x onerror=1>',
-    "data:text/html,<script>alert(1)</script>", HOSTILE_HTML,
-])
+@pytest.mark.parametrize(
+    "ticket",
+    [
+        "javascript:alert(1)",
+        " JavaScript:alert(1)",
+        "java\nscript:alert(1)",
+        'https://x.example/"><img src=x onerror=1>',
+        "data:text/html,<script>alert(1)</script>",
+        HOSTILE_HTML,
+    ],
+)
 def test_html_user_text_is_inert(ticket):
-    data = full_data(HOSTILE_HTML, names={"U1": HOSTILE_HTML, "U2": '" onmouseover="alert(1)'},
-                     timeline_text=HOSTILE_HTML, ticket=ticket)
+    data = full_data(
+        HOSTILE_HTML,
+        names={"U1": HOSTILE_HTML, "U2": '" onmouseover="alert(1)'},
+        timeline_text=HOSTILE_HTML,
+        ticket=ticket,
+    )
     data["timeline"][1]["files"] = [HOSTILE_HTML]
     html = render_html(data)
     page = Page(html)
@@ -372,6 +532,7 @@ def test_html_user_text_is_inert(ticket):
 
 
 # --- formats and overrides --------------------------------------------------------------------
+
 
 def test_render_json_round_trips():
     data = full_data("Ünïcode — “quotes” 🔥")
@@ -390,7 +551,8 @@ def test_render_dispatches_on_format():
 
 def test_postmortem_templates_override_is_searched_first(tmp_path, monkeypatch):
     (tmp_path / "postmortem.md.j2").write_text(
-        "Our format: {{ doc.title }} by {{ doc.commander | person }}\n{{ doc.summary | md_text }}\n")
+        "Our format: {{ doc.title }} by {{ doc.commander | person }}\n{{ doc.summary | md_text }}\n"
+    )
     monkeypatch.setenv("POSTMORTEM_TEMPLATES", str(tmp_path))
     data = full_data("# typed")
     assert render_markdown(data) == "Our format: # typed by Alice\n\\# typed\n"
@@ -405,13 +567,33 @@ def test_postmortem_templates_override_is_searched_first(tmp_path, monkeypatch):
 # Every place of the document a person's words reach; each gets its own marker, so a failure
 # names the field that let a link through.
 DOCUMENT_FIELDS = [
-    "title", "summary", "impact.users_affected", "impact.duration", "impact.revenue", "impact.support_tickets",
-    "detection_how", "detection_time", "root_cause", "why", "factors_technical", "factors_process",
-    "factors_human", "went_well", "went_wrong", "lucky", "lessons", "action_item_title", "action_item_ticket",
-    "timeline_text", "file_name", "person_name",
+    "title",
+    "summary",
+    "impact.users_affected",
+    "impact.duration",
+    "impact.revenue",
+    "impact.support_tickets",
+    "detection_how",
+    "detection_time",
+    "root_cause",
+    "why",
+    "factors_technical",
+    "factors_process",
+    "factors_human",
+    "went_well",
+    "went_wrong",
+    "lucky",
+    "lessons",
+    "action_item_title",
+    "action_item_ticket",
+    "timeline_text",
+    "file_name",
+    "person_name",
 ]
-LINKS = ("[click](https://evil.example/{m}) ![img](https://evil.example/{m}.png) [ref]: https://evil.example/{m}\n"
-         "[also][ref] <https://evil.example/{m}> <a href=\"https://evil.example/{m}\">a</a> | c")
+LINKS = (
+    "[click](https://evil.example/{m}) ![img](https://evil.example/{m}.png) [ref]: https://evil.example/{m}\n"
+    '[also][ref] <https://evil.example/{m}> <a href="https://evil.example/{m}">a</a> | c'
+)
 # A Markdown link or image not preceded by a backslash, an autolink to the typed address, or
 # raw HTML. (The ticket column's own autolink is the bot's, to a checked http(s) address.)
 LIVE_MD = re.compile(r"(?<!\\)(?:!?\[[^\]\n]*(?<!\\)\]\s*[(:\[]|<https?://evil|<a\b|<img\b)")
@@ -438,8 +620,15 @@ def _hostile_document(field: str) -> dict:
         names = {"U1": text, "U2": text}
     else:
         setattr(written, field, text)
-    data = document_data(incident(), timeline(timeline_text), content=written, action_items=items,
-                         postmortem_status="in_review", authors=["U1"], user_names=names)
+    data = document_data(
+        incident(),
+        timeline(timeline_text),
+        content=written,
+        action_items=items,
+        postmortem_status="in_review",
+        authors=["U1"],
+        user_names=names,
+    )
     data["timeline"][1]["files"] = files
     return data
 

@@ -11,19 +11,19 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from slack_sdk.errors import SlackApiError
-from slack_sdk.models.metadata import Metadata
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from slack_sdk.models.metadata import Metadata
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
@@ -75,8 +75,7 @@ def modal(title: str = "Post-mortem", blocks: int = 1, **extra: Any) -> dict[str
     return {
         "type": "modal",
         "title": {"type": "plain_text", "text": title},
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"b{i}"}}
-                   for i in range(blocks)],
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"b{i}"}} for i in range(blocks)],
         **extra,
     }
 
@@ -107,8 +106,7 @@ async def test_missing_and_wrong_tokens(slack: SlackEmulator) -> None:
     assert await slack_error(AsyncWebClient(base_url=slack.api_url).auth_test()) == "not_authed"
     wrong = AsyncWebClient(token="xoxb-wrong", base_url=slack.api_url)
     assert await slack_error(wrong.auth_test()) == "invalid_auth"
-    assert slack.calls[-1] == {"method": "auth.test", "args": {}, "status": 200, "ok": False,
-                               "error": "invalid_auth"}
+    assert slack.calls[-1] == {"method": "auth.test", "args": {}, "status": 200, "ok": False, "error": "invalid_auth"}
 
 
 async def test_unknown_method(client: AsyncWebClient) -> None:
@@ -118,18 +116,15 @@ async def test_unknown_method(client: AsyncWebClient) -> None:
 async def test_form_body_with_token_field(slack: SlackEmulator) -> None:
     """Clients other than slack_sdk may send the token as a form field."""
     form = {"token": slack.bot_token, "channel": INCIDENT, "text": "form", "blocks": "[]"}
-    async with aiohttp.ClientSession() as http, \
-            http.post(slack.api_url + "chat.postMessage", data=form) as response:
+    async with aiohttp.ClientSession() as http, http.post(slack.api_url + "chat.postMessage", data=form) as response:
         body = await response.json()
     assert body["ok"] is True
     assert slack.message(INCIDENT, body["ts"])["text"] == "form"
     assert "token" not in slack.calls_to("chat.postMessage")[-1]["args"]
 
 
-async def test_app_token_only_for_socket_mode(slack: SlackEmulator,
-                                              client: AsyncWebClient) -> None:
-    assert await slack_error(client.apps_connections_open(app_token=slack.bot_token)) \
-        == "not_allowed_token_type"
+async def test_app_token_only_for_socket_mode(slack: SlackEmulator, client: AsyncWebClient) -> None:
+    assert await slack_error(client.apps_connections_open(app_token=slack.bot_token)) == "not_allowed_token_type"
     app = AsyncWebClient(token=slack.app_token, base_url=slack.api_url)
     response = await app.apps_connections_open(app_token=slack.app_token)
     assert response["url"].startswith("ws://")
@@ -139,8 +134,7 @@ async def test_app_token_only_for_socket_mode(slack: SlackEmulator,
 # ----------------------------------------------------------------------- chat.*
 
 
-async def test_post_message_stores_bot_message(slack: SlackEmulator,
-                                               client: AsyncWebClient) -> None:
+async def test_post_message_stores_bot_message(slack: SlackEmulator, client: AsyncWebClient) -> None:
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*hello*"}}]
     response = await client.chat_postMessage(channel=INCIDENT, text="hello", blocks=blocks)
     assert response["channel"] == INCIDENT
@@ -153,12 +147,9 @@ async def test_post_message_stores_bot_message(slack: SlackEmulator,
 
 
 async def test_post_message_errors(client: AsyncWebClient) -> None:
-    assert await slack_error(client.chat_postMessage(channel=LOBBY, text="x")) \
-        == "not_in_channel"
-    assert await slack_error(client.chat_postMessage(channel=SECRET, text="x")) \
-        == "channel_not_found"
-    assert await slack_error(client.chat_postMessage(channel="C0NOWHERE1", text="x")) \
-        == "channel_not_found"
+    assert await slack_error(client.chat_postMessage(channel=LOBBY, text="x")) == "not_in_channel"
+    assert await slack_error(client.chat_postMessage(channel=SECRET, text="x")) == "channel_not_found"
+    assert await slack_error(client.chat_postMessage(channel="C0NOWHERE1", text="x")) == "channel_not_found"
     assert await slack_error(client.chat_postMessage(channel=OLD, text="x")) == "is_archived"
     with pytest.warns(UserWarning, match="text"):  # slack_sdk warns before sending
         assert await slack_error(client.chat_postMessage(channel=INCIDENT)) == "no_text"
@@ -166,12 +157,10 @@ async def test_post_message_errors(client: AsyncWebClient) -> None:
     with pytest.raises(SlackApiError) as caught:
         await client.chat_postMessage(channel=INCIDENT, text="x", blocks=bad_blocks)
     assert caught.value.response["error"] == "invalid_blocks"
-    assert "missing required field: type" in \
-        caught.value.response["response_metadata"]["messages"][0]
+    assert "missing required field: type" in caught.value.response["response_metadata"]["messages"][0]
 
 
-async def test_post_message_to_user_id_opens_dm(slack: SlackEmulator,
-                                                client: AsyncWebClient) -> None:
+async def test_post_message_to_user_id_opens_dm(slack: SlackEmulator, client: AsyncWebClient) -> None:
     response = await client.chat_postMessage(channel=ALICE, text="psst")
     dm = response["channel"]
     assert dm.startswith("D")
@@ -179,11 +168,9 @@ async def test_post_message_to_user_id_opens_dm(slack: SlackEmulator,
     assert [m["text"] for m in slack.messages(dm)] == ["psst"]
 
 
-async def test_thread_reply_updates_parent(slack: SlackEmulator,
-                                           client: AsyncWebClient) -> None:
+async def test_thread_reply_updates_parent(slack: SlackEmulator, client: AsyncWebClient) -> None:
     parent = slack.post_user_message(INCIDENT, ALICE, "db is down")
-    reply = await client.chat_postMessage(channel=INCIDENT, text="on it",
-                                          thread_ts=parent["ts"])
+    reply = await client.chat_postMessage(channel=INCIDENT, text="on it", thread_ts=parent["ts"])
     assert reply["message"]["thread_ts"] == parent["ts"]
     stored = slack.message(INCIDENT, parent["ts"])
     assert stored["reply_count"] == 1
@@ -194,25 +181,19 @@ async def test_thread_reply_updates_parent(slack: SlackEmulator,
 async def test_post_ephemeral(slack: SlackEmulator, client: AsyncWebClient) -> None:
     response = await client.chat_postEphemeral(channel=INCIDENT, user=ALICE, text="only you")
     assert response["message_ts"]
-    assert slack.ephemerals(INCIDENT) == [{"channel": INCIDENT, "user": ALICE,
-                                           "text": "only you", "blocks": None,
-                                           "thread_ts": None}]
+    assert slack.ephemerals(INCIDENT) == [
+        {"channel": INCIDENT, "user": ALICE, "text": "only you", "blocks": None, "thread_ts": None}
+    ]
     assert slack.messages(INCIDENT) == []
-    assert await slack_error(client.chat_postEphemeral(channel=INCIDENT, user=CAROL,
-                                                       text="x")) == "user_not_in_channel"
-    assert await slack_error(client.chat_postEphemeral(channel=LOBBY, user=ALICE,
-                                                       text="x")) == "not_in_channel"
+    assert await slack_error(client.chat_postEphemeral(channel=INCIDENT, user=CAROL, text="x")) == "user_not_in_channel"
+    assert await slack_error(client.chat_postEphemeral(channel=LOBBY, user=ALICE, text="x")) == "not_in_channel"
 
 
-async def test_update_and_delete_only_own_messages(slack: SlackEmulator,
-                                                   client: AsyncWebClient) -> None:
+async def test_update_and_delete_only_own_messages(slack: SlackEmulator, client: AsyncWebClient) -> None:
     human = slack.post_user_message(INCIDENT, ALICE, "mine")
-    assert await slack_error(client.chat_update(channel=INCIDENT, ts=human["ts"], text="x")) \
-        == "cant_update_message"
-    assert await slack_error(client.chat_delete(channel=INCIDENT, ts=human["ts"])) \
-        == "cant_delete_message"
-    assert await slack_error(client.chat_update(channel=INCIDENT, ts="1.000001", text="x")) \
-        == "message_not_found"
+    assert await slack_error(client.chat_update(channel=INCIDENT, ts=human["ts"], text="x")) == "cant_update_message"
+    assert await slack_error(client.chat_delete(channel=INCIDENT, ts=human["ts"])) == "cant_delete_message"
+    assert await slack_error(client.chat_update(channel=INCIDENT, ts="1.000001", text="x")) == "message_not_found"
 
     blocks = [{"type": "divider"}]
     posted = await client.chat_postMessage(channel=INCIDENT, text="v1", blocks=blocks)
@@ -228,7 +209,8 @@ async def test_permalink(slack: SlackEmulator, client: AsyncWebClient) -> None:
     message = slack.post_user_message(INCIDENT, ALICE, "x")
     response = await client.chat_getPermalink(channel=INCIDENT, message_ts=message["ts"])
     assert response["permalink"] == (
-        f"https://emulated.slack.com/archives/{INCIDENT}/p{message['ts'].replace('.', '')}")
+        f"https://emulated.slack.com/archives/{INCIDENT}/p{message['ts'].replace('.', '')}"
+    )
 
 
 # ----------------------------------------------------------------------- message metadata
@@ -236,41 +218,43 @@ async def test_permalink(slack: SlackEmulator, client: AsyncWebClient) -> None:
 NUDGE = {"event_type": "nudge_sent", "event_payload": {"key": "action_item:7", "n": 1}}
 
 
-async def test_metadata_round_trip_needs_include_all_metadata(
-        slack: SlackEmulator, client: AsyncWebClient) -> None:
+async def test_metadata_round_trip_needs_include_all_metadata(slack: SlackEmulator, client: AsyncWebClient) -> None:
     posted = await client.chat_postMessage(channel=INCIDENT, text="nudge", metadata=NUDGE)
     assert posted["message"]["metadata"] == NUDGE
     assert slack.message(INCIDENT, posted["ts"])["metadata"] == NUDGE
     # slack_sdk's Metadata model is sent as the same JSON object.
     modelled = await client.chat_postMessage(
-        channel=INCIDENT, text="reply", thread_ts=posted["ts"],
-        metadata=Metadata(event_type="reply_sent", event_payload={"of": posted["ts"]}))
+        channel=INCIDENT,
+        text="reply",
+        thread_ts=posted["ts"],
+        metadata=Metadata(event_type="reply_sent", event_payload={"of": posted["ts"]}),
+    )
     assert slack.message(INCIDENT, modelled["ts"])["metadata"] == {
-        "event_type": "reply_sent", "event_payload": {"of": posted["ts"]}}
+        "event_type": "reply_sent",
+        "event_payload": {"of": posted["ts"]},
+    }
     slack.post_user_message(INCIDENT, ALICE, "no metadata here")
 
     plain = (await client.conversations_history(channel=INCIDENT))["messages"]
     assert [m["text"] for m in plain] == ["no metadata here", "nudge"]
     assert all("metadata" not in m for m in plain)
-    full = (await client.conversations_history(channel=INCIDENT,
-                                               include_all_metadata=True))["messages"]
+    full = (await client.conversations_history(channel=INCIDENT, include_all_metadata=True))["messages"]
     assert [m.get("metadata") for m in full] == [None, NUDGE]
 
     thread = (await client.conversations_replies(channel=INCIDENT, ts=posted["ts"]))["messages"]
     assert [m["text"] for m in thread] == ["nudge", "reply"]
     assert all("metadata" not in m for m in thread)
-    thread = (await client.conversations_replies(channel=INCIDENT, ts=posted["ts"],
-                                                 include_all_metadata=True))["messages"]
+    thread = (await client.conversations_replies(channel=INCIDENT, ts=posted["ts"], include_all_metadata=True))[
+        "messages"
+    ]
     assert [m["metadata"]["event_type"] for m in thread] == ["nudge_sent", "reply_sent"]
     # Hiding it from a listing does not lose it.
     assert slack.message(INCIDENT, posted["ts"])["metadata"] == NUDGE
 
 
 async def test_metadata_as_a_form_json_string(slack: SlackEmulator) -> None:
-    form = {"token": slack.bot_token, "channel": INCIDENT, "text": "form",
-            "metadata": json.dumps(NUDGE)}
-    async with aiohttp.ClientSession() as http, \
-            http.post(slack.api_url + "chat.postMessage", data=form) as response:
+    form = {"token": slack.bot_token, "channel": INCIDENT, "text": "form", "metadata": json.dumps(NUDGE)}
+    async with aiohttp.ClientSession() as http, http.post(slack.api_url + "chat.postMessage", data=form) as response:
         body = await response.json()
     assert body["ok"] is True
     assert slack.message(INCIDENT, body["ts"])["metadata"] == NUDGE
@@ -289,32 +273,30 @@ async def test_metadata_as_a_form_json_string(slack: SlackEmulator) -> None:
         json.dumps(["a JSON string", "but not an object"]),
     ],
 )
-async def test_invalid_metadata(slack: SlackEmulator, client: AsyncWebClient,
-                                metadata: Any) -> None:
-    assert await slack_error(client.chat_postMessage(channel=INCIDENT, text="x",
-                                                     metadata=metadata)) \
+async def test_invalid_metadata(slack: SlackEmulator, client: AsyncWebClient, metadata: Any) -> None:
+    assert (
+        await slack_error(client.chat_postMessage(channel=INCIDENT, text="x", metadata=metadata))
         == "invalid_metadata_format"
+    )
     assert slack.messages(INCIDENT) == []
     posted = await client.chat_postMessage(channel=INCIDENT, text="v1", metadata=NUDGE)
-    assert await slack_error(client.chat_update(channel=INCIDENT, ts=posted["ts"], text="v2",
-                                                metadata=metadata)) \
+    assert (
+        await slack_error(client.chat_update(channel=INCIDENT, ts=posted["ts"], text="v2", metadata=metadata))
         == "invalid_metadata_format"
+    )
     unchanged = slack.message(INCIDENT, posted["ts"])
     assert (unchanged["text"], unchanged["metadata"]) == ("v1", NUDGE)
 
 
-async def test_update_keeps_metadata_unless_given(slack: SlackEmulator,
-                                                  client: AsyncWebClient) -> None:
+async def test_update_keeps_metadata_unless_given(slack: SlackEmulator, client: AsyncWebClient) -> None:
     posted = await client.chat_postMessage(channel=INCIDENT, text="v1", metadata=NUDGE)
     updated = await client.chat_update(channel=INCIDENT, ts=posted["ts"], text="v2")
     assert updated["message"]["metadata"] == NUDGE
     assert slack.message(INCIDENT, posted["ts"])["metadata"] == NUDGE
     later = {"event_type": "nudge_sent", "event_payload": {"key": "action_item:7", "n": 2}}
-    updated = await client.chat_update(channel=INCIDENT, ts=posted["ts"], text="v3",
-                                       metadata=later)
+    updated = await client.chat_update(channel=INCIDENT, ts=posted["ts"], text="v3", metadata=later)
     assert updated["message"]["metadata"] == later
-    [listed] = (await client.conversations_history(channel=INCIDENT,
-                                                   include_all_metadata=True))["messages"]
+    [listed] = (await client.conversations_history(channel=INCIDENT, include_all_metadata=True))["messages"]
     assert (listed["text"], listed["metadata"]) == ("v3", later)
     # A message posted without metadata gains it by an update.
     bare = await client.chat_postMessage(channel=INCIDENT, text="bare")
@@ -327,8 +309,7 @@ async def test_update_keeps_metadata_unless_given(slack: SlackEmulator,
 
 async def test_dm_to_deactivated_user(slack: SlackEmulator, client: AsyncWebClient) -> None:
     # Never DMed: the DM cannot be opened.
-    assert await slack_error(client.chat_postMessage(channel=GONE, text="x")) \
-        == "channel_not_found"
+    assert await slack_error(client.chat_postMessage(channel=GONE, text="x")) == "channel_not_found"
     assert await slack_error(client.conversations_open(users=GONE)) == "user_disabled"
     assert not any(c["is_im"] and c["user"] == GONE for c in slack.channels.values())
     assert slack.messages_in_dm(GONE) == []
@@ -355,8 +336,7 @@ async def test_dm_to_a_bot(slack: SlackEmulator, client: AsyncWebClient) -> None
     other_bot = "U0OTHERBOT"
     slack.add_user(other_bot, "other-bot", is_bot=True)
     for bot in (other_bot, slack.bot_user_id):
-        assert await slack_error(client.chat_postMessage(channel=bot, text="x")) \
-            == "cannot_dm_bot"
+        assert await slack_error(client.chat_postMessage(channel=bot, text="x")) == "cannot_dm_bot"
         assert await slack_error(client.conversations_open(users=bot)) == "cannot_dm_bot"
     assert not any(c["is_im"] or c["is_mpim"] for c in slack.channels.values())
     # The bot's own id next to one human is just that human's DM.
@@ -366,24 +346,19 @@ async def test_dm_to_a_bot(slack: SlackEmulator, client: AsyncWebClient) -> None
 
 async def test_conversations_open_errors(slack: SlackEmulator, client: AsyncWebClient) -> None:
     slack.scopes += ("mpim:write",)  # opening group DMs; the bot's manifest lacks it
-    assert await slack_error(client.conversations_open(users="")) \
-        == "users_list_not_supplied"
-    assert await slack_error(client.conversations_open(users="U0NOBODY01")) \
-        == "user_not_found"
-    assert await slack_error(client.conversations_open(users=f"{ALICE},{GONE}")) \
-        == "user_disabled"
+    assert await slack_error(client.conversations_open(users="")) == "users_list_not_supplied"
+    assert await slack_error(client.conversations_open(users="U0NOBODY01")) == "user_not_found"
+    assert await slack_error(client.conversations_open(users=f"{ALICE},{GONE}")) == "user_disabled"
     nine = ",".join(f"U0MANY{i:04d}" for i in range(9))
     assert await slack_error(client.conversations_open(users=nine)) == "too_many_users"
-    assert await slack_error(client.conversations_open(channel=INCIDENT)) \
-        == "channel_not_found"
+    assert await slack_error(client.conversations_open(channel=INCIDENT)) == "channel_not_found"
 
 
 async def test_messages_in_dm(slack: SlackEmulator, client: AsyncWebClient) -> None:
     assert slack.messages_in_dm(ALICE) == []
     assert not any(c["is_im"] for c in slack.channels.values())  # looking opens nothing
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*due today*"}}]
-    first = await client.chat_postMessage(channel=ALICE, text="due today", blocks=blocks,
-                                          metadata=NUDGE)
+    first = await client.chat_postMessage(channel=ALICE, text="due today", blocks=blocks, metadata=NUDGE)
     dm = first["channel"]
     answer = slack.post_user_message(dm, ALICE, "on it", thread_ts=first["ts"])
     await client.chat_postMessage(channel=dm, text="thanks")
@@ -411,15 +386,13 @@ async def test_join(slack: SlackEmulator, client: AsyncWebClient) -> None:
     again = await client.conversations_join(channel=LOBBY)
     assert again["warning"] == "already_in_channel"
     assert again["response_metadata"]["warnings"] == ["already_in_channel"]
-    assert await slack_error(client.conversations_join(channel=WAR_ROOM)) \
-        == "method_not_supported_for_channel_type"
+    assert await slack_error(client.conversations_join(channel=WAR_ROOM)) == "method_not_supported_for_channel_type"
     assert await slack_error(client.conversations_join(channel=SECRET)) == "channel_not_found"
     slack.add_channel("C0ARCHIVE2", "archived-public", is_archived=True)
     assert await slack_error(client.conversations_join(channel="C0ARCHIVE2")) == "is_archived"
 
 
-async def test_join_announcement_like_slack(slack: SlackEmulator,
-                                            client: AsyncWebClient) -> None:
+async def test_join_announcement_like_slack(slack: SlackEmulator, client: AsyncWebClient) -> None:
     slack.announce_joins = True
     await client.conversations_join(channel=LOBBY)
     [join] = slack.messages(LOBBY)
@@ -451,10 +424,8 @@ async def test_info(client: AsyncWebClient) -> None:
     assert await slack_error(client.conversations_info(channel=SECRET)) == "channel_not_found"
 
 
-async def test_history_bounds_are_exclusive_unless_inclusive(
-        slack: SlackEmulator, client: AsyncWebClient) -> None:
-    first, second, third = (slack.post_user_message(INCIDENT, ALICE, t)["ts"]
-                            for t in ("one", "two", "three"))
+async def test_history_bounds_are_exclusive_unless_inclusive(slack: SlackEmulator, client: AsyncWebClient) -> None:
+    first, second, third = (slack.post_user_message(INCIDENT, ALICE, t)["ts"] for t in ("one", "two", "three"))
 
     async def texts(**kwargs: Any) -> list[str]:
         response = await client.conversations_history(channel=INCIDENT, **kwargs)
@@ -465,8 +436,7 @@ async def test_history_bounds_are_exclusive_unless_inclusive(
     assert await texts(latest=second, inclusive=True) == ["two", "one"]
     assert await texts(oldest=first, latest=third) == ["two"]
     assert await texts(oldest=first, latest=third, inclusive=True) == ["three", "two", "one"]
-    assert await slack_error(client.conversations_history(channel=INCIDENT, latest="soon")) \
-        == "invalid_ts_latest"
+    assert await slack_error(client.conversations_history(channel=INCIDENT, latest="soon")) == "invalid_ts_latest"
 
 
 async def test_history_pagination(slack: SlackEmulator, client: AsyncWebClient) -> None:
@@ -487,11 +457,11 @@ async def test_history_pagination(slack: SlackEmulator, client: AsyncWebClient) 
 
 
 async def test_history_hides_replies_but_shows_broadcasts_and_reactions(
-        slack: SlackEmulator, client: AsyncWebClient) -> None:
+    slack: SlackEmulator, client: AsyncWebClient
+) -> None:
     parent = slack.post_user_message(INCIDENT, ALICE, "parent")
     slack.post_user_message(INCIDENT, BOB, "hidden reply", thread_ts=parent["ts"])
-    slack.post_user_message(INCIDENT, BOB, "broadcast", thread_ts=parent["ts"],
-                            subtype="thread_broadcast")
+    slack.post_user_message(INCIDENT, BOB, "broadcast", thread_ts=parent["ts"], subtype="thread_broadcast")
     slack.add_reaction(INCIDENT, parent["ts"], BOB, "eyes")
     slack.add_reaction(INCIDENT, parent["ts"], ALICE, "eyes")
     messages = (await client.conversations_history(channel=INCIDENT))["messages"]
@@ -505,12 +475,10 @@ async def test_history_hides_replies_but_shows_broadcasts_and_reactions(
 
 async def test_history_membership_rules(client: AsyncWebClient) -> None:
     assert await slack_error(client.conversations_history(channel=LOBBY)) == "not_in_channel"
-    assert await slack_error(client.conversations_history(channel=SECRET)) \
-        == "channel_not_found"
+    assert await slack_error(client.conversations_history(channel=SECRET)) == "channel_not_found"
 
 
-async def test_replies_for_a_reply_ts_returns_whole_thread(
-        slack: SlackEmulator, client: AsyncWebClient) -> None:
+async def test_replies_for_a_reply_ts_returns_whole_thread(slack: SlackEmulator, client: AsyncWebClient) -> None:
     parent = slack.post_user_message(INCIDENT, ALICE, "parent")
     first = slack.post_user_message(INCIDENT, BOB, "r1", thread_ts=parent["ts"])
     slack.post_user_message(INCIDENT, ALICE, "r2", thread_ts=parent["ts"])
@@ -520,8 +488,7 @@ async def test_replies_for_a_reply_ts_returns_whole_thread(
     assert [m["text"] for m in response["messages"]] == ["parent", "r1", "r2"]
     response = await client.conversations_replies(channel=INCIDENT, ts=lonely["ts"])
     assert [m["text"] for m in response["messages"]] == ["no thread"]
-    assert await slack_error(client.conversations_replies(channel=INCIDENT, ts="1.000002")) \
-        == "thread_not_found"
+    assert await slack_error(client.conversations_replies(channel=INCIDENT, ts="1.000002")) == "thread_not_found"
 
 
 async def test_edit_and_delete_as_humans(slack: SlackEmulator) -> None:
@@ -557,23 +524,18 @@ async def test_pins(slack: SlackEmulator, client: AsyncWebClient) -> None:
     message = slack.post_user_message(INCIDENT, ALICE, "timeline")
     await client.pins_add(channel=INCIDENT, timestamp=message["ts"])
     assert slack.pins(INCIDENT) == [message["ts"]]
-    assert await slack_error(client.pins_add(channel=INCIDENT, timestamp=message["ts"])) \
-        == "already_pinned"
-    assert await slack_error(client.pins_add(channel=INCIDENT, timestamp="1.000003")) \
-        == "message_not_found"
+    assert await slack_error(client.pins_add(channel=INCIDENT, timestamp=message["ts"])) == "already_pinned"
+    assert await slack_error(client.pins_add(channel=INCIDENT, timestamp="1.000003")) == "message_not_found"
     lobby = slack.post_user_message(LOBBY, ALICE, "x")
-    assert await slack_error(client.pins_add(channel=LOBBY, timestamp=lobby["ts"])) \
-        == "not_in_channel"
+    assert await slack_error(client.pins_add(channel=LOBBY, timestamp=lobby["ts"])) == "not_in_channel"
 
     slack.scopes += ("pins:read",)  # pins.list; the bot's manifest lacks it
     items = (await client.pins_list(channel=INCIDENT))["items"]
-    assert [(i["type"], i["channel"], i["message"]["ts"]) for i in items] \
-        == [("message", INCIDENT, message["ts"])]
+    assert [(i["type"], i["channel"], i["message"]["ts"]) for i in items] == [("message", INCIDENT, message["ts"])]
 
     await client.pins_remove(channel=INCIDENT, timestamp=message["ts"])
     assert slack.pins(INCIDENT) == []
-    assert await slack_error(client.pins_remove(channel=INCIDENT, timestamp=message["ts"])) \
-        == "no_pin"
+    assert await slack_error(client.pins_remove(channel=INCIDENT, timestamp=message["ts"])) == "no_pin"
 
 
 async def test_reactions_get(slack: SlackEmulator, client: AsyncWebClient) -> None:
@@ -581,8 +543,7 @@ async def test_reactions_get(slack: SlackEmulator, client: AsyncWebClient) -> No
     slack.add_reaction(INCIDENT, message["ts"], BOB, "white_check_mark")
     response = await client.reactions_get(channel=INCIDENT, timestamp=message["ts"], full=True)
     assert response["type"] == "message" and response["channel"] == INCIDENT
-    assert response["message"]["reactions"] == [
-        {"name": "white_check_mark", "users": [BOB], "count": 1}]
+    assert response["message"]["reactions"] == [{"name": "white_check_mark", "users": [BOB], "count": 1}]
 
 
 # ----------------------------------------------------------------------- users.info
@@ -603,21 +564,18 @@ async def test_users_info_time_zone(slack: SlackEmulator, client: AsyncWebClient
 
 
 async def test_views_open_trigger_rules(slack: SlackEmulator, client: AsyncWebClient) -> None:
-    assert await slack_error(client.views_open(trigger_id="123.456.abc", view=modal())) \
-        == "invalid_trigger_id"
+    assert await slack_error(client.views_open(trigger_id="123.456.abc", view=modal())) == "invalid_trigger_id"
     trigger = slack.issue_trigger_id()
     opened = await client.views_open(trigger_id=trigger, view=modal(private_metadata="42"))
     view = opened["view"]
     assert view["id"].startswith("V") and view["hash"]
     assert view["state"] == {"values": {}} and view["private_metadata"] == "42"
-    assert await slack_error(client.views_open(trigger_id=trigger, view=modal())) \
-        == "trigger_exchanged"
+    assert await slack_error(client.views_open(trigger_id=trigger, view=modal())) == "trigger_exchanged"
 
     slack.trigger_lifetime = 0.05
     stale = slack.issue_trigger_id()
     await asyncio.sleep(0.1)
-    assert await slack_error(client.views_open(trigger_id=stale, view=modal())) \
-        == "trigger_expired"
+    assert await slack_error(client.views_open(trigger_id=stale, view=modal())) == "trigger_expired"
 
     [recorded] = slack.views()
     assert recorded["id"] == view["id"] and recorded["type"] == "modal"
@@ -635,8 +593,9 @@ async def test_views_open_trigger_rules(slack: SlackEmulator, client: AsyncWebCl
         ({**modal(), "type": "home"}, "/view/type"),
     ],
 )
-async def test_views_open_limits(slack: SlackEmulator, client: AsyncWebClient,
-                                 view: dict[str, Any], pointer: str) -> None:
+async def test_views_open_limits(
+    slack: SlackEmulator, client: AsyncWebClient, view: dict[str, Any], pointer: str
+) -> None:
     with pytest.raises(SlackApiError) as caught:
         await client.views_open(trigger_id=slack.issue_trigger_id(), view=view)
     assert caught.value.response["error"] == "invalid_arguments"
@@ -647,13 +606,12 @@ async def test_views_open_limits(slack: SlackEmulator, client: AsyncWebClient,
 
 async def test_views_update_and_publish(slack: SlackEmulator, client: AsyncWebClient) -> None:
     view = (await client.views_open(trigger_id=slack.issue_trigger_id(), view=modal()))["view"]
-    updated = await client.views_update(view_id=view["id"], hash=view["hash"],
-                                        view=modal(title="Step 2"))
+    updated = await client.views_update(view_id=view["id"], hash=view["hash"], view=modal(title="Step 2"))
     assert updated["view"]["hash"] != view["hash"]
-    assert await slack_error(client.views_update(view_id=view["id"], hash=view["hash"],
-                                                 view=modal())) == "hash_conflict"
-    assert await slack_error(client.views_update(view_id="V0NOPE", view=modal())) \
-        == "view_not_found"
+    assert (
+        await slack_error(client.views_update(view_id=view["id"], hash=view["hash"], view=modal())) == "hash_conflict"
+    )
+    assert await slack_error(client.views_update(view_id="V0NOPE", view=modal())) == "view_not_found"
 
     home = {"type": "home", "blocks": [{"type": "divider"}]}
     published = await client.views_publish(user_id=ALICE, view=home)
@@ -668,8 +626,11 @@ async def test_views_update_and_publish(slack: SlackEmulator, client: AsyncWebCl
 
 
 async def test_rate_limit_retry_after_is_honoured(slack: SlackEmulator) -> None:
-    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url,
-                            retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
+    client = AsyncWebClient(
+        token=slack.bot_token,
+        base_url=slack.api_url,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
+    )
     slack.fail("chat.postMessage", status=429, retry_after=1)
     started = time.monotonic()
     response = await client.chat_postMessage(channel=INCIDENT, text="eventually")
@@ -679,8 +640,7 @@ async def test_rate_limit_retry_after_is_honoured(slack: SlackEmulator) -> None:
     assert slack.calls_to("chat.postMessage")[0]["error"] == "ratelimited"
 
 
-async def test_rate_limit_without_handler_surfaces(slack: SlackEmulator,
-                                                   client: AsyncWebClient) -> None:
+async def test_rate_limit_without_handler_surfaces(slack: SlackEmulator, client: AsyncWebClient) -> None:
     slack.fail("users.info", status=429, retry_after=7)
     with pytest.raises(SlackApiError) as caught:
         await client.users_info(user=ALICE)
@@ -691,8 +651,9 @@ async def test_rate_limit_without_handler_surfaces(slack: SlackEmulator,
 
 
 async def test_server_error_is_retried(slack: SlackEmulator) -> None:
-    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url,
-                            retry_handlers=[AsyncServerErrorRetryHandler(max_retry_count=1)])
+    client = AsyncWebClient(
+        token=slack.bot_token, base_url=slack.api_url, retry_handlers=[AsyncServerErrorRetryHandler(max_retry_count=1)]
+    )
     slack.fail("conversations.history", status=500)
     response = await client.conversations_history(channel=INCIDENT)
     assert response["ok"] is True
@@ -702,8 +663,7 @@ async def test_server_error_is_retried(slack: SlackEmulator) -> None:
 async def test_injected_error_answer(slack: SlackEmulator, client: AsyncWebClient) -> None:
     slack.fail("chat.postMessage", error="fatal_error", times=2)
     for _ in range(2):
-        assert await slack_error(client.chat_postMessage(channel=INCIDENT, text="x")) \
-            == "fatal_error"
+        assert await slack_error(client.chat_postMessage(channel=INCIDENT, text="x")) == "fatal_error"
     assert (await client.chat_postMessage(channel=INCIDENT, text="x"))["ok"] is True
     with pytest.raises(ValueError, match="implements"):
         slack.fail("chat.postMesage", error="typo")
@@ -776,8 +736,9 @@ async def test_chaos_streams_are_per_method(slack: SlackEmulator) -> None:
 async def test_chaos_rates_are_roughly_honoured(slack: SlackEmulator) -> None:
     slack.chaos(seed=2026, rate_limited=0.10, server_error=0.05, slow=0.05, slow_seconds=0.0)
     calls = 1000
-    statuses = [s for batch in await asyncio.gather(*(statuses_of(slack, 50) for _ in range(calls // 50)))
-                for s in batch]
+    statuses = [
+        s for batch in await asyncio.gather(*(statuses_of(slack, 50) for _ in range(calls // 50))) for s in batch
+    ]
     counts = slack.chaos_counts()
     assert counts["calls"] == calls
     assert counts["rate_limited"] == statuses.count(429)
@@ -790,7 +751,8 @@ async def test_chaos_rates_are_roughly_honoured(slack: SlackEmulator) -> None:
 
 
 async def test_chaos_rate_limits_carry_retry_after_and_faults_come_before_any_effect(
-        slack: SlackEmulator, client: AsyncWebClient) -> None:
+    slack: SlackEmulator, client: AsyncWebClient
+) -> None:
     slack.chaos(seed=1, rate_limited=1.0, server_error=0.0, slow=0.0, retry_after=2)
     with pytest.raises(SlackApiError) as caught:
         await client.chat_postMessage(channel=INCIDENT, text="never posted")
@@ -808,9 +770,13 @@ async def test_chaos_rate_limits_carry_retry_after_and_faults_come_before_any_ef
 
 async def test_chaos_is_ridden_out_by_retry_handlers_uploads_included(slack: SlackEmulator) -> None:
     quick = FixedValueRetryIntervalCalculator(0.01)
-    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url, retry_handlers=[
-        AsyncServerErrorRetryHandler(max_retry_count=8, interval_calculator=quick),
-    ])
+    client = AsyncWebClient(
+        token=slack.bot_token,
+        base_url=slack.api_url,
+        retry_handlers=[
+            AsyncServerErrorRetryHandler(max_retry_count=8, interval_calculator=quick),
+        ],
+    )
     slack.chaos(seed=11, rate_limited=0.0, server_error=0.5, slow=0.0)
     for n in range(3):
         await client.files_upload_v2(channel=INCIDENT, content=f"doc {n}", filename=f"{n}.md")
@@ -819,8 +785,7 @@ async def test_chaos_is_ridden_out_by_retry_handlers_uploads_included(slack: Sla
     assert len([m for m in slack.messages(INCIDENT) if m.get("files")]) == 3, "each shared once"
 
 
-async def test_chaos_spares_trigger_bound_calls_and_calm_ends_it(slack: SlackEmulator,
-                                                                 client: AsyncWebClient) -> None:
+async def test_chaos_spares_trigger_bound_calls_and_calm_ends_it(slack: SlackEmulator, client: AsyncWebClient) -> None:
     slack.chaos(seed=5, rate_limited=0.5, server_error=0.5, slow=0.0)
     for _ in range(20):
         await client.views_open(trigger_id=slack.issue_trigger_id(), view=modal())
@@ -857,18 +822,22 @@ async def test_response_url_records_posts(slack: SlackEmulator) -> None:
                 assert response.status == 200
         async with http.post(slack.base_url + "/_hooks/response/unknown", json={}) as response:
             assert response.status == 404
-    assert slack.responses() == [{"text": "first", "replace_original": True},
-                                 {"delete_original": True}]
+    assert slack.responses() == [{"text": "first", "replace_original": True}, {"delete_original": True}]
 
 
 async def test_files_upload_v2(slack: SlackEmulator, client: AsyncWebClient) -> None:
-    response = await client.files_upload_v2(channel=INCIDENT, content="# Post-mortem\n",
-                                            filename="x.md", title="Report",
-                                            initial_comment="Draft attached")
+    response = await client.files_upload_v2(
+        channel=INCIDENT, content="# Post-mortem\n", filename="x.md", title="Report", initial_comment="Draft attached"
+    )
     assert response["file"]["name"] == "x.md" and response["file"]["title"] == "Report"
     [uploaded] = slack.uploaded_files()
-    assert uploaded == {"id": response["file"]["id"], "filename": "x.md", "title": "Report",
-                        "content": b"# Post-mortem\n", "channel": INCIDENT}
+    assert uploaded == {
+        "id": response["file"]["id"],
+        "filename": "x.md",
+        "title": "Report",
+        "content": b"# Post-mortem\n",
+        "channel": INCIDENT,
+    }
     [shared] = slack.messages(INCIDENT)
     assert shared["text"] == "Draft attached" and "subtype" not in shared
     assert shared["files"][0]["id"] == uploaded["id"]
@@ -878,7 +847,7 @@ async def test_files_upload_v2(slack: SlackEmulator, client: AsyncWebClient) -> 
 
 
 def test_new_ts_strictly_increasing() -> None:
-    emulator = SlackEmulator(clock=FixedClock(datetime(2026, 3, 10, 13, 0, 0, 250_000, tzinfo=timezone.utc)))
+    emulator = SlackEmulator(clock=FixedClock(datetime(2026, 3, 10, 13, 0, 0, 250_000, tzinfo=UTC)))
     stamps = [emulator.new_ts() for _ in range(1000)]
     keys = [tuple(map(int, ts.split("."))) for ts in stamps]
     assert keys == sorted(set(keys))
@@ -889,8 +858,9 @@ def test_new_ts_strictly_increasing() -> None:
 # ----------------------------------------------------------------------- Socket Mode
 
 
-async def open_socket(slack: SlackEmulator, http: aiohttp.ClientSession,
-                      **options: Any) -> aiohttp.ClientWebSocketResponse:
+async def open_socket(
+    slack: SlackEmulator, http: aiohttp.ClientSession, **options: Any
+) -> aiohttp.ClientWebSocketResponse:
     """A raw websocket on a fresh apps.connections.open URL, its hello already read."""
     app = AsyncWebClient(token=slack.app_token, base_url=slack.api_url)
     url = (await app.apps_connections_open(app_token=slack.app_token))["url"]
@@ -909,10 +879,8 @@ async def test_socket_mode_with_slack_sdk_client(slack: SlackEmulator) -> None:
         received.append(message)
 
     async def on_request(client: Any, request: SocketModeRequest) -> None:
-        payload = {"text": f"echo {request.payload['text']}"} \
-            if request.accepts_response_payload else None
-        await client.send_socket_mode_response(
-            SocketModeResponse(envelope_id=request.envelope_id, payload=payload))
+        payload = {"text": f"echo {request.payload['text']}"} if request.accepts_response_payload else None
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id, payload=payload))
 
     web_client = AsyncWebClient(base_url=slack.api_url)
     client = SocketModeClient(app_token=slack.app_token, web_client=web_client)
@@ -925,8 +893,9 @@ async def test_socket_mode_with_slack_sdk_client(slack: SlackEmulator) -> None:
         assert slack.socket_connections == 1
         assert slack.calls_to("apps.connections.open")[-1]["ok"] is True
 
-        ack = await slack.send_socket_envelope("slash_commands", {"text": "hi"},
-                                               accepts_response_payload=True, timeout=5)
+        ack = await slack.send_socket_envelope(
+            "slash_commands", {"text": "hi"}, accepts_response_payload=True, timeout=5
+        )
         assert ack is not None and set(ack) == {"envelope_id", "payload"}
         assert ack["payload"] == {"text": "echo hi"}
         ack = await slack.send_socket_envelope("events_api", {"text": "event"}, timeout=5)
@@ -934,13 +903,21 @@ async def test_socket_mode_with_slack_sdk_client(slack: SlackEmulator) -> None:
         assert len(slack.socket_acks) == 2
 
         hello, *envelopes = received
-        assert hello == {"type": "hello", "num_connections": 1,
-                         "debug_info": hello["debug_info"],
-                         "connection_info": {"app_id": slack.app_id}}
+        assert hello == {
+            "type": "hello",
+            "num_connections": 1,
+            "debug_info": hello["debug_info"],
+            "connection_info": {"app_id": slack.app_id},
+        }
         assert [e["type"] for e in envelopes] == ["slash_commands", "events_api"]
-        assert envelopes[1] == {"envelope_id": ack["envelope_id"], "type": "events_api",
-                                "payload": {"text": "event"}, "accepts_response_payload": False,
-                                "retry_attempt": 0, "retry_reason": ""}
+        assert envelopes[1] == {
+            "envelope_id": ack["envelope_id"],
+            "type": "events_api",
+            "payload": {"text": "event"},
+            "accepts_response_payload": False,
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
     finally:
         await client.close()
     deadline = time.monotonic() + 5
@@ -973,8 +950,12 @@ async def test_socket_answers_pings_and_counts_connections(slack: SlackEmulator)
         pong = await first.receive(timeout=5)
         assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"sdk-ping-pong:1")
         second = await http.ws_connect(
-            (await AsyncWebClient(token=slack.app_token, base_url=slack.api_url)
-             .apps_connections_open(app_token=slack.app_token))["url"])
+            (
+                await AsyncWebClient(token=slack.app_token, base_url=slack.api_url).apps_connections_open(
+                    app_token=slack.app_token
+                )
+            )["url"]
+        )
         hello = await second.receive_json(timeout=5)
         assert hello["num_connections"] == 2 and slack.socket_connections == 2
         # Envelopes go to the newest connection; acks are matched by envelope_id.
@@ -985,8 +966,7 @@ async def test_socket_answers_pings_and_counts_connections(slack: SlackEmulator)
         await second.send_str("not json")
         await second.send_json({"envelope_id": envelope["envelope_id"]})
         assert await asyncio.wait_for(sending, 5) == {"envelope_id": envelope["envelope_id"]}
-        assert [a["envelope_id"] for a in slack.socket_acks] == ["not-this-one",
-                                                                envelope["envelope_id"]]
+        assert [a["envelope_id"] for a in slack.socket_acks] == ["not-this-one", envelope["envelope_id"]]
         await second.close()
         await first.close()
 
@@ -1007,8 +987,7 @@ async def test_socket_envelope_errors(slack: SlackEmulator) -> None:
         assert time.monotonic() - started < 2
         assert (await ws.receive_json(timeout=5))["payload"] == {"n": 1}  # never acked
         # The client goes away without acking: the sender learns at once.
-        sending = asyncio.create_task(
-            slack.send_socket_envelope("events_api", {"n": 2}, timeout=30))
+        sending = asyncio.create_task(slack.send_socket_envelope("events_api", {"n": 2}, timeout=30))
         assert (await ws.receive_json(timeout=5))["payload"] == {"n": 2}
         await ws.close()
         with pytest.raises(ConnectionError):
@@ -1072,7 +1051,7 @@ SPEC_PREDATES: dict[str, dict[str, str]] = {
     },
     "conversations.open": {
         "cannot_dm_bot": "undocumented; Slack's answer to a bot token opening a DM with a "
-                         "bot user (HubSpot/slack-client#90)",
+        "bot user (HubSpot/slack-client#90)",
     },
     "conversations.history": {
         "not_in_channel": "bot tokens reading a public channel they are not in (well known)",
@@ -1116,14 +1095,14 @@ SPEC_PREDATES: dict[str, dict[str, str]] = {
 
 
 async def test_undeclared_error_is_an_emulator_bug(
-        slack: SlackEmulator, client: AsyncWebClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    slack: SlackEmulator, client: AsyncWebClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A handler raising a name it did not declare answers 500, so declarations stay true."""
 
     def sloppy(emulator: SlackEmulator, args: Any) -> dict[str, Any]:
         raise SlackError("made_up_error")
 
-    monkeypatch.setitem(api._REGISTRY, "test.sloppy",
-                        api.ApiMethod("test.sloppy", sloppy, frozenset(), "bot"))
+    monkeypatch.setitem(api._REGISTRY, "test.sloppy", api.ApiMethod("test.sloppy", sloppy, frozenset(), "bot"))
     with pytest.raises(SlackApiError) as caught:
         await client.api_call("test.sloppy")
     assert caught.value.response.status_code == 500

@@ -22,9 +22,24 @@ PUBLIC, PRIVATE = "C0PUBLIC01", "G0PRIVATE1"
 
 # Every scope any emulated method needs: a test takes one away to see the refusal.
 ALL_SCOPES = (
-    "chat:write", "channels:join", "channels:read", "groups:read", "im:read", "mpim:read",
-    "channels:history", "groups:history", "im:history", "mpim:history", "im:write", "mpim:write",
-    "pins:write", "pins:read", "reactions:read", "users:read", "users:read.email", "files:write",
+    "chat:write",
+    "channels:join",
+    "channels:read",
+    "groups:read",
+    "im:read",
+    "mpim:read",
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "mpim:history",
+    "im:write",
+    "mpim:write",
+    "pins:write",
+    "pins:read",
+    "reactions:read",
+    "users:read",
+    "users:read.email",
+    "files:write",
 )
 
 
@@ -62,32 +77,41 @@ def test_the_bot_token_holds_exactly_the_manifests_bot_scopes() -> None:
 
 
 async def test_a_method_without_its_scope_answers_missing_scope_and_does_nothing(
-        slack: SlackEmulator, client: AsyncWebClient) -> None:
+    slack: SlackEmulator, client: AsyncWebClient
+) -> None:
     slack.scopes = without("chat:write")
     status, body = await refusal(client.chat_postMessage(channel=PUBLIC, text="hello"))
     assert status == 200
-    assert body == {"ok": False, "error": "missing_scope", "needed": "chat:write",
-                    "provided": ",".join(without("chat:write"))}
+    assert body == {
+        "ok": False,
+        "error": "missing_scope",
+        "needed": "chat:write",
+        "provided": ",".join(without("chat:write")),
+    }
     assert slack.messages(PUBLIC) == []
     assert slack.calls[-1]["error"] == "missing_scope"
 
 
-@pytest.mark.parametrize(("kind", "method", "needed"), [
-    ("public", "conversations.history", "channels:history"),
-    ("private", "conversations.history", "groups:history"),
-    ("im", "conversations.history", "im:history"),
-    ("mpim", "conversations.history", "mpim:history"),
-    ("public", "conversations.replies", "channels:history"),
-    ("im", "conversations.replies", "im:history"),
-    ("public", "conversations.info", "channels:read"),
-    ("private", "conversations.info", "groups:read"),
-    ("im", "conversations.info", "im:read"),
-    ("mpim", "conversations.info", "mpim:read"),
-    ("private", "conversations.members", "groups:read"),
-    ("im", "conversations.members", "im:read"),
-])
+@pytest.mark.parametrize(
+    ("kind", "method", "needed"),
+    [
+        ("public", "conversations.history", "channels:history"),
+        ("private", "conversations.history", "groups:history"),
+        ("im", "conversations.history", "im:history"),
+        ("mpim", "conversations.history", "mpim:history"),
+        ("public", "conversations.replies", "channels:history"),
+        ("im", "conversations.replies", "im:history"),
+        ("public", "conversations.info", "channels:read"),
+        ("private", "conversations.info", "groups:read"),
+        ("im", "conversations.info", "im:read"),
+        ("mpim", "conversations.info", "mpim:read"),
+        ("private", "conversations.members", "groups:read"),
+        ("im", "conversations.members", "im:read"),
+    ],
+)
 async def test_conversations_need_the_scope_of_the_conversations_type(
-        slack: SlackEmulator, client: AsyncWebClient, kind: str, method: str, needed: str) -> None:
+    slack: SlackEmulator, client: AsyncWebClient, kind: str, method: str, needed: str
+) -> None:
     channel = {
         "public": PUBLIC,
         "private": PRIVATE,
@@ -106,7 +130,8 @@ async def test_conversations_need_the_scope_of_the_conversations_type(
 
 @pytest.mark.parametrize(("users", "needed"), [(ALICE, "im:write"), (f"{ALICE},{BOB}", "mpim:write")])
 async def test_opening_a_dm_needs_im_write_and_a_group_dm_mpim_write(
-        slack: SlackEmulator, client: AsyncWebClient, users: str, needed: str) -> None:
+    slack: SlackEmulator, client: AsyncWebClient, users: str, needed: str
+) -> None:
     slack.scopes = without(needed)
     status, body = await refusal(client.conversations_open(users=users))
     assert (status, body["error"], body["needed"]) == (200, "missing_scope", needed)
@@ -116,8 +141,11 @@ async def test_opening_a_dm_needs_im_write_and_a_group_dm_mpim_write(
 async def test_auth_test_and_views_need_no_scope(slack: SlackEmulator, client: AsyncWebClient) -> None:
     slack.scopes = ()
     assert (await client.auth_test())["ok"]
-    view = {"type": "modal", "title": {"type": "plain_text", "text": "Post-mortem"},
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}]}
+    view = {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Post-mortem"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}],
+    }
     assert (await client.views_open(trigger_id=slack.issue_trigger_id(), view=view))["ok"]
     assert (await client.views_publish(user_id=ALICE, view={**view, "type": "home"}))["ok"]
     status, body = await refusal(client.users_info(user=ALICE))
@@ -135,12 +163,12 @@ async def test_the_app_level_token_needs_connections_write() -> None:
 
 
 async def test_users_info_shows_the_email_only_with_users_read_email(
-        slack: SlackEmulator, client: AsyncWebClient) -> None:
+    slack: SlackEmulator, client: AsyncWebClient
+) -> None:
     slack.add_user("U0CAROL001", "carol", email="carol@corp.example")
     slack.add_user("U0PAGER001", "pager", is_bot=True)
     assert (await client.users_info(user=ALICE))["user"]["profile"]["email"] == "alice@example.com"
-    assert (await client.users_info(user="U0CAROL001"))["user"]["profile"]["email"] \
-        == "carol@corp.example"
+    assert (await client.users_info(user="U0CAROL001"))["user"]["profile"]["email"] == "carol@corp.example"
     assert "email" not in (await client.users_info(user="U0PAGER001"))["user"]["profile"]
     slack.scopes = without("users:read.email")
     profile = (await client.users_info(user=ALICE))["user"]["profile"]

@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,13 +30,24 @@ async def sweep_at(rig: Rig, at: datetime) -> list[str]:
         "DATABASE_URL": rig.url,
     }
     process = await asyncio.create_subprocess_exec(
-        SCRIPT, "sweep", "--at", at.isoformat(), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        SCRIPT,
+        "sweep",
+        "--at",
+        at.isoformat(),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()[-3000:]
-    return [line for line in out.decode().splitlines() if line.startswith("sent ") or line.startswith("recovered ")
-            or line.startswith("failed ") or line.startswith("retry ")]
+    return [
+        line
+        for line in out.decode().splitlines()
+        if line.startswith("sent ")
+        or line.startswith("recovered ")
+        or line.startswith("failed ")
+        or line.startswith("retry ")
+    ]
 
 
 async def nudges(rig: Rig, **where: str) -> list[Nudge]:
@@ -61,7 +72,9 @@ def wednesday_after(rig: Rig, days: int) -> date:
     return day + timedelta(days=(2 - day.weekday()) % 7)
 
 
-async def item_with_owner(rig: Rig, owner: str = BOB, due_in_days: int = 7, title: str = "Add a p99 alert on checkout at 800 ms") -> ActionItem:
+async def item_with_owner(
+    rig: Rig, owner: str = BOB, due_in_days: int = 7, title: str = "Add a p99 alert on checkout at 800 ms"
+) -> ActionItem:
     due = wednesday_after(rig, due_in_days).isoformat()
     before = len(rig.emulator.responses())
     await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"action <@{owner}|x> {due} {title}")
@@ -117,7 +130,7 @@ async def test_a_day_down_sends_the_missed_reminder_once_late_without_a_burst(ri
     row = await pending(rig)
     await sweep_at(rig, row.not_before)  # the assignment
     # Down for ten days past the due date: one current reminder, not every missed one.
-    late = datetime.combine(item.due + timedelta(days=10), datetime.min.time(), PARIS).replace(hour=11).astimezone(timezone.utc)
+    late = datetime.combine(item.due + timedelta(days=10), datetime.min.time(), PARIS).replace(hour=11).astimezone(UTC)
     while late.astimezone(PARIS).weekday() >= 5:
         late += timedelta(days=1)
     lines = [line for line in await sweep_at(rig, late) if line.startswith("sent action_item/")]
@@ -162,7 +175,8 @@ async def test_dm_buttons_write_back_and_only_the_owner_or_commander_may_press(r
 
     async def thread_reply() -> bool:
         return any(
-            m.get("thread_ts") and f"<@{BOB}> started on" in m.get("text", "") for m in rig.emulator.messages(INCIDENT_CHANNEL)
+            m.get("thread_ts") and f"<@{BOB}> started on" in m.get("text", "")
+            for m in rig.emulator.messages(INCIDENT_CHANNEL)
         )
 
     await rig.eventually(thread_reply)
@@ -243,7 +257,8 @@ async def test_a_crash_between_send_and_mark_sends_nothing_twice_and_loses_nothi
     # A sweeper claimed both, sent the first, and died before marking either.
     first = rows[f"action_item:{sent_item.id}"]
     await rig.bot.client.chat_postMessage(
-        channel=BOB, text="(sent before the crash)",
+        channel=BOB,
+        text="(sent before the crash)",
         metadata={"event_type": NUDGE_EVENT_TYPE, "event_payload": {"key": first.key}},
     )
     async with rig.bot.services.timeline.sessions.begin() as session:
@@ -285,7 +300,9 @@ async def test_meeting_nudges_until_scheduled_then_agenda_and_publication(rig: R
 
     meeting_day = (rig.today() + timedelta(days=3)).isoformat()
     before = len(rig.emulator.responses())
-    await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"meeting {meeting_day} 15:00 <@{BOB}|bob> <@{CAROL}|carol>")
+    await rig.driver.slash_command(
+        INCIDENT_CHANNEL, ALICE, f"meeting {meeting_day} 15:00 <@{BOB}|bob> <@{CAROL}|carol>"
+    )
     answer = (await rig.responses(before + 1))[-1]
     assert "Review meeting set" in answer["text"]
     invite = [f for f in rig.emulator.uploaded_files() if f["filename"].endswith(".ics")]
@@ -318,11 +335,17 @@ async def test_the_cards_schedule_button_sets_the_meeting_and_the_card_shows_it(
     form = await rig.latest_view("meeting_modal")
     assert "Checkout failing" in json.dumps(form["blocks"])
     day = (rig.today() + timedelta(days=2)).isoformat()
-    assert (await rig.driver.submit_view(form, ALICE, {"meeting_date": day, "meeting_time": "15:30", "meeting_attendees": [BOB]})).status == 200
+    assert (
+        await rig.driver.submit_view(
+            form, ALICE, {"meeting_date": day, "meeting_time": "15:30", "meeting_attendees": [BOB]}
+        )
+    ).status == 200
 
     async def scheduled() -> bool:
         current = rig.emulator.message(INCIDENT_CHANNEL, card["ts"])
-        return "meeting_schedule" not in json.dumps(current["blocks"]) and "Review meeting" in json.dumps(current["blocks"])
+        return "meeting_schedule" not in json.dumps(current["blocks"]) and "Review meeting" in json.dumps(
+            current["blocks"]
+        )
 
     await rig.eventually(scheduled)
     assert await pending(rig, "meeting_agenda")

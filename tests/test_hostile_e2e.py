@@ -26,7 +26,9 @@ async def test_redelivery_storm_leaves_exactly_the_right_timeline(rig: Rig) -> N
             parent = emulator.message(INCIDENT_CHANNEL, thread) if thread else None
             if parent is not None and parent.get("thread_ts") not in (None, parent["ts"]):
                 thread = None  # no replies to replies
-            message, event = driver.posted_event(INCIDENT_CHANNEL, rng.choice(PEOPLE), f"note {len(events)} <&>", thread_ts=thread)
+            message, event = driver.posted_event(
+                INCIDENT_CHANNEL, rng.choice(PEOPLE), f"note {len(events)} <&>", thread_ts=thread
+            )
             live.append(message["ts"])
         elif roll < 0.4:
             event = driver.edited_event(INCIDENT_CHANNEL, rng.choice(live), f"edited at {len(events)}")
@@ -84,12 +86,11 @@ async def test_redelivery_storm_leaves_exactly_the_right_timeline(rig: Rig) -> N
 # --- fuzzing: correctly signed, malformed payloads ------------------------------------------
 
 import json  # noqa: E402
-import os  # noqa: E402
-
-import pytest  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 from urllib.parse import urlencode  # noqa: E402
 
+import pytest  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from sqlalchemy import text  # noqa: E402
@@ -101,13 +102,41 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
-OUR_ACTIONS = ["incident_resolve", "postmortem_continue", "postmortem_publish", "pm_add_action_item",
-               "pm_remove_action_item", "item_done", "item_in_progress", "item_snooze", "item_change_due",
-               "item_not_mine", "item_wont_do", "meeting_schedule"]
-OUR_VIEWS = ["postmortem_modal", "postmortem_warnings", "item_change_due_modal", "item_not_mine_modal",
-             "item_wont_do_modal", "item_snooze_modal", "meeting_modal", "postmortem_loading"]
-EVENT_TYPES = ["message", "reaction_added", "reaction_removed", "app_home_opened", "channel_archive", "emoji_changed",
-               "user_change", "channel_rename", "group_rename"]
+OUR_ACTIONS = [
+    "incident_resolve",
+    "postmortem_continue",
+    "postmortem_publish",
+    "pm_add_action_item",
+    "pm_remove_action_item",
+    "item_done",
+    "item_in_progress",
+    "item_snooze",
+    "item_change_due",
+    "item_not_mine",
+    "item_wont_do",
+    "meeting_schedule",
+]
+OUR_VIEWS = [
+    "postmortem_modal",
+    "postmortem_warnings",
+    "item_change_due_modal",
+    "item_not_mine_modal",
+    "item_wont_do_modal",
+    "item_snooze_modal",
+    "meeting_modal",
+    "postmortem_loading",
+]
+EVENT_TYPES = [
+    "message",
+    "reaction_added",
+    "reaction_removed",
+    "app_home_opened",
+    "channel_archive",
+    "emoji_changed",
+    "user_change",
+    "channel_rename",
+    "group_rename",
+]
 
 
 def maybe(value: st.SearchStrategy) -> st.SearchStrategy:
@@ -115,31 +144,78 @@ def maybe(value: st.SearchStrategy) -> st.SearchStrategy:
 
 
 events = st.fixed_dictionaries(
-    {"type": maybe(st.sampled_from(EVENT_TYPES)), "subtype": maybe(st.sampled_from(["message_changed", "message_deleted", "file_share"])),
-     "channel": maybe(st.just(INCIDENT_CHANNEL)), "user": maybe(st.sampled_from(PEOPLE)), "text": JSON, "ts": maybe(st.just("1795442400.000100")),
-     "item": JSON, "message": JSON, "deleted_ts": JSON, "reaction": maybe(st.just("pushpin")), "event_ts": JSON}
+    {
+        "type": maybe(st.sampled_from(EVENT_TYPES)),
+        "subtype": maybe(st.sampled_from(["message_changed", "message_deleted", "file_share"])),
+        "channel": maybe(st.just(INCIDENT_CHANNEL)),
+        "user": maybe(st.sampled_from(PEOPLE)),
+        "text": JSON,
+        "ts": maybe(st.just("1795442400.000100")),
+        "item": JSON,
+        "message": JSON,
+        "deleted_ts": JSON,
+        "reaction": maybe(st.just("pushpin")),
+        "event_ts": JSON,
+    }
 )
 SUBCOMMANDS = ["start", "note", "timeline", "resolve", "action", "publish", "meeting", "help"]
 commands = st.fixed_dictionaries(
-    {"command": st.just("/postmortem"),
-     "text": st.one_of(st.text(max_size=60), st.tuples(st.sampled_from(SUBCOMMANDS), st.text(max_size=40)).map(" ".join)), "team_id": maybe(st.just("T0EMULATOR")),
-     "channel_id": maybe(st.just(INCIDENT_CHANNEL)), "user_id": maybe(st.sampled_from(PEOPLE)), "trigger_id": st.text(max_size=10),
-     "response_url": st.just("set per example")}
+    {
+        "command": st.just("/postmortem"),
+        "text": st.one_of(
+            st.text(max_size=60), st.tuples(st.sampled_from(SUBCOMMANDS), st.text(max_size=40)).map(" ".join)
+        ),
+        "team_id": maybe(st.just("T0EMULATOR")),
+        "channel_id": maybe(st.just(INCIDENT_CHANNEL)),
+        "user_id": maybe(st.sampled_from(PEOPLE)),
+        "trigger_id": st.text(max_size=10),
+        "response_url": st.just("set per example"),
+    }
 )
 actions = st.fixed_dictionaries(
-    {"type": st.just("block_actions"), "user": maybe(st.fixed_dictionaries({"id": st.sampled_from(PEOPLE)})),
-     "team": maybe(st.fixed_dictionaries({"id": st.just("T0EMULATOR")})), "trigger_id": JSON,
-     "channel": maybe(st.fixed_dictionaries({"id": st.just(INCIDENT_CHANNEL)})), "view": JSON,
-     "actions": st.lists(st.fixed_dictionaries({"action_id": st.sampled_from(OUR_ACTIONS), "block_id": JSON, "value": JSON,
-                                                 "selected_option": JSON, "type": st.just("button")}), min_size=1, max_size=1)}
+    {
+        "type": st.just("block_actions"),
+        "user": maybe(st.fixed_dictionaries({"id": st.sampled_from(PEOPLE)})),
+        "team": maybe(st.fixed_dictionaries({"id": st.just("T0EMULATOR")})),
+        "trigger_id": JSON,
+        "channel": maybe(st.fixed_dictionaries({"id": st.just(INCIDENT_CHANNEL)})),
+        "view": JSON,
+        "actions": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "action_id": st.sampled_from(OUR_ACTIONS),
+                    "block_id": JSON,
+                    "value": JSON,
+                    "selected_option": JSON,
+                    "type": st.just("button"),
+                }
+            ),
+            min_size=1,
+            max_size=1,
+        ),
+    }
 )
 views = st.fixed_dictionaries(
-    {"type": st.sampled_from(["view_submission", "view_closed"]), "user": maybe(st.fixed_dictionaries({"id": st.sampled_from(PEOPLE)})),
-     "team": maybe(st.fixed_dictionaries({"id": st.just("T0EMULATOR")})),
-     "view": st.fixed_dictionaries({"id": st.just("VFUZZ"), "type": maybe(st.just("modal")), "callback_id": st.sampled_from(OUR_VIEWS), "private_metadata": maybe(st.one_of(
-                                        st.text(max_size=30),
-                                        st.builds(lambda k, v: json.dumps({k: v}), st.sampled_from(["incident_id", "item_id"]), JSON))),
-                                    "state": st.fixed_dictionaries({"values": JSON}), "blocks": JSON})}
+    {
+        "type": st.sampled_from(["view_submission", "view_closed"]),
+        "user": maybe(st.fixed_dictionaries({"id": st.sampled_from(PEOPLE)})),
+        "team": maybe(st.fixed_dictionaries({"id": st.just("T0EMULATOR")})),
+        "view": st.fixed_dictionaries(
+            {
+                "id": st.just("VFUZZ"),
+                "type": maybe(st.just("modal")),
+                "callback_id": st.sampled_from(OUR_VIEWS),
+                "private_metadata": maybe(
+                    st.one_of(
+                        st.text(max_size=30),
+                        st.builds(lambda k, v: json.dumps({k: v}), st.sampled_from(["incident_id", "item_id"]), JSON),
+                    )
+                ),
+                "state": st.fixed_dictionaries({"values": JSON}),
+                "blocks": JSON,
+            }
+        ),
+    }
 )
 
 
@@ -190,10 +266,14 @@ async def _settle() -> None:
 
 
 @pytest.mark.parametrize("kind", FUZZ_KINDS)
-@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 async def test_fuzzed_signed_payloads_get_a_clear_answer_and_leave_no_half_written_row(
-    rig: Rig, caplog: "pytest.LogCaptureFixture", request: "pytest.FixtureRequest", kind: str, data: st.DataObject
+    rig: Rig, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest, kind: str, data: st.DataObject
 ) -> None:
     """Correctly signed but malformed events, commands, block actions and view submissions:
     never a 5xx, a 4xx only with a reason, no listener crash, and the database's invariants hold."""
@@ -208,7 +288,9 @@ async def test_fuzzed_signed_payloads_get_a_clear_answer_and_leave_no_half_writt
         delivery = await rig.driver.send(urlencode(form), "application/x-www-form-urlencoded")
     else:
         payload = data.draw(actions if kind == "action" else views)
-        delivery = await rig.driver.send(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+        delivery = await rig.driver.send(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
     backend = request.node.callspec.params.get("database_url", "?")
     FUZZ_COUNTS[(kind, backend)] += 1
     assert delivery.status < 500, (kind, delivery.status, delivery.text[:300])
@@ -216,23 +298,40 @@ async def test_fuzzed_signed_payloads_get_a_clear_answer_and_leave_no_half_writt
         assert (delivery.json() or {}).get("error"), ("a refusal says why", delivery.status, delivery.text[:300])
     await _settle()
     # Listeners run after the ack; one that failed on an earlier example shows up here.
-    crashed = [r.getMessage() for r in caplog.records if r.name == "postmortem_bot.app" and "listener failed" in r.getMessage()]
+    crashed = [
+        r.getMessage() for r in caplog.records if r.name == "postmortem_bot.app" and "listener failed" in r.getMessage()
+    ]
     assert not crashed, crashed
     broken = await broken_invariants(rig)
     assert not broken, broken
 
 
-async def test_ids_that_are_not_slack_ids_are_refused_before_they_reach_the_database(rig: Rig, caplog: "pytest.LogCaptureFixture") -> None:
+async def test_ids_that_are_not_slack_ids_are_refused_before_they_reach_the_database(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     """Found by the fuzz on PostgreSQL: a signed command whose user_id was 40 characters of
     garbage reached a 32-character column and crashed the listener after its ack."""
     caplog.set_level(logging.ERROR, logger="postmortem_bot.app")
     await rig.start_incident()
     garbage = "{'k': False, 'x': -24702673250253110922}"
-    form = {"command": "/postmortem", "text": "note hello", "team_id": "T0EMULATOR", "channel_id": INCIDENT_CHANNEL,
-            "user_id": garbage, "trigger_id": "1.2.x", "response_url": rig.emulator.new_response_url()}
+    form = {
+        "command": "/postmortem",
+        "text": "note hello",
+        "team_id": "T0EMULATOR",
+        "channel_id": INCIDENT_CHANNEL,
+        "user_id": garbage,
+        "trigger_id": "1.2.x",
+        "response_url": rig.emulator.new_response_url(),
+    }
     answer = await rig.driver.send(urlencode(form), "application/x-www-form-urlencoded")
     assert answer.status == 200 and "nothing was done" in answer.json()["text"]
-    event = {"type": "message", "channel": INCIDENT_CHANNEL + "X" * 40, "user": ALICE, "text": "x", "ts": "1795442400.000100"}
+    event = {
+        "type": "message",
+        "channel": INCIDENT_CHANNEL + "X" * 40,
+        "user": ALICE,
+        "text": "x",
+        "ts": "1795442400.000100",
+    }
     assert (await rig.driver.send_event(event)).status == 200
     from bot import app as bot_app
 
@@ -253,15 +352,39 @@ async def test_the_invariant_check_sees_half_written_rows(rig: Rig) -> None:
     assert await broken_invariants(rig) == []
     now = rig.clock.now()
     async with rig.bot.services.timeline.sessions.begin() as session:
-        session.add(Incident(team_id="T0EMULATOR", channel_id="CHALF00001", title="half", severity=3, status="active",
-                             commander_id=ALICE, started_at=now))
-        session.add(Nudge(team_id="T0EMULATOR", kind="action_item", subject="action_item:1", slot="assigned",
-                          recipient=BOB, not_before=now, status="claimed", created_at=now))
+        session.add(
+            Incident(
+                team_id="T0EMULATOR",
+                channel_id="CHALF00001",
+                title="half",
+                severity=3,
+                status="active",
+                commander_id=ALICE,
+                started_at=now,
+            )
+        )
+        session.add(
+            Nudge(
+                team_id="T0EMULATOR",
+                kind="action_item",
+                subject="action_item:1",
+                slot="assigned",
+                recipient=BOB,
+                not_before=now,
+                status="claimed",
+                created_at=now,
+            )
+        )
     assert sorted(b.split(":")[0] for b in await broken_invariants(rig)) == [
-        "incident without its card (start half done)", "incident without its declaration", "nudge left claimed"]
+        "incident without its card (start half done)",
+        "incident without its declaration",
+        "nudge left claimed",
+    ]
 
 
-async def test_tokens_and_signing_secret_never_reach_the_logs_even_at_debug(rig: Rig, caplog: "pytest.LogCaptureFixture") -> None:
+async def test_tokens_and_signing_secret_never_reach_the_logs_even_at_debug(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     card = await rig.start_incident()
     message, delivery = await rig.driver.post_message(INCIDENT_CHANNEL, BOB, "db at 95%")
@@ -270,15 +393,16 @@ async def test_tokens_and_signing_secret_never_reach_the_logs_even_at_debug(rig:
     await rig.driver.click_message_button(INCIDENT_CHANNEL, card["ts"], ALICE, "incident_resolve")
     await rig.latest_view()
     text = "\n".join(
-        record.getMessage() + (record.exc_text or "") + str(getattr(record, "args", ""))
-        for record in caplog.records
+        record.getMessage() + (record.exc_text or "") + str(getattr(record, "args", "")) for record in caplog.records
     )
     assert len(caplog.records) > 50, "the flow was logged at DEBUG"
     for secret in (rig.emulator.bot_token, rig.driver.signing_secret):
         assert secret not in text, f"{secret[:6]}… appears in the logs"
 
 
-async def test_no_token_nor_secret_in_the_logs_on_slack_error_paths_either(rig: Rig, caplog: "pytest.LogCaptureFixture") -> None:
+async def test_no_token_nor_secret_in_the_logs_on_slack_error_paths_either(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     """Slack answering 500, 429, invalid_auth and not_authed, a forged request and a failing
     listener, all at DEBUG (slack_sdk logs requests and responses there)."""
     caplog.set_level(logging.DEBUG)

@@ -5,7 +5,8 @@ ack), and that every listener the app registers can be waited for when the proce
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -34,8 +35,15 @@ def _app() -> AsyncApp:
 
 
 def _command(text: str = "") -> AsyncBoltRequest:
-    form = {"command": "/probe", "text": text, "team_id": "T0TEST0001", "user_id": "UALICE0001",
-            "channel_id": "CINCIDENT1", "trigger_id": "1.2.3", "response_url": "http://127.0.0.1:9/unused"}
+    form = {
+        "command": "/probe",
+        "text": text,
+        "team_id": "T0TEST0001",
+        "user_id": "UALICE0001",
+        "channel_id": "CINCIDENT1",
+        "trigger_id": "1.2.3",
+        "response_url": "http://127.0.0.1:9/unused",
+    }
     return AsyncBoltRequest(body=urlencode(form), headers={"content-type": ["application/x-www-form-urlencoded"]})
 
 

@@ -182,12 +182,7 @@ def _errors(validator: Draft7Validator, instance) -> list[str]:
     if len(chosen) == 1:
         target = validator.evolve(schema={"$ref": chosen[0]})
         errors = list(target.iter_errors(instance))
-    return sorted(
-        {
-            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-            for e in _leaf_errors(errors)
-        }
-    )
+    return sorted({f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in _leaf_errors(errors)})
 
 
 # --------------------------------------------------------------------------- schema
@@ -211,9 +206,7 @@ def test_invalid_example_fails(validator):
     # It fails because of settings.bad_param (additionalProperties: false in the v1 schema);
     # best_match() would pick an unrelated oneOf branch ("2 was expected"), so look at all leaves.
     assert any(
-        e.validator == "additionalProperties"
-        and list(e.absolute_path) == ["settings"]
-        and "bad_param" in e.message
+        e.validator == "additionalProperties" and list(e.absolute_path) == ["settings"] and "bad_param" in e.message
         for e in _leaf_errors(errors)
     ), _errors(validator, invalid)
 
@@ -319,7 +312,9 @@ def test_usage_hint_lists_every_subcommand(manifest):
 def test_usage_hint_fits_slacks_limit(manifest, registry, remote_refs):
     v1 = next(uri for uri in remote_refs if "1.0.0" in uri)
     schema = registry.get_or_retrieve(v1).value.contents
-    limit = schema["definitions"]["app-manifests.v1.features.slash_commands"]["items"]["properties"]["usage_hint"]["maxLength"]
+    limit = schema["definitions"]["app-manifests.v1.features.slash_commands"]["items"]["properties"]["usage_hint"][
+        "maxLength"
+    ]
     (command,) = manifest["features"]["slash_commands"]
     assert len(command["usage_hint"]) <= limit
 
@@ -368,7 +363,10 @@ def test_settings(manifest):
 def _request_urls(manifest: dict) -> list[str]:
     settings = manifest["settings"]
     urls = [c.get("url") for c in manifest["features"].get("slash_commands", [])]
-    urls += [settings.get("event_subscriptions", {}).get("request_url"), settings.get("interactivity", {}).get("request_url")]
+    urls += [
+        settings.get("event_subscriptions", {}).get("request_url"),
+        settings.get("interactivity", {}).get("request_url"),
+    ]
     return [u for u in urls if u is not None]
 
 

@@ -36,7 +36,11 @@ CONTENT = {
 async def export_offline(database_url: str, fmt: str) -> str:
     """`postmortem-bot export` with Slack unreachable (a token set, so nothing stops it asking)."""
     code, out, err = await run(
-        "export", "--channel", INCIDENT_CHANNEL, "--format", fmt,
+        "export",
+        "--channel",
+        INCIDENT_CHANNEL,
+        "--format",
+        fmt,
         environ=env(DATABASE_URL=database_url, SLACK_BOT_TOKEN="xoxb-unused", SLACK_API_URL=NOWHERE),
     )
     assert code == 0, err
@@ -71,7 +75,9 @@ async def test_export_with_slack_unreachable_names_everyone(emulator: SlackEmula
         view = await rig.open_postmortem(INCIDENT_CHANNEL, BOB)
         view = await rig.add_action_row(view, BOB)
         (key,) = rig.row_keys(view)
-        edits = dict(CONTENT, **rig.row_edits(key, "Add a p99 latency alert on checkout at 800 ms for 5 min", CAROL, DUE))
+        edits = dict(
+            CONTENT, **rig.row_edits(key, "Add a p99 latency alert on checkout at 800 ms for 5 min", CAROL, DUE)
+        )
         answer = await rig.driver.submit_view(view, BOB, edits)
         assert answer.status == 200 and answer.text in ("", "{}"), answer.text
 
@@ -161,8 +167,16 @@ async def test_what_is_kept_follows_slack_s_stamp_and_only_people_met(database_u
     engine = create_engine(database_url)
     await migrate(engine)
     sessions = create_session_factory(engine)
-    bob = {"user_id": BOB, "display_name": "bobby", "real_name": "Bob B", "handle": "bob", "tz": "Europe/Paris",
-           "is_bot": False, "deleted": False, "slack_updated": 200}
+    bob = {
+        "user_id": BOB,
+        "display_name": "bobby",
+        "real_name": "Bob B",
+        "handle": "bob",
+        "tz": "Europe/Paris",
+        "is_bot": False,
+        "deleted": False,
+        "slack_updated": 200,
+    }
     try:
         async with sessions.begin() as session:
             await directory.remember_person(session, bob)
@@ -177,7 +191,9 @@ async def test_what_is_kept_follows_slack_s_stamp_and_only_people_met(database_u
             kept = await session.get(KnownPerson, BOB)
             assert (kept.label, kept.handle, kept.deleted, kept.slack_updated) == ("bobby", "bob", True, 300)
             assert await directory.people_named(session, [BOB, CAROL]) == {BOB: "bobby"}
-            assert await directory.channels_named(session, [INCIDENT_CHANNEL, QUIET_CHANNEL]) == {INCIDENT_CHANNEL: "inc-checkout"}
+            assert await directory.channels_named(session, [INCIDENT_CHANNEL, QUIET_CHANNEL]) == {
+                INCIDENT_CHANNEL: "inc-checkout"
+            }
     finally:
         await engine.dispose()
 
@@ -185,8 +201,20 @@ async def test_what_is_kept_follows_slack_s_stamp_and_only_people_met(database_u
 def test_documents_name_mentions_they_know_and_leave_other_text_alone() -> None:
     text = "@UCAROL0001 see #CQUIET0001, @UNKNOWN123 and #C5 at 09:00 UTC; mail a@UCAROL0001"
     assert mentioned_ids([text, None]) == ({"UCAROL0001", "UNKNOWN123"}, {"CQUIET0001"})
-    doc = {"user_names": {CAROL: "carol"}, "channel_names": {QUIET_CHANNEL: "random"},
-           "timeline": [{"time": "2026-03-10T14:00:00Z", "user": CAROL, "text": text, "kind": "message", "files": [], "edited": False}]}
+    doc = {
+        "user_names": {CAROL: "carol"},
+        "channel_names": {QUIET_CHANNEL: "random"},
+        "timeline": [
+            {
+                "time": "2026-03-10T14:00:00Z",
+                "user": CAROL,
+                "text": text,
+                "kind": "message",
+                "files": [],
+                "edited": False,
+            }
+        ],
+    }
     jinja = template_environment()
     row = jinja.from_string("{{ doc.timeline[0].text | mentions }}").render(doc=doc)
     assert row == "@carol see #random, @UNKNOWN123 and #C5 at 09:00 UTC; mail a@UCAROL0001"

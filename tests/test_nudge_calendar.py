@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -34,12 +34,12 @@ DEFAULT = WorkingHours()
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def local(tz: str, *args: int, fold: int = 0) -> datetime:
     """A wall-clock time in `tz`, as the UTC instant the functions take and return."""
-    return datetime(*args, tzinfo=ZoneInfo(tz), fold=fold).astimezone(timezone.utc)
+    return datetime(*args, tzinfo=ZoneInfo(tz), fold=fold).astimezone(UTC)
 
 
 def wall(at: datetime, tz: str) -> datetime:
@@ -77,8 +77,19 @@ def test_parse(text, expected):
 
 
 @pytest.mark.parametrize(
-    "text", ["9-5", "09:00 mon-fri", "17:00-09:00 mon-fri", "09:00-09:00", "25:00-26:00", "09:60-17:00",
-             "09:00-17:00 funday", "09:00-17:00 mon-", "09:00-17:00 mon;tue", "nine to five"],
+    "text",
+    [
+        "9-5",
+        "09:00 mon-fri",
+        "17:00-09:00 mon-fri",
+        "09:00-09:00",
+        "25:00-26:00",
+        "09:60-17:00",
+        "09:00-17:00 funday",
+        "09:00-17:00 mon-",
+        "09:00-17:00 mon;tue",
+        "nine to five",
+    ],
 )
 def test_parse_rejects_bad_text_naming_the_format(text):
     with pytest.raises(ValueError, match='"09:00-17:00 mon-fri"'):
@@ -123,7 +134,7 @@ def test_working_hours_validate_themselves():
 )
 def test_next_working_instant(tz, at, expected):
     assert next_working_instant(at, tz, DEFAULT) == expected
-    assert next_working_instant(at, tz, DEFAULT).tzinfo == timezone.utc
+    assert next_working_instant(at, tz, DEFAULT).tzinfo == UTC
 
 
 def test_unknown_time_zone_is_utc():
@@ -164,12 +175,17 @@ def test_a_window_the_clocks_skip_entirely_waits_for_the_next_one():
 
 @pytest.mark.parametrize(
     ("tz", "change"),
-    [(NY, date(2026, 3, 8)), (NY, date(2026, 11, 1)), (PARIS, date(2026, 3, 29)), (PARIS, date(2026, 10, 25)),
-     (TOKYO, date(2026, 3, 8))],
+    [
+        (NY, date(2026, 3, 8)),
+        (NY, date(2026, 11, 1)),
+        (PARIS, date(2026, 3, 29)),
+        (PARIS, date(2026, 10, 25)),
+        (TOKYO, date(2026, 3, 8)),
+    ],
 )
 def test_next_working_instant_matches_a_brute_force_scan_around_dst_changes(tz, change):
     """Every 5 minutes for twelve days around each change, against the plain definition."""
-    start = datetime.combine(change - timedelta(days=6), time(), timezone.utc)
+    start = datetime.combine(change - timedelta(days=6), time(), UTC)
     grid = [start + timedelta(minutes=5 * i) for i in range(12 * 24 * 12)]
     working = [at for at in grid if in_hours(at, tz)]
     for at in grid[: len(grid) * 2 // 3]:
@@ -180,8 +196,12 @@ def test_next_working_instant_matches_a_brute_force_scan_around_dst_changes(tz, 
 def dst_changes(tz: str, year: int) -> list[datetime]:
     """The hours (UTC) in `year` during which the UTC offset of `tz` changes."""
     zone = ZoneInfo(tz)
-    hours = [datetime(year, 1, 1, tzinfo=timezone.utc) + timedelta(hours=h) for h in range(366 * 24)]
-    return [a for a, b in zip(hours, hours[1:], strict=False) if a.astimezone(zone).utcoffset() != b.astimezone(zone).utcoffset()]
+    hours = [datetime(year, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(366 * 24)]
+    return [
+        a
+        for a, b in zip(hours, hours[1:], strict=False)
+        if a.astimezone(zone).utcoffset() != b.astimezone(zone).utcoffset()
+    ]
 
 
 @pytest.mark.parametrize("tz", [NY, PARIS, "America/Santiago", "Australia/Lord_Howe"])
@@ -255,10 +275,18 @@ def test_meeting_agenda_publication_and_review_times():
 
 
 def test_overdue_number_and_escalation():
-    assert [overdue_number(s) for s in ("overdue-1", "overdue-12", "overdue-0", "overdue-x", "due", "x-overdue-3", None)] \
-        == [1, 12, None, None, None, None, None]
+    assert [
+        overdue_number(s) for s in ("overdue-1", "overdue-12", "overdue-0", "overdue-x", "due", "x-overdue-3", None)
+    ] == [1, 12, None, None, None, None, None]
     assert [escalation(f"overdue-{n}") for n in range(1, 8)] == [
-        (False, False), (False, False), (True, False), (True, False), (True, True), (True, True), (True, True)]
+        (False, False),
+        (False, False),
+        (True, False),
+        (True, False),
+        (True, True),
+        (True, True),
+        (True, True),
+    ]
     assert escalation("due") == escalation("before") == escalation("assigned") == (False, False)
 
 
@@ -275,8 +303,17 @@ DUE = date(2026, 3, 16)  # a Monday
 
 def plan(**changes) -> PlannedNudge | None:
     """An open, already-announced item of an owner in Tokyo, due Monday Mar 16."""
-    args = dict(due=DUE, status="open", assigned_notified=True, last_slot=None, snoozed_until=None,
-                now=local(TOKYO, 2026, 3, 2, 10), tz=TOKYO, hours=DEFAULT, last_sent_at=None)
+    args = dict(
+        due=DUE,
+        status="open",
+        assigned_notified=True,
+        last_slot=None,
+        snoozed_until=None,
+        now=local(TOKYO, 2026, 3, 2, 10),
+        tz=TOKYO,
+        hours=DEFAULT,
+        last_sent_at=None,
+    )
     return next_action_item_nudge(**(args | changes))
 
 
@@ -299,12 +336,15 @@ def test_assigned_goes_out_at_the_next_working_instant():
 
 def test_the_regular_sequence():
     assert plan() == PlannedNudge(ACTION_ITEM, "before", local(TOKYO, 2026, 3, 13, 9))
-    assert plan(last_slot="before", now=local(TOKYO, 2026, 3, 13, 9)) == \
-        PlannedNudge(ACTION_ITEM, "due", local(TOKYO, 2026, 3, 16, 9))
-    assert plan(last_slot="due", now=local(TOKYO, 2026, 3, 16, 9)) == \
-        PlannedNudge(ACTION_ITEM, "overdue-1", local(TOKYO, 2026, 3, 17, 9))
-    assert plan(last_slot="overdue-6", now=local(TOKYO, 2026, 4, 13, 9)) == \
-        PlannedNudge(ACTION_ITEM, "overdue-7", local(TOKYO, 2026, 5, 11, 9))
+    assert plan(last_slot="before", now=local(TOKYO, 2026, 3, 13, 9)) == PlannedNudge(
+        ACTION_ITEM, "due", local(TOKYO, 2026, 3, 16, 9)
+    )
+    assert plan(last_slot="due", now=local(TOKYO, 2026, 3, 16, 9)) == PlannedNudge(
+        ACTION_ITEM, "overdue-1", local(TOKYO, 2026, 3, 17, 9)
+    )
+    assert plan(last_slot="overdue-6", now=local(TOKYO, 2026, 4, 13, 9)) == PlannedNudge(
+        ACTION_ITEM, "overdue-7", local(TOKYO, 2026, 5, 11, 9)
+    )
 
 
 def test_in_progress_items_get_no_before_reminder():
@@ -381,8 +421,12 @@ def test_unknown_last_slot_is_a_bug():
         plan(last_slot="overdue")
 
 
-def simulate(*, status: str = "open", down: tuple[datetime, datetime] | None = None,
-             snooze: tuple[datetime, datetime] | None = None) -> list[tuple[str, datetime]]:
+def simulate(
+    *,
+    status: str = "open",
+    down: tuple[datetime, datetime] | None = None,
+    snooze: tuple[datetime, datetime] | None = None,
+) -> list[tuple[str, datetime]]:
     """The bot's sweep, once an hour for 60 days, for an item created Mon Mar 2 10:00 in Tokyo.
 
     Like the sweep, it plans the next nudge after each one it sends and sends it once its
@@ -403,8 +447,16 @@ def simulate(*, status: str = "open", down: tuple[datetime, datetime] | None = N
         if snooze and now == snooze[0]:
             snoozed_until, pending = snooze[1], None
         current = next_action_item_nudge(
-            due=DUE, status=status, assigned_notified=bool(sent), last_slot=last_slot, snoozed_until=snoozed_until,
-            now=now, tz=TOKYO, hours=DEFAULT, last_sent_at=sent[-1][1] if sent else None)
+            due=DUE,
+            status=status,
+            assigned_notified=bool(sent),
+            last_slot=last_slot,
+            snoozed_until=snoozed_until,
+            now=now,
+            tz=TOKYO,
+            hours=DEFAULT,
+            last_sent_at=sent[-1][1] if sent else None,
+        )
         assert current is not None and current.not_before >= now
         if pending is not None:
             assert current == pending, now
@@ -467,35 +519,68 @@ def test_a_snooze_in_the_simulation():
     assert [slot for slot, _ in after] == ["overdue-4", "overdue-5", "overdue-6"]
 
 
-ZONES = [NY, PARIS, TOKYO, "UTC", "Australia/Lord_Howe", "America/Santiago", "Asia/Kolkata", "Pacific/Chatham",
-         "America/St_Johns", "Europe/London", "No/Such_Zone"]
-HOURS = [DEFAULT, WorkingHours.parse("08:30-16:00 mon,tue,thu"), WorkingHours.parse("10:00-18:00 sun-thu"),
-         WorkingHours.parse("01:30-02:45 sun"), WorkingHours.parse("02:10-02:40 sat,sun"),
-         WorkingHours.parse("00:00-00:30 sat,sun"), WorkingHours.parse("23:00-23:59 sun")]
+ZONES = [
+    NY,
+    PARIS,
+    TOKYO,
+    "UTC",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+    "Asia/Kolkata",
+    "Pacific/Chatham",
+    "America/St_Johns",
+    "Europe/London",
+    "No/Such_Zone",
+]
+HOURS = [
+    DEFAULT,
+    WorkingHours.parse("08:30-16:00 mon,tue,thu"),
+    WorkingHours.parse("10:00-18:00 sun-thu"),
+    WorkingHours.parse("01:30-02:45 sun"),
+    WorkingHours.parse("02:10-02:40 sat,sun"),
+    WorkingHours.parse("00:00-00:30 sat,sun"),
+    WorkingHours.parse("23:00-23:59 sun"),
+]
 SLOTS = [None, "assigned", "before", "due"] + [f"overdue-{n}" for n in range(1, 10)]
-instants = st.datetimes(datetime(2025, 1, 1), datetime(2028, 12, 31), timezones=st.just(timezone.utc))
+instants = st.datetimes(datetime(2025, 1, 1), datetime(2028, 12, 31), timezones=st.just(UTC))
 
 
 @settings(max_examples=300, deadline=None)
-@given(tz=st.sampled_from(ZONES), hours=st.sampled_from(HOURS), now=instants,
-       due_in=st.integers(-400, 60), status=st.sampled_from(["open", "in_progress", "done", "wont_do"]),
-       assigned=st.booleans(), last_slot=st.sampled_from(SLOTS),
-       snooze=st.none() | st.timedeltas(timedelta(days=-5), timedelta(days=40)),
-       sent_ago=st.none() | st.timedeltas(timedelta(0), timedelta(days=3)))
-def test_property_nudges_land_in_working_hours_after_now(tz, hours, now, due_in, status, assigned, last_slot,
-                                                         snooze, sent_ago):
+@given(
+    tz=st.sampled_from(ZONES),
+    hours=st.sampled_from(HOURS),
+    now=instants,
+    due_in=st.integers(-400, 60),
+    status=st.sampled_from(["open", "in_progress", "done", "wont_do"]),
+    assigned=st.booleans(),
+    last_slot=st.sampled_from(SLOTS),
+    snooze=st.none() | st.timedeltas(timedelta(days=-5), timedelta(days=40)),
+    sent_ago=st.none() | st.timedeltas(timedelta(0), timedelta(days=3)),
+)
+def test_property_nudges_land_in_working_hours_after_now(
+    tz, hours, now, due_in, status, assigned, last_slot, snooze, sent_ago
+):
     due = now.date() + timedelta(days=due_in)
     snoozed_until = now + snooze if snooze is not None else None
     last_sent_at = now - sent_ago if sent_ago is not None else None
-    got = next_action_item_nudge(due=due, status=status, assigned_notified=assigned, last_slot=last_slot,
-                                 snoozed_until=snoozed_until, now=now, tz=tz, hours=hours, last_sent_at=last_sent_at)
+    got = next_action_item_nudge(
+        due=due,
+        status=status,
+        assigned_notified=assigned,
+        last_slot=last_slot,
+        snoozed_until=snoozed_until,
+        now=now,
+        tz=tz,
+        hours=hours,
+        last_sent_at=last_sent_at,
+    )
     if status in ("done", "wont_do"):
         assert got is None
         return
     assert got is not None and got.kind == ACTION_ITEM
-    assert got.not_before >= now and got.not_before.tzinfo == timezone.utc
+    assert got.not_before >= now and got.not_before.tzinfo == UTC
     assert next_working_instant(got.not_before, tz, hours) == got.not_before
-    zone = ZoneInfo(tz) if tz in ZONES[:-1] else timezone.utc
+    zone = ZoneInfo(tz) if tz in ZONES[:-1] else UTC
     day = got.not_before.astimezone(zone).date()
     assert day.weekday() in hours.days
     if snoozed_until is not None:
@@ -529,8 +614,15 @@ def test_property_next_working_instant(tz, hours, at):
 def meeting(**changes) -> PlannedNudge | None:
     """A SEV2 resolved Monday Mar 2 at 20:00 in New York (after hours), deadline Thursday 20:00."""
     resolved = local(NY, 2026, 3, 2, 20)
-    args = dict(resolved_at=resolved, deadline=meeting_deadline(resolved, 2, tz=NY), scheduled=False,
-                last_sent_at=None, now=resolved, tz=NY, hours=DEFAULT)
+    args = dict(
+        resolved_at=resolved,
+        deadline=meeting_deadline(resolved, 2, tz=NY),
+        scheduled=False,
+        last_sent_at=None,
+        now=resolved,
+        tz=NY,
+        hours=DEFAULT,
+    )
     return next_meeting_nudge(**(args | changes))
 
 
@@ -561,7 +653,9 @@ def test_meeting_nudges_are_daily_then_one_final_overdue():
 
 def test_meeting_nudges_skip_the_weekend():
     resolved = local(NY, 2026, 3, 6, 11)  # Friday; deadline 72 h later, Monday 12:00 EDT
-    args = dict(resolved_at=resolved, deadline=meeting_deadline(resolved, 2, tz=NY), scheduled=False, tz=NY, hours=DEFAULT)
+    args = dict(
+        resolved_at=resolved, deadline=meeting_deadline(resolved, 2, tz=NY), scheduled=False, tz=NY, hours=DEFAULT
+    )
     first = next_meeting_nudge(**args, last_sent_at=None, now=resolved)
     assert first == PlannedNudge(MEETING_UNSCHEDULED, "2026-03-06", resolved)
     second = next_meeting_nudge(**args, last_sent_at=resolved, now=resolved)
@@ -572,22 +666,34 @@ def test_meeting_nudges_skip_the_weekend():
 
 
 @settings(max_examples=200, deadline=None)
-@given(tz=st.sampled_from(ZONES), hours=st.sampled_from(HOURS), resolved_at=instants,
-       severity=st.sampled_from([1, 2, 3]), after=st.timedeltas(timedelta(0), timedelta(days=12)),
-       sent_ago=st.none() | st.timedeltas(timedelta(0), timedelta(days=2)))
+@given(
+    tz=st.sampled_from(ZONES),
+    hours=st.sampled_from(HOURS),
+    resolved_at=instants,
+    severity=st.sampled_from([1, 2, 3]),
+    after=st.timedeltas(timedelta(0), timedelta(days=12)),
+    sent_ago=st.none() | st.timedeltas(timedelta(0), timedelta(days=2)),
+)
 def test_property_meeting_nudges_land_in_working_hours_after_now(tz, hours, resolved_at, severity, after, sent_ago):
     now = resolved_at + after
     last_sent_at = now - sent_ago if sent_ago is not None else None
     deadline = meeting_deadline(resolved_at, severity, requested=True, tz=tz)
-    got = next_meeting_nudge(resolved_at=resolved_at, deadline=deadline, scheduled=False, last_sent_at=last_sent_at,
-                             now=now, tz=tz, hours=hours)
+    got = next_meeting_nudge(
+        resolved_at=resolved_at,
+        deadline=deadline,
+        scheduled=False,
+        last_sent_at=last_sent_at,
+        now=now,
+        tz=tz,
+        hours=hours,
+    )
     if last_sent_at is not None and last_sent_at >= deadline:
         assert got is None
         return
     assert got is not None and got.not_before >= now
     assert next_working_instant(got.not_before, tz, hours) == got.not_before
     if got.not_before < deadline:
-        zone = ZoneInfo(tz) if tz in ZONES[:-1] else timezone.utc
+        zone = ZoneInfo(tz) if tz in ZONES[:-1] else UTC
         assert got.slot == got.not_before.astimezone(zone).date().isoformat()
     else:
         assert got.slot == "overdue"

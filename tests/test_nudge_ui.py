@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ from bot.ui.text import (
 from bot.views import ActionItemView, IncidentView
 
 TODAY = date(2026, 12, 7)
-AT = datetime(2026, 12, 9, 14, 30, tzinfo=timezone.utc)
+AT = datetime(2026, 12, 9, 14, 30, tzinfo=UTC)
 BOB, ALICE, CAROL = "UBOB000001", "UALICE0001", "UCAROL0001"
 PINGS = ("<!channel>", "<!here>", "<!everyone>", "<!subteam")
 HOSTILE = "<!channel> & <!here> <@U999> *bold* `code` <https://evil.example|click> " + "x" * 3000
@@ -70,9 +71,9 @@ def incident(**changes: Any) -> IncidentView:
         "channel_id": "CINCIDENT1",
         "severity": 1,
         "status": "resolved",
-        "started_at": datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc),
-        "resolved_at": datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc),
-        "deadline": datetime(2026, 11, 25, 15, 0, tzinfo=timezone.utc),
+        "started_at": datetime(2026, 11, 23, 14, 0, tzinfo=UTC),
+        "resolved_at": datetime(2026, 11, 23, 15, 0, tzinfo=UTC),
+        "deadline": datetime(2026, 11, 25, 15, 0, tzinfo=UTC),
         "commander_id": ALICE,
     }
     base.update(changes)
@@ -226,7 +227,12 @@ def test_dm_buttons_and_their_values():
     message = ui.action_item_dm(item(), reason="due", today=TODAY)
     elements = actions_of(message)
     assert [e["action_id"] for e in elements] == [
-        ui.ITEM_DONE, ui.ITEM_IN_PROGRESS, ui.ITEM_SNOOZE, ui.ITEM_CHANGE_DUE, ui.ITEM_NOT_MINE, ui.ITEM_WONT_DO,
+        ui.ITEM_DONE,
+        ui.ITEM_IN_PROGRESS,
+        ui.ITEM_SNOOZE,
+        ui.ITEM_CHANGE_DUE,
+        ui.ITEM_NOT_MINE,
+        ui.ITEM_WONT_DO,
     ]
     for element in elements:
         if element["type"] == "button":
@@ -238,7 +244,9 @@ def test_dm_buttons_and_their_values():
 
 
 def test_in_progress_button_is_hidden_when_already_in_progress():
-    ids = [e["action_id"] for e in actions_of(ui.action_item_dm(item(status="in_progress"), reason="before", today=TODAY))]
+    ids = [
+        e["action_id"] for e in actions_of(ui.action_item_dm(item(status="in_progress"), reason="before", today=TODAY))
+    ]
     assert ui.ITEM_IN_PROGRESS not in ids and ui.ITEM_DONE in ids
 
 
@@ -246,7 +254,9 @@ def test_closed_items_render_their_final_state_without_buttons():
     done = ui.action_item_dm(item(status="done"), reason="due", today=TODAY)
     assert not actions_of(done)
     assert "Done — thanks!" in done["blocks"][0]["text"]["text"]
-    wont = ui.action_item_dm(item(status="wont_do", status_note="Service retired <!channel>"), reason="due", today=TODAY)
+    wont = ui.action_item_dm(
+        item(status="wont_do", status_note="Service retired <!channel>"), reason="due", today=TODAY
+    )
     assert not actions_of(wont)
     assert "*Won't do:* Service retired &lt;!channel&gt;" in wont["blocks"][0]["text"]["text"]
     assert wont["text"] == "Won't do: Add a p99 latency alert on checkout (Service retired &lt;!channel&gt;)"
@@ -256,8 +266,14 @@ def test_closed_items_render_their_final_state_without_buttons():
 # --- answers: the DM updated in place, and the channel's thread ----------------------------------
 
 WHATS = [
-    ui.WHAT_DONE, ui.WHAT_IN_PROGRESS, ui.WHAT_SNOOZE, ui.WHAT_SNOOZE_DAY, ui.WHAT_SNOOZE_WEEK, ui.WHAT_CHANGE_DUE,
-    ui.WHAT_NOT_MINE, ui.WHAT_WONT_DO,
+    ui.WHAT_DONE,
+    ui.WHAT_IN_PROGRESS,
+    ui.WHAT_SNOOZE,
+    ui.WHAT_SNOOZE_DAY,
+    ui.WHAT_SNOOZE_WEEK,
+    ui.WHAT_CHANGE_DUE,
+    ui.WHAT_NOT_MINE,
+    ui.WHAT_WONT_DO,
 ] + ["marked it done", "says it isn't theirs and handed it to <@UCAROL0001> <!channel>", "", HOSTILE]
 
 
@@ -286,10 +302,18 @@ def test_answered_dm_keeps_service_mentions_but_not_pings():
 @pytest.mark.parametrize(
     ("what", "changes", "expected"),
     [
-        (ui.WHAT_DONE, {"status": "done"}, f":white_check_mark: <@{BOB}> marked *Add a p99 latency alert on checkout* done"),
+        (
+            ui.WHAT_DONE,
+            {"status": "done"},
+            f":white_check_mark: <@{BOB}> marked *Add a p99 latency alert on checkout* done",
+        ),
         (ui.WHAT_CHANGE_DUE, {}, "moved the due date of *Add a p99 latency alert on checkout* to 2026-12-10"),
         (ui.WHAT_SNOOZE_WEEK, {}, ":zzz: <@UBOB000001> snoozed *Add a p99 latency alert on checkout* for a week"),
-        (ui.WHAT_WONT_DO, {"status": "wont_do", "status_note": "Retired & gone"}, "won't do *Add a p99 latency alert on checkout*: Retired &amp; gone"),
+        (
+            ui.WHAT_WONT_DO,
+            {"status": "wont_do", "status_note": "Retired & gone"},
+            "won't do *Add a p99 latency alert on checkout*: Retired &amp; gone",
+        ),
         (ui.WHAT_NOT_MINE, {}, f"isn't theirs; <@{ALICE}>, please reassign it"),
         (ui.WHAT_NOT_MINE, {"owner_id": CAROL}, f"handed *Add a p99 latency alert on checkout* to <@{CAROL}>"),
     ],
@@ -322,7 +346,11 @@ def test_item_modals_within_limits(make):
     change = ui.change_due_modal(make(), today=TODAY)
     not_mine = ui.not_mine_modal(make())
     wont = ui.wont_do_modal(make())
-    for view, callback in ((change, ui.CHANGE_DUE_CALLBACK), (not_mine, ui.NOT_MINE_CALLBACK), (wont, ui.WONT_DO_CALLBACK)):
+    for view, callback in (
+        (change, ui.CHANGE_DUE_CALLBACK),
+        (not_mine, ui.NOT_MINE_CALLBACK),
+        (wont, ui.WONT_DO_CALLBACK),
+    ):
         assert_modal(view)
         assert view["callback_id"] == callback
         assert ui.read_item_id(view["private_metadata"]) == 42
@@ -333,13 +361,20 @@ def test_change_due_modal_starts_at_the_current_due_date_and_is_required():
     view = ui.change_due_modal(item(), today=TODAY)
     (block,) = [b for b in view["blocks"] if b["type"] == "input"]
     assert block["block_id"] == ui.CHANGE_DUE_BLOCK and not block.get("optional")
-    assert block["element"] == {**block["element"], "type": "datepicker", "action_id": ui.CHANGE_DUE_ACTION, "initial_date": "2026-12-10"}
+    assert block["element"] == {
+        **block["element"],
+        "type": "datepicker",
+        "action_id": ui.CHANGE_DUE_ACTION,
+        "initial_date": "2026-12-10",
+    }
     # The listener passes the due date as `today`; that must render too.
     assert_modal(ui.change_due_modal(item(), today=item().due))
 
 
 def test_modal_inputs_are_required_or_optional_as_asked():
-    optional = {b["block_id"]: b.get("optional", False) for b in ui.not_mine_modal(item())["blocks"] if b["type"] == "input"}
+    optional = {
+        b["block_id"]: b.get("optional", False) for b in ui.not_mine_modal(item())["blocks"] if b["type"] == "input"
+    }
     assert optional == {ui.NOT_MINE_OWNER_BLOCK: True, ui.NOT_MINE_NOTE_BLOCK: True}
     (reason,) = [b for b in ui.wont_do_modal(item())["blocks"] if b["type"] == "input"]
     assert reason["block_id"] == ui.WONT_DO_BLOCK and not reason.get("optional") and reason["element"]["multiline"]
@@ -350,30 +385,66 @@ def state(block: str, action: str, element: dict) -> dict:
 
 
 def test_read_helpers_round_trip():
-    assert ui.read_change_due(state(ui.CHANGE_DUE_BLOCK, ui.CHANGE_DUE_ACTION, {"type": "datepicker", "selected_date": "2027-01-15"})) == date(2027, 1, 15)
+    assert ui.read_change_due(
+        state(ui.CHANGE_DUE_BLOCK, ui.CHANGE_DUE_ACTION, {"type": "datepicker", "selected_date": "2027-01-15"})
+    ) == date(2027, 1, 15)
     values = {
         **state(ui.NOT_MINE_OWNER_BLOCK, ui.NOT_MINE_OWNER_ACTION, {"type": "users_select", "selected_user": CAROL}),
-        **state(ui.NOT_MINE_NOTE_BLOCK, ui.NOT_MINE_NOTE_ACTION, {"type": "plain_text_input", "value": "  Payments owns it  "}),
+        **state(
+            ui.NOT_MINE_NOTE_BLOCK,
+            ui.NOT_MINE_NOTE_ACTION,
+            {"type": "plain_text_input", "value": "  Payments owns it  "},
+        ),
     }
     assert ui.read_not_mine(values) == (CAROL, "Payments owns it")
     assert ui.read_not_mine(state(ui.NOT_MINE_NOTE_BLOCK, ui.NOT_MINE_NOTE_ACTION, {"value": None})) == (None, "")
-    assert ui.read_wont_do(state(ui.WONT_DO_BLOCK, ui.WONT_DO_ACTION, {"type": "plain_text_input", "value": "Retired.\nFor good."})) == "Retired.\nFor good."
+    assert (
+        ui.read_wont_do(
+            state(ui.WONT_DO_BLOCK, ui.WONT_DO_ACTION, {"type": "plain_text_input", "value": "Retired.\nFor good."})
+        )
+        == "Retired.\nFor good."
+    )
     meeting = {
-        **state(meeting_ui.MEETING_DATE_BLOCK, meeting_ui.MEETING_DATE_ACTION, {"type": "datepicker", "selected_date": "2026-12-09"}),
-        **state(meeting_ui.MEETING_TIME_BLOCK, meeting_ui.MEETING_TIME_ACTION, {"type": "timepicker", "selected_time": "09:30"}),
-        **state(meeting_ui.MEETING_ATTENDEES_BLOCK, meeting_ui.MEETING_ATTENDEES_ACTION, {"type": "multi_users_select", "selected_users": [BOB, ALICE, BOB, "<!channel>"]}),
-        **state(meeting_ui.MEETING_LOCATION_BLOCK, meeting_ui.MEETING_LOCATION_ACTION, {"type": "plain_text_input", "value": "https://meet.example/abc"}),
+        **state(
+            meeting_ui.MEETING_DATE_BLOCK,
+            meeting_ui.MEETING_DATE_ACTION,
+            {"type": "datepicker", "selected_date": "2026-12-09"},
+        ),
+        **state(
+            meeting_ui.MEETING_TIME_BLOCK,
+            meeting_ui.MEETING_TIME_ACTION,
+            {"type": "timepicker", "selected_time": "09:30"},
+        ),
+        **state(
+            meeting_ui.MEETING_ATTENDEES_BLOCK,
+            meeting_ui.MEETING_ATTENDEES_ACTION,
+            {"type": "multi_users_select", "selected_users": [BOB, ALICE, BOB, "<!channel>"]},
+        ),
+        **state(
+            meeting_ui.MEETING_LOCATION_BLOCK,
+            meeting_ui.MEETING_LOCATION_ACTION,
+            {"type": "plain_text_input", "value": "https://meet.example/abc"},
+        ),
     }
-    assert meeting_ui.read_meeting(meeting) == (date(2026, 12, 9), time(9, 30), [BOB, ALICE], "https://meet.example/abc")
+    assert meeting_ui.read_meeting(meeting) == (
+        date(2026, 12, 9),
+        time(9, 30),
+        [BOB, ALICE],
+        "https://meet.example/abc",
+    )
 
 
 def test_read_helpers_find_inputs_in_the_modals_they_read():
     """The block and action ids the readers look for are the ones the modals render."""
+
     def ids(view: dict) -> set[tuple[str, str]]:
         return {(b["block_id"], b["element"]["action_id"]) for b in view["blocks"] if b["type"] == "input"}
 
     assert ids(ui.change_due_modal(item(), today=TODAY)) == {(ui.CHANGE_DUE_BLOCK, ui.CHANGE_DUE_ACTION)}
-    assert ids(ui.not_mine_modal(item())) == {(ui.NOT_MINE_OWNER_BLOCK, ui.NOT_MINE_OWNER_ACTION), (ui.NOT_MINE_NOTE_BLOCK, ui.NOT_MINE_NOTE_ACTION)}
+    assert ids(ui.not_mine_modal(item())) == {
+        (ui.NOT_MINE_OWNER_BLOCK, ui.NOT_MINE_OWNER_ACTION),
+        (ui.NOT_MINE_NOTE_BLOCK, ui.NOT_MINE_NOTE_ACTION),
+    }
     assert ids(ui.wont_do_modal(item())) == {(ui.WONT_DO_BLOCK, ui.WONT_DO_ACTION)}
     assert ids(meeting_ui.meeting_modal(incident(), initial_attendees=[])) == {
         (meeting_ui.MEETING_DATE_BLOCK, meeting_ui.MEETING_DATE_ACTION),
@@ -384,11 +455,21 @@ def test_read_helpers_find_inputs_in_the_modals_they_read():
 
 
 GARBAGE = [
-    None, [], "x", 3, {"a": 1}, {ui.CHANGE_DUE_BLOCK: None}, {ui.CHANGE_DUE_BLOCK: {"due": None}},
-    {ui.CHANGE_DUE_BLOCK: {"due": {"selected_date": "2026-13-45"}}}, {ui.CHANGE_DUE_BLOCK: {"due": {"selected_date": 20261210}}},
-    {ui.NOT_MINE_OWNER_BLOCK: {"owner": {"selected_user": ["U1"]}}}, {ui.NOT_MINE_NOTE_BLOCK: {"note": {"value": 5}}},
-    {ui.WONT_DO_BLOCK: {"reason": {"value": {"x": 1}}}}, {ui.WONT_DO_BLOCK: []},
-    {meeting_ui.MEETING_TIME_BLOCK: {"time": {"selected_time": "25:99"}}}, {meeting_ui.MEETING_TIME_BLOCK: {"time": {"selected_time": None}}},
+    None,
+    [],
+    "x",
+    3,
+    {"a": 1},
+    {ui.CHANGE_DUE_BLOCK: None},
+    {ui.CHANGE_DUE_BLOCK: {"due": None}},
+    {ui.CHANGE_DUE_BLOCK: {"due": {"selected_date": "2026-13-45"}}},
+    {ui.CHANGE_DUE_BLOCK: {"due": {"selected_date": 20261210}}},
+    {ui.NOT_MINE_OWNER_BLOCK: {"owner": {"selected_user": ["U1"]}}},
+    {ui.NOT_MINE_NOTE_BLOCK: {"note": {"value": 5}}},
+    {ui.WONT_DO_BLOCK: {"reason": {"value": {"x": 1}}}},
+    {ui.WONT_DO_BLOCK: []},
+    {meeting_ui.MEETING_TIME_BLOCK: {"time": {"selected_time": "25:99"}}},
+    {meeting_ui.MEETING_TIME_BLOCK: {"time": {"selected_time": None}}},
     {meeting_ui.MEETING_ATTENDEES_BLOCK: {"attendees": {"selected_users": "UBOB000001"}}},
     {meeting_ui.MEETING_ATTENDEES_BLOCK: {"attendees": {"selected_users": [None, 3, {"x": 1}]}}},
     {meeting_ui.MEETING_DATE_BLOCK: {"date": {"selected_date": "2026-12-09T10:00"}}},
@@ -410,7 +491,9 @@ def test_value_parsers_survive_garbage(value):
     assert ui.read_item_id(value) is None and meeting_ui.read_incident_id(value) is None
 
 
-@pytest.mark.parametrize("metadata", ["", "{", "[]", '{"item_id": "3"}', '{"item_id": true}', '{"item_id": -1}', '{"other": 3}', "x" * 4000])
+@pytest.mark.parametrize(
+    "metadata", ["", "{", "[]", '{"item_id": "3"}', '{"item_id": true}', '{"item_id": -1}', '{"other": 3}', "x" * 4000]
+)
 def test_metadata_readers_survive_garbage(metadata):
     assert ui.read_item_id(metadata) is None
 
@@ -436,7 +519,9 @@ def test_escalations_within_limits(make, days):
 
 def test_escalations_say_who_what_and_how_late():
     to_commander = json.dumps(ui.overdue_to_commander(item(), overdue_days=3))
-    assert "3 days overdue" in to_commander and f"<@{BOB}>" in to_commander and "Add a p99 latency alert" in to_commander
+    assert (
+        "3 days overdue" in to_commander and f"<@{BOB}>" in to_commander and "Add a p99 latency alert" in to_commander
+    )
     to_channel = ui.overdue_to_channel(item(), overdue_days=1)["text"]
     assert "is 1 day overdue" in to_channel and f"owner <@{BOB}>" in to_channel and "P1" in to_channel
 
@@ -453,13 +538,24 @@ def test_undeliverable_tells_the_commander_why(make, error):
 # --- the review meeting -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [incident, lambda: incident(title=HOSTILE, channel_id="<!channel>", severity="x", deadline=None, resolved_at=None)])
+@pytest.mark.parametrize(
+    "make",
+    [incident, lambda: incident(title=HOSTILE, channel_id="<!channel>", severity="x", deadline=None, resolved_at=None)],
+)
 def test_meeting_messages_within_limits(make):
     unscheduled = meeting_ui.meeting_unscheduled(make())
     assert_message(unscheduled)
     (button,) = actions_of(unscheduled)
     assert button["action_id"] == SCHEDULE_MEETING and ui.parse_item_value(button["value"]) == 7
-    assert_message(meeting_ui.meeting_scheduled(make(), at=AT, attendees=[BOB, ALICE, "<!here>"] + [f"U{i:08d}" for i in range(200)], by=ALICE, location=HOSTILE))
+    assert_message(
+        meeting_ui.meeting_scheduled(
+            make(),
+            at=AT,
+            attendees=[BOB, ALICE, "<!here>"] + [f"U{i:08d}" for i in range(200)],
+            by=ALICE,
+            location=HOSTILE,
+        )
+    )
     assert_message(meeting_ui.publication_request(make(), deadline=AT + timedelta(hours=48)))
     assert_message(meeting_ui.meeting_agenda(make(), at=AT, timeline_lines=[], action_items=[]))
     assert_message(meeting_ui.review_30_days(make(), items=[], today=TODAY))
@@ -479,7 +575,10 @@ def test_meeting_modal(make):
     view = meeting_ui.meeting_modal(make(), initial_attendees=[BOB, "<!channel>", ALICE, BOB], timezone="Europe/Paris")
     assert_modal(view)
     assert view["callback_id"] == meeting_ui.MEETING_CALLBACK
-    assert json.loads(view["private_metadata"]) == {"incident_id": 7} and meeting_ui.read_incident_id(view["private_metadata"]) == 7
+    assert (
+        json.loads(view["private_metadata"]) == {"incident_id": 7}
+        and meeting_ui.read_incident_id(view["private_metadata"]) == 7
+    )
     inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
     assert inputs[meeting_ui.MEETING_DATE_BLOCK]["element"]["type"] == "datepicker"
     assert inputs[meeting_ui.MEETING_TIME_BLOCK]["element"]["type"] == "timepicker"
@@ -488,14 +587,16 @@ def test_meeting_modal(make):
 
 
 def test_meeting_scheduled_uses_reader_time_zones():
-    message = meeting_ui.meeting_scheduled(incident(), at=AT, attendees=[BOB, ALICE], by=ALICE, location="Room 4 & video")
+    message = meeting_ui.meeting_scheduled(
+        incident(), at=AT, attendees=[BOB, ALICE], by=ALICE, location="Room 4 & video"
+    )
     section = message["blocks"][0]["text"]["text"]
     assert "<!date^" in section and f"<@{BOB}>, <@{ALICE}>" in section and "Room 4 &amp; video" in section
     assert "2026-12-09 14:30 UTC" in message["text"]
 
 
 def timeline_line(i: int, length: int = 600) -> str:
-    at = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc) + timedelta(minutes=i)
+    at = datetime(2026, 11, 23, 14, 0, tzinfo=UTC) + timedelta(minutes=i)
     return f":speech_balloon: {slack_date(at, '{date_short} {time}')} <@UBOB000001>: entry {i} " + "y" * length
 
 
@@ -516,7 +617,10 @@ def test_agenda_with_5000_timeline_lines_fits_and_counts_the_rest(length):
 
 def test_agenda_lists_the_agenda_and_asks_for_gaps():
     message = meeting_ui.meeting_agenda(
-        incident(), at=AT, timeline_lines=[timeline_line(0), timeline_line(1)], action_items=[item(), item(id=43, title="Runbook", owner_id=CAROL)]
+        incident(),
+        at=AT,
+        timeline_lines=[timeline_line(0), timeline_line(1)],
+        action_items=[item(), item(id=43, title="Runbook", owner_id=CAROL)],
     )
     texts = "\n".join(mrkdwn_texts(message))
     for part in ("Timeline review", "five times", "What could be better", "What went well", "Action items"):
@@ -563,7 +667,9 @@ def test_review_30_days_with_hundreds_of_hostile_items_fits():
 
 
 def test_all_closed_review_says_so():
-    message = meeting_ui.review_30_days(incident(), items=[item(status="done"), item(id=2, status="wont_do")], today=TODAY)
+    message = meeting_ui.review_30_days(
+        incident(), items=[item(status="done"), item(id=2, status="wont_do")], today=TODAY
+    )
     assert "All 2 action items are closed" in json.dumps(message)
 
 
@@ -581,7 +687,7 @@ def parse_line(line: str) -> tuple[str, dict[str, str], str]:
         if ch == '"':
             quoted = not quoted
         elif ch == ":" and not quoted:
-            head, value = line[:i], line[i + 1:]
+            head, value = line[:i], line[i + 1 :]
             break
     else:
         raise AssertionError(line)
@@ -599,10 +705,17 @@ def invite(**changes: Any) -> str:
         "title": "Post-mortem review: Checkout failing; payments, EU \\ all",
         "start": datetime(2026, 12, 9, 15, 30, tzinfo=timezone(timedelta(hours=1))),
         "duration": timedelta(hours=1),
-        "attendees_emails_or_names": ["bob@example.com", "Alice Ångström, SRE", 'Carol "CJ" 日本語', "bob@example.com", ""],
-        "description": "Review of the incident.\nAgenda: timeline; root cause, 5 whys.\r\nJoin: https://meet.example/abc?x=1,2 " + "é🙂" * 60,
+        "attendees_emails_or_names": [
+            "bob@example.com",
+            "Alice Ångström, SRE",
+            'Carol "CJ" 日本語',
+            "bob@example.com",
+            "",
+        ],
+        "description": "Review of the incident.\nAgenda: timeline; root cause, 5 whys.\r\nJoin: https://meet.example/abc?x=1,2 "
+        + "é🙂" * 60,
         "organizer": "Alice Ångström",
-        "now": datetime(2026, 12, 1, 8, 0, 5, tzinfo=timezone.utc),
+        "now": datetime(2026, 12, 1, 8, 0, 5, tzinfo=UTC),
     }
     args.update(changes)
     return ics.meeting_invite(**args)
@@ -629,20 +742,28 @@ def test_ics_parses_back():
     assert unescape(one["UID"][1]) == "postmortem-7-ab12@postmortem-bot"
     assert unescape(one["SUMMARY"][1]) == "Post-mortem review: Checkout failing; payments, EU \\ all"
     assert one["SUMMARY"][1] == "Post-mortem review: Checkout failing\\; payments\\, EU \\\\ all"
-    assert unescape(one["DESCRIPTION"][1]).startswith("Review of the incident.\nAgenda: timeline; root cause, 5 whys.\nJoin: https://meet.example/abc?x=1,2 é🙂")
+    assert unescape(one["DESCRIPTION"][1]).startswith(
+        "Review of the incident.\nAgenda: timeline; root cause, 5 whys.\nJoin: https://meet.example/abc?x=1,2 é🙂"
+    )
     assert one["ORGANIZER"] == ({"CN": '"Alice Ångström"'}, ics.NO_ADDRESS)
     attendees = [(params["CN"], value) for name, params, value in props if name == "ATTENDEE"]
     assert attendees == [
         ('"bob@example.com"', "mailto:bob@example.com"),
         ('"Alice Ångström, SRE"', ics.NO_ADDRESS),
-        ('"Carol \'CJ\' 日本語"', ics.NO_ADDRESS),
+        ("\"Carol 'CJ' 日本語\"", ics.NO_ADDRESS),
     ]
 
 
 def test_ics_naive_times_are_utc_and_email_organizer_is_mailto():
-    props = {name: (params, value) for name, params, value in map(parse_line, unfold(invite(
-        start=datetime(2026, 12, 9, 14, 0), organizer="alice@example.com", location="Room 4; floor 2"
-    )))}
+    props = {
+        name: (params, value)
+        for name, params, value in map(
+            parse_line,
+            unfold(
+                invite(start=datetime(2026, 12, 9, 14, 0), organizer="alice@example.com", location="Room 4; floor 2")
+            ),
+        )
+    }
     assert props["DTSTART"][1] == "20261209T140000Z"
     assert props["ORGANIZER"][1] == "mailto:alice@example.com"
     assert unescape(props["LOCATION"][1]) == "Room 4; floor 2"

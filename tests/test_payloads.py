@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -6,7 +6,7 @@ from bot.payloads import MalformedPayload, SlackMessage, ts_to_datetime
 
 
 def test_ts_keeps_microseconds_in_utc():
-    assert ts_to_datetime("1700000000.000123") == datetime(2023, 11, 14, 22, 13, 20, 123, tzinfo=timezone.utc)
+    assert ts_to_datetime("1700000000.000123") == datetime(2023, 11, 14, 22, 13, 20, 123, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("bad", ["", "soon", "1700000000", "1.2.3", None, 17.5, "-1.000000"])
@@ -28,7 +28,9 @@ def test_human_and_noise():
     ):
         assert not SlackMessage.parse("C1", noise).is_human
     for human_subtype in ("thread_broadcast", "file_share", "me_message"):
-        assert SlackMessage.parse("C1", {"user": "U1", "text": "x", "ts": "1.000001", "subtype": human_subtype}).is_human
+        assert SlackMessage.parse(
+            "C1", {"user": "U1", "text": "x", "ts": "1.000001", "subtype": human_subtype}
+        ).is_human
 
 
 def test_files_and_edits():

@@ -4,7 +4,7 @@ views, the stored revisions and action items, the shared summary and document.""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -71,7 +71,9 @@ async def test_resolve_opens_the_modal_at_once_and_marks_the_incident_resolved(r
     resolved = await incident(rig)
     from bot.postmortems import humanize
 
-    assert blocks["pm_impact_duration"]["element"]["initial_value"] == humanize(resolved.resolved_at - resolved.started_at)
+    assert blocks["pm_impact_duration"]["element"]["initial_value"] == humanize(
+        resolved.resolved_at - resolved.started_at
+    )
     assert "Declared" in json.dumps(view["blocks"][0]) and "Resolved" in json.dumps(view["blocks"][0])
     assert len(view["blocks"]) <= 100 and len(view["private_metadata"]) < 100
 
@@ -108,11 +110,17 @@ async def test_closing_keeps_a_draft_and_continue_reopens_it_filled_in(rig: Rig)
     await rig.driver.click_message_button(INCIDENT_CHANNEL, card_ts, CAROL, "postmortem_continue")
 
     async def reopened() -> dict | None:
-        views = [v for v in rig.emulator.views() if v.get("callback_id") == "postmortem_modal" and v["id"] != view["id"]]
+        views = [
+            v for v in rig.emulator.views() if v.get("callback_id") == "postmortem_modal" and v["id"] != view["id"]
+        ]
         return views[-1] if views else None
 
     again = await rig.eventually(reopened)
-    values = {b["block_id"].split(".")[0]: b.get("element", {}).get("initial_value") for b in again["blocks"] if b["type"] == "input"}
+    values = {
+        b["block_id"].split(".")[0]: b.get("element", {}).get("initial_value")
+        for b in again["blocks"]
+        if b["type"] == "input"
+    }
     assert values["pm_summary"] == "half written" and values["pm_why_1"] == "because"
     assert await count(rig, PostmortemRevision) == 0, "a draft is not a submission"
 
@@ -193,7 +201,12 @@ async def test_quality_warnings_can_be_accepted_and_the_submission_lands(rig: Ri
     await rig.eventually(stored)
     async with rig.bot.services.timeline.sessions() as session:
         item = await session.scalar(select(ActionItem))
-    assert (item.title, item.owner_id, item.due.isoformat(), item.status) == ("Improve monitoring", CAROL, FUTURE, "open")
+    assert (item.title, item.owner_id, item.due.isoformat(), item.status) == (
+        "Improve monitoring",
+        CAROL,
+        FUTURE,
+        "open",
+    )
 
 
 async def submit_clean(rig: Rig, user: str = ALICE, extra: dict | None = None) -> None:
@@ -202,8 +215,25 @@ async def submit_clean(rig: Rig, user: str = ALICE, extra: dict | None = None) -
     view = await add_row(rig, view)
     keys = row_keys(view)
     edits = dict(GOOD, **(extra or {}))
-    edits.update(row_edits(keys[-2], "Add a p99 latency alert on checkout at 800 ms for 5 min", BOB, FUTURE, priority="P1", type="prevent"))
-    edits.update(row_edits(keys[-1], "Set a default for the stampede flag in the config schema, checked in CI", CAROL, FUTURE, ticket="https://tracker.example.com/OPS-42"))
+    edits.update(
+        row_edits(
+            keys[-2],
+            "Add a p99 latency alert on checkout at 800 ms for 5 min",
+            BOB,
+            FUTURE,
+            priority="P1",
+            type="prevent",
+        )
+    )
+    edits.update(
+        row_edits(
+            keys[-1],
+            "Set a default for the stampede flag in the config schema, checked in CI",
+            CAROL,
+            FUTURE,
+            ticket="https://tracker.example.com/OPS-42",
+        )
+    )
     before = await count(rig, PostmortemRevision)
     answer = await rig.driver.submit_view(view, user, edits)
     assert answer.status == 200 and answer.text in ("", "{}"), answer.text
@@ -284,12 +314,14 @@ async def test_publish_moves_to_published_and_shares_the_final_render(rig: Rig) 
 
 async def test_action_command_adds_an_item_with_one_human_owner(rig: Rig) -> None:
     await rig.start_incident()
-    await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"action <@{BOB}|bob> {FUTURE} Add a load test for checkout at 2x peak")
+    await rig.driver.slash_command(
+        INCIDENT_CHANNEL, ALICE, f"action <@{BOB}|bob> {FUTURE} Add a load test for checkout at 2x peak"
+    )
     await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"action <@{PAGERBOT}|pagerbot> {FUTURE} Do things")
     await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"action <!subteam^S1|@oncall> {FUTURE} Do things")
     await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"action <@{BOB}|bob> {PAST} Too late")
     texts = []
-    for delivery_answer in (await rig.responses(3)):
+    for delivery_answer in await rig.responses(3):
         texts.append(delivery_answer["text"])
     assert any("Action item added" in t for t in texts)
     assert any("is a bot" in t for t in texts) and any("in the past" in t for t in texts)
@@ -332,8 +364,15 @@ async def test_export_renders_md_html_and_json_with_everything(rig: Rig) -> None
     outputs = {}
     for fmt in ("md", "html", "json"):
         process = await asyncio.create_subprocess_exec(
-            script, "export", "--channel", INCIDENT_CHANNEL, "--format", fmt, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            script,
+            "export",
+            "--channel",
+            INCIDENT_CHANNEL,
+            "--format",
+            fmt,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(process.communicate(), 60)
         assert process.returncode == 0, err.decode()
@@ -362,7 +401,9 @@ POOL_ALERT = "Add an alert on pool use above 80%"
 async def add_by_command(rig: Rig, owner: str, due: str, title: str) -> ActionItem:
     """`/postmortem action` as Alice; returns the stored item."""
     before = await count(rig, ActionItem)
-    delivery = await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, f"action <@{owner}|{owner.lower()}> {due} {title}")
+    delivery = await rig.driver.slash_command(
+        INCIDENT_CHANNEL, ALICE, f"action <@{owner}|{owner.lower()}> {due} {title}"
+    )
     assert delivery.status == 200, delivery.text
 
     async def added() -> ActionItem | None:
@@ -403,14 +444,18 @@ async def stored_items(rig: Rig) -> list[ActionItem]:
 
 async def item_nudges(rig: Rig, item_id: int) -> list[Nudge]:
     async with rig.bot.services.timeline.sessions() as session:
-        return list(await session.scalars(select(Nudge).where(Nudge.subject == item_subject(item_id)).order_by(Nudge.id)))
+        return list(
+            await session.scalars(select(Nudge).where(Nudge.subject == item_subject(item_id)).order_by(Nudge.id))
+        )
 
 
 async def submitted(rig: Rig, revision: int, by: str = ALICE) -> None:
     """Wait for the submitter's receipt of `revision`: the last thing a submission does."""
 
     async def receipt() -> bool:
-        return any(f"revision {revision} " in m.get("text", "") for m in rig.emulator.messages(rig.emulator.open_dm(by)))
+        return any(
+            f"revision {revision} " in m.get("text", "") for m in rig.emulator.messages(rig.emulator.open_dm(by))
+        )
 
     await rig.eventually(receipt)
 
@@ -423,7 +468,15 @@ async def test_an_item_added_before_resolving_is_in_the_form_and_stays_one_item(
 
     view = await open_via_command(rig)
     assert form_rows(view) == [
-        {"key": f"i{item.id}", "title": POOL_ALERT, "owner": BOB, "due": due, "priority": "P2", "type": "prevent", "ticket": None}
+        {
+            "key": f"i{item.id}",
+            "title": POOL_ALERT,
+            "owner": BOB,
+            "due": due,
+            "priority": "P2",
+            "type": "prevent",
+            "ticket": None,
+        }
     ]
     answer = await rig.driver.submit_view(view, ALICE, GOOD)
     assert answer.status == 200 and answer.text in ("", "{}"), f"no warning, no error: {answer.text}"
@@ -542,7 +595,7 @@ async def test_more_stored_items_than_the_form_holds_are_listed_and_kept(rig: Ri
 
 
 # A Tuesday afternoon in Paris (Bob's working hours), on a clock the test moves by hand.
-TUESDAY = datetime(2026, 3, 10, 14, 0, tzinfo=timezone.utc)
+TUESDAY = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -554,7 +607,9 @@ async def clocked_rig(emulator: SlackEmulator, database_url: str) -> Any:
         await harness.stop()
 
 
-async def test_resubmitting_replans_an_items_reminders_only_when_its_owner_or_due_date_changed(clocked_rig: Rig) -> None:
+async def test_resubmitting_replans_an_items_reminders_only_when_its_owner_or_due_date_changed(
+    clocked_rig: Rig,
+) -> None:
     rig = clocked_rig
     clock = rig.bot.services.postmortems.clock
     await rig.start_incident("Checkout failing --sev 2")
@@ -579,4 +634,6 @@ async def test_resubmitting_replans_an_items_reminders_only_when_its_owner_or_du
     (kept,) = await stored_items(rig)
     assert kept.due.isoformat() == due_in(rig, 20)
     (moved,) = await item_nudges(rig, item.id)
-    assert (moved.status, moved.not_before) == ("pending", TUESDAY + timedelta(hours=1)), "a new due date is planned from now"
+    assert (moved.status, moved.not_before) == ("pending", TUESDAY + timedelta(hours=1)), (
+        "a new due date is planned from now"
+    )

@@ -35,8 +35,8 @@ from bot.ui.postmortem_modal import (
     WARNINGS_CALLBACK_ID,
     block_id,
     parse_block_id,
-    revision_of,
     postmortem_modal,
+    revision_of,
     row_block_id,
     visible_rows,
     warnings_view,
@@ -100,8 +100,20 @@ def maximal() -> PostmortemContent:
     """Every text longer than any limit, every row, every selection made."""
     long = "<!channel> & " + "x" * (MAX_TEXT + 500)
     content = filled(MAX_ACTION_ROWS)
-    for name in ("title", "summary", "detection_how", "detection_time", "root_cause", "factors_technical",
-                 "factors_process", "factors_human", "went_well", "went_wrong", "lucky", "lessons"):
+    for name in (
+        "title",
+        "summary",
+        "detection_how",
+        "detection_time",
+        "root_cause",
+        "factors_technical",
+        "factors_process",
+        "factors_human",
+        "went_well",
+        "went_wrong",
+        "lucky",
+        "lessons",
+    ):
         setattr(content, name, long)
     content.impact = Impact(users_affected=long, duration=long, revenue=long, sla_breached=False, support_tickets=long)
     content.whys = [long] * MAX_WHYS
@@ -192,17 +204,37 @@ def test_empty_content_renders_every_section_and_the_add_button():
     view = render(PostmortemContent())
     assert_within_slack_limits(view)
     assert view["type"] == "modal" and view["callback_id"] == CALLBACK_ID and view["notify_on_close"] is True
-    assert (view["title"]["text"], view["submit"]["text"], view["close"]["text"]) == ("Post-mortem", "Submit", "Save draft")
+    assert (view["title"]["text"], view["submit"]["text"], view["close"]["text"]) == (
+        "Post-mortem",
+        "Submit",
+        "Save draft",
+    )
     assert json.loads(view["private_metadata"]) == {"incident_id": 42}
     assert view["blocks"][0] == {"type": "context", "elements": [{"type": "mrkdwn", "text": CONTEXT}]}
     headers = [b["text"]["text"] for b in view["blocks"] if b["type"] == "header"]
-    assert headers == ["Summary", "Impact", "Detection", "Root cause", "Contributing factors", "Looking back", "Action items"]
+    assert headers == [
+        "Summary",
+        "Impact",
+        "Detection",
+        "Root cause",
+        "Contributing factors",
+        "Looking back",
+        "Action items",
+    ]
     fields = [parse_block_id(b["block_id"])[0] for b in inputs(view)]
     assert fields == list(FIELD_LABELS)  # every field, in the SRE template's order
     labels = [b["label"]["text"] for b in inputs(view)]
-    assert labels[fields.index("pm_why_1"):fields.index("pm_why_5") + 1] == ["Why 1", "Why 2", "Why 3", "Why 4", "Why 5"]
+    assert labels[fields.index("pm_why_1") : fields.index("pm_why_5") + 1] == [
+        "Why 1",
+        "Why 2",
+        "Why 3",
+        "Why 4",
+        "Why 5",
+    ]
     # Nothing pre-filled except the default severity (SEV3).
-    assert [b["element"].get("initial_option", {}).get("value") for b in inputs(view) if "initial_option" in b["element"]] == ["SEV3"]
+    assert [
+        b["element"].get("initial_option", {}).get("value") for b in inputs(view) if "initial_option" in b["element"]
+    ] == ["SEV3"]
     last = view["blocks"][-1]
     assert last["type"] == "actions" and last["elements"][0]["action_id"] == ADD_ACTION_ITEM
     assert len(view["blocks"]) == FIXED_BLOCKS
@@ -226,12 +258,16 @@ def test_filled_content_prefills_every_input():
     assert "initial_value" not in by_field["pm_why_4"]
     row = content.action_items[1]
     assert by_field[f"ai_{row.key}_owner"] == {
-        "type": "users_select", "action_id": "owner", "initial_user": row.owner,
+        "type": "users_select",
+        "action_id": "owner",
+        "initial_user": row.owner,
         "placeholder": {"type": "plain_text", "text": "One person", "emoji": True},
     }
     assert by_field[f"ai_{row.key}_due"]["initial_date"] == row.due.isoformat()
     assert by_field[f"ai_{row.key}_ticket"]["type"] == "url_text_input"
-    removes = [b for b in view["blocks"] if b["type"] == "actions" and b["elements"][0]["action_id"] == REMOVE_ACTION_ITEM]
+    removes = [
+        b for b in view["blocks"] if b["type"] == "actions" and b["elements"][0]["action_id"] == REMOVE_ACTION_ITEM
+    ]
     assert [b["elements"][0]["value"] for b in removes] == [r.key for r in content.action_items]
     assert removes[0]["elements"][0]["text"]["text"] == "Remove"
     assert len(view["blocks"]) == FIXED_BLOCKS + 2 * ROW_BLOCKS
@@ -316,7 +352,11 @@ def test_block_id_round_trip():
 # --- reading the state back -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("content", [PostmortemContent(), filled(0), filled(3), filled(MAX_ACTION_ROWS)], ids=["empty", "no-rows", "3-rows", "max-rows"])
+@pytest.mark.parametrize(
+    "content",
+    [PostmortemContent(), filled(0), filled(3), filled(MAX_ACTION_ROWS)],
+    ids=["empty", "no-rows", "3-rows", "max-rows"],
+)
 @pytest.mark.parametrize("revision", [0, 7])
 def test_round_trip_through_slack_state(content, revision):
     view = render(content, revision=revision)
@@ -338,7 +378,10 @@ def test_parse_reads_user_edits_and_empties():
     values = simulate_state(view)
     first, second = content.action_items
     values[block_id("pm_title", 4)]["title"]["value"] = "New title"
-    values[block_id("pm_severity", 4)]["severity"]["selected_option"] = {"text": {"type": "plain_text", "text": "SEV1"}, "value": "SEV1"}
+    values[block_id("pm_severity", 4)]["severity"]["selected_option"] = {
+        "text": {"type": "plain_text", "text": "SEV1"},
+        "value": "SEV1",
+    }
     values[block_id("pm_sla_breached", 4)]["sla_breached"]["selected_option"] = {"value": "unknown"}
     values[block_id("pm_cause_category", 4)]["cause_category"]["selected_option"] = None
     values[block_id("pm_summary", 4)]["summary"]["value"] = None
@@ -390,12 +433,23 @@ def test_missing_blocks_keep_the_previous_values():
     assert parsed.title == "T" and parsed.root_cause == content.root_cause and parsed.whys == content.whys
 
 
-@pytest.mark.parametrize("values", [None, [], "x", 3, {"pm_title.r0": None}, {"pm_title.r0": {"title": "v"}},
-                                    {"pm_severity.r0": {"s": {"selected_option": "SEV1"}}},
-                                    {"pm_severity.r0": {"s": {"selected_option": {"value": 2}}}},
-                                    {"ai_n1_due.r0": {"d": {"selected_date": "2026-02-30"}}},
-                                    {"ai_n1_due.r0": {"d": {"selected_date": ["2026-02-03"]}}},
-                                    {("tuple",): {}}, {"pm_why_1.r0": {"a": {"value": {"nested": 1}}}}])
+@pytest.mark.parametrize(
+    "values",
+    [
+        None,
+        [],
+        "x",
+        3,
+        {"pm_title.r0": None},
+        {"pm_title.r0": {"title": "v"}},
+        {"pm_severity.r0": {"s": {"selected_option": "SEV1"}}},
+        {"pm_severity.r0": {"s": {"selected_option": {"value": 2}}}},
+        {"ai_n1_due.r0": {"d": {"selected_date": "2026-02-30"}}},
+        {"ai_n1_due.r0": {"d": {"selected_date": ["2026-02-03"]}}},
+        {("tuple",): {}},
+        {"pm_why_1.r0": {"a": {"value": {"nested": 1}}}},
+    ],
+)
 def test_parse_state_of_malformed_values_does_not_raise(values):
     parse_state(values, filled(1))
 
@@ -416,8 +470,16 @@ ELEMENT_STATE = st.fixed_dictionaries(
     optional={
         "type": JSON,
         "value": st.none() | st.text(max_size=50) | JSON,
-        "selected_option": st.none() | JSON | st.fixed_dictionaries({"value": st.sampled_from(
-            ["SEV1", "SEV4", "SEV9", "yes", "no", "unknown", "P1", "P9", "mitigate", "configuration", ""]) | JSON}),
+        "selected_option": st.none()
+        | JSON
+        | st.fixed_dictionaries(
+            {
+                "value": st.sampled_from(
+                    ["SEV1", "SEV4", "SEV9", "yes", "no", "unknown", "P1", "P9", "mitigate", "configuration", ""]
+                )
+                | JSON
+            }
+        ),
         "selected_user": st.none() | st.text(max_size=12) | JSON,
         "selected_date": st.none() | st.text(max_size=12) | st.dates().map(date.isoformat) | JSON,
     },
@@ -499,11 +561,15 @@ def test_stored_items_join_the_draft_as_stored_except_what_the_draft_edited():
     ]
     typed = ActionItemDraft(key="n0000beef", title="New row", owner="UALICE", due=date(2026, 12, 9))
     # The form shows item 2 with a changed title, moved to the top, and a new row.
-    form = PostmortemContent(action_items=[
-        ActionItemDraft(key="i2", title="Cap the pool size at 80", owner="UCAROL", due=date(2026, 12, 20), priority="P1"),
-        typed,
-        ActionItemDraft(key="i9", title="An item someone else deleted", owner="UBOB", due=date(2026, 12, 9)),
-    ])
+    form = PostmortemContent(
+        action_items=[
+            ActionItemDraft(
+                key="i2", title="Cap the pool size at 80", owner="UCAROL", due=date(2026, 12, 20), priority="P1"
+            ),
+            typed,
+            ActionItemDraft(key="i9", title="An item someone else deleted", owner="UBOB", due=date(2026, 12, 9)),
+        ]
+    )
     draft = mark_edits(form, stored)
     assert [r.edited for r in draft.action_items] == [["title"], [], []]
     assert PostmortemContent.from_json(draft.to_json()) == draft
@@ -552,8 +618,12 @@ def test_action_row_errors_point_at_the_right_input():
     content.action_items.append(ActionItemDraft())  # blank rows are ignored
     errors = errors_for(content)
     assert set(errors) == {
-        f"ai_{row.key}_title.r2", f"ai_{row.key}_owner.r2", f"ai_{row.key}_due.r2", f"ai_{row.key}_ticket.r2",
-        f"ai_{other.key}_due.r2", f"ai_{other.key}_ticket.r2",
+        f"ai_{row.key}_title.r2",
+        f"ai_{row.key}_owner.r2",
+        f"ai_{row.key}_due.r2",
+        f"ai_{row.key}_ticket.r2",
+        f"ai_{other.key}_due.r2",
+        f"ai_{other.key}_ticket.r2",
     }
     assert errors[f"ai_{other.key}_due.r2"] == DUE_IN_PAST
     assert all(e.endswith(".") and len(e) < 150 for e in errors.values())
@@ -595,11 +665,18 @@ def test_warnings_view():
     view = warnings_view([("Root cause", "Names a person: <@U1> & co. Describe the system instead.")], incident_id=7)
     assert_within_slack_limits(view)
     assert view["callback_id"] == WARNINGS_CALLBACK_ID
-    assert (view["title"]["text"], view["submit"]["text"], view["close"]["text"]) == ("Check before submit", "Submit anyway", "Back to edit")
+    assert (view["title"]["text"], view["submit"]["text"], view["close"]["text"]) == (
+        "Check before submit",
+        "Submit anyway",
+        "Back to edit",
+    )
     assert json.loads(view["private_metadata"]) == {"incident_id": 7}
     intro = view["blocks"][0]["text"]["text"]
     assert "blameless" in intro and "Submit anyway" in intro
-    assert view["blocks"][1]["text"] == {"type": "mrkdwn", "text": "*Root cause*\nNames a person: &lt;@U1&gt; &amp; co. Describe the system instead."}
+    assert view["blocks"][1]["text"] == {
+        "type": "mrkdwn",
+        "text": "*Root cause*\nNames a person: &lt;@U1&gt; &amp; co. Describe the system instead.",
+    }
 
 
 @pytest.mark.parametrize("count", [0, 98, 99, 100, 500])
@@ -624,7 +701,13 @@ def test_revision_of_a_rendered_or_submitted_view():
     submitted = {"id": "V1", "blocks": view["blocks"], "state": {"values": simulate_state(view)}}
     assert revision_of(submitted) == 6
     assert revision_of({"state": {"values": simulate_state(view)}}) == 6
-    for junk in (None, {}, {"blocks": "x"}, {"blocks": [None, {"type": "input", "block_id": 3}]}, {"state": {"values": []}}):
+    for junk in (
+        None,
+        {},
+        {"blocks": "x"},
+        {"blocks": [None, {"type": "input", "block_id": 3}]},
+        {"state": {"values": []}},
+    ):
         assert revision_of(junk) == 0
 
 

@@ -16,13 +16,31 @@ from bot.quality import CODES, QualityWarning, review
 PEOPLE = ["alice", "Alice Jones", "Bob Smith", "carol"]
 
 GOOD_ACTIONS = [
-    ActionItemDraft(key="i1", title="Add a p99 latency alert on checkout at 800 ms for 5 min", owner="UALICE0001",
-                    due=date(2026, 12, 1), priority="P1", type="mitigate"),
-    ActionItemDraft(key="i2", title="Enable request coalescing in the product cache client for all services",
-                    owner="UBOB000001", due=date(2026, 12, 15), priority="P1", type="prevent"),
-    ActionItemDraft(key="i3", title="Roll config changes through a canary stage that halts above 1% errors",
-                    owner="UCAROL0001", due=date(2027, 1, 15), priority="P2", type="prevent",
-                    ticket_url="https://tracker.example.com/OPS-482"),
+    ActionItemDraft(
+        key="i1",
+        title="Add a p99 latency alert on checkout at 800 ms for 5 min",
+        owner="UALICE0001",
+        due=date(2026, 12, 1),
+        priority="P1",
+        type="mitigate",
+    ),
+    ActionItemDraft(
+        key="i2",
+        title="Enable request coalescing in the product cache client for all services",
+        owner="UBOB000001",
+        due=date(2026, 12, 15),
+        priority="P1",
+        type="prevent",
+    ),
+    ActionItemDraft(
+        key="i3",
+        title="Roll config changes through a canary stage that halts above 1% errors",
+        owner="UCAROL0001",
+        due=date(2027, 1, 15),
+        priority="P2",
+        type="prevent",
+        ticket_url="https://tracker.example.com/OPS-482",
+    ),
 ]
 
 
@@ -36,8 +54,13 @@ def good_postmortem(**changes) -> PostmortemContent:
             "expired together and every checkout request went to the catalogue database, which saturated. "
             "Checkout p99 latency rose to 9 s for 23 minutes until the config was rolled back."
         ),
-        impact=Impact(users_affected="about 18,000 shoppers", duration="23 minutes", revenue="~$40k delayed orders",
-                      sla_breached=True, support_tickets="112"),
+        impact=Impact(
+            users_affected="about 18,000 shoppers",
+            duration="23 minutes",
+            revenue="~$40k delayed orders",
+            sla_breached=True,
+            support_tickets="112",
+        ),
         detection_how="The checkout error-rate alert paged the on-call; alice confirmed the spike on the dashboard.",
         detection_time="6 minutes",
         root_cause=(
@@ -169,8 +192,20 @@ def test_one_blame_warning_per_field_listing_every_phrase():
 
 def test_blame_is_checked_in_every_free_text_field():
     text = "alice forgot to check."
-    fields = ["title", "summary", "detection_how", "detection_time", "root_cause", "factors_technical",
-              "factors_process", "factors_human", "went_well", "went_wrong", "lucky", "lessons"]
+    fields = [
+        "title",
+        "summary",
+        "detection_how",
+        "detection_time",
+        "root_cause",
+        "factors_technical",
+        "factors_process",
+        "factors_human",
+        "went_well",
+        "went_wrong",
+        "lucky",
+        "lessons",
+    ]
     for name in fields:
         assert found(good_postmortem(**{name: text})) == [("blame", name)], name
     impact = Impact(users_affected="alice forgot to count them")
@@ -218,8 +253,10 @@ def test_human_error_category_fires_and_only_once():
 
 
 def test_root_cause_that_explains_the_error_is_not_human_error():
-    root_cause = ("Human error was likely: the migration CLI accepts a production URL without a confirmation "
-                  "prompt and defaults to every shard.")
+    root_cause = (
+        "Human error was likely: the migration CLI accepts a production URL without a confirmation "
+        "prompt and defaults to every shard."
+    )
     assert found(good_postmortem(root_cause=root_cause)) == []
     assert found(good_postmortem(root_cause="A config mistake: seconds read as minutes by the template.")) == []
 
@@ -278,9 +315,20 @@ def test_only_the_last_non_empty_why_counts():
 
 @pytest.mark.parametrize(
     "title",
-    ["Improve monitoring", "Better testing", "Be more careful", "Be more careful when deploying config changes",
-     "Investigate", "Look into the cache", "More alerts", "Add more alerts", "Fix it", "Improve checkout monitoring",
-     "Double-check config diffs", "Update docs"],
+    [
+        "Improve monitoring",
+        "Better testing",
+        "Be more careful",
+        "Be more careful when deploying config changes",
+        "Investigate",
+        "Look into the cache",
+        "More alerts",
+        "Add more alerts",
+        "Fix it",
+        "Improve checkout monitoring",
+        "Double-check config diffs",
+        "Update docs",
+    ],
 )
 def test_vague_action_fires(title):
     assert found(with_action(title)) == [("vague_action", "action_item:n1")]
@@ -288,18 +336,21 @@ def test_vague_action_fires(title):
 
 @pytest.mark.parametrize(
     "title",
-    ["Add a p99 latency alert on checkout at 800 ms for 5 min",
-     "Improve cache hit rate on the product catalogue to 95%",
-     "Investigate checkout p99 regression and report by 2026-12-01",
-     "Add more cache replicas: 3 per region",
-     "Write a runbook for rolling back config in every region"],
+    [
+        "Add a p99 latency alert on checkout at 800 ms for 5 min",
+        "Improve cache hit rate on the product catalogue to 95%",
+        "Investigate checkout p99 regression and report by 2026-12-01",
+        "Add more cache replicas: 3 per region",
+        "Write a runbook for rolling back config in every region",
+    ],
 )
 def test_specific_twin_of_a_vague_action_passes(title):
     assert found(with_action(title)) == []
 
 
 @pytest.mark.parametrize(
-    "title", ["TTL validation in CI", "Alerting on checkout p99 above 800 ms", "The config template should say 'seconds'"]
+    "title",
+    ["TTL validation in CI", "Alerting on checkout p99 above 800 ms", "The config template should say 'seconds'"],
 )
 def test_no_verb_fires(title):
     assert found(with_action(title)) == [("no_verb", "action_item:n1")]
@@ -307,14 +358,22 @@ def test_no_verb_fires(title):
 
 @pytest.mark.parametrize(
     "title",
-    ["Validate cache TTL in CI", "- Alert on checkout p99 above 800 ms", "[P1] OPS-12: add TTL units to the config template",
-     "Re-enable the TTL check in CI", "Rate-limit catalogue DB queries to 2000/s", "Rerun the load test at 3x peak"],
+    [
+        "Validate cache TTL in CI",
+        "- Alert on checkout p99 above 800 ms",
+        "[P1] OPS-12: add TTL units to the config template",
+        "Re-enable the TTL check in CI",
+        "Rate-limit catalogue DB queries to 2000/s",
+        "Rerun the load test at 3x peak",
+    ],
 )
 def test_verb_first_passes(title):
     assert found(with_action(title)) == []
 
 
-@pytest.mark.parametrize("title", ["Upgrade the Redis cluster", "Refactor the cache client", "Migrate sessions to Postgres"])
+@pytest.mark.parametrize(
+    "title", ["Upgrade the Redis cluster", "Refactor the cache client", "Migrate sessions to Postgres"]
+)
 def test_not_measurable_fires(title):
     [warning] = review(with_action(title))
     assert (warning.code, warning.field) == ("not_measurable", "action_item:n1")
@@ -323,10 +382,15 @@ def test_not_measurable_fires(title):
 
 @pytest.mark.parametrize(
     "title",
-    ["Upgrade the Redis cluster to 7.2", "Refactor the cache client and add a coalescing test",
-     "Migrate sessions to Postgres for all regions", "Set a 2 s timeout on catalogue queries",
-     "Track the migration in OPS-123", "Document failover at https://wiki.example.com/cache",
-     "Run the TTL schema check before deploy"],
+    [
+        "Upgrade the Redis cluster to 7.2",
+        "Refactor the cache client and add a coalescing test",
+        "Migrate sessions to Postgres for all regions",
+        "Set a 2 s timeout on catalogue queries",
+        "Track the migration in OPS-123",
+        "Document failover at https://wiki.example.com/cache",
+        "Run the TTL schema check before deploy",
+    ],
 )
 def test_measurable_twin_passes(title):
     assert found(with_action(title)) == []
@@ -364,8 +428,10 @@ def test_too_few_actions():
 
 
 def test_too_many_actions():
-    rows = [dataclasses.replace(GOOD_ACTIONS[0], key=f"i{n}", title=f"Add a p99 alert on service {n} at 800 ms")
-            for n in range(6)]
+    rows = [
+        dataclasses.replace(GOOD_ACTIONS[0], key=f"i{n}", title=f"Add a p99 alert on service {n} at 800 ms")
+        for n in range(6)
+    ]
     [warning] = review(good_postmortem(action_items=rows))
     assert (warning.code, warning.field) == ("too_many_actions", "action_items")
     assert "6" in warning.message and "backlog" in warning.message
@@ -405,8 +471,11 @@ def test_people_may_be_any_iterable_and_odd_names_are_harmless():
 
 def test_long_fields_are_fast():
     text = ("alice forgot the TTL and the deploy failed to roll back; " * 60)[:3000]
-    content = good_postmortem(**{name: text for name in ["summary", "root_cause", "went_wrong", "lessons"]},
-                              whys=[text] * 5, action_items=[ActionItemDraft(title=text) for _ in range(8)])
+    content = good_postmortem(
+        **{name: text for name in ["summary", "root_cause", "went_wrong", "lessons"]},
+        whys=[text] * 5,
+        action_items=[ActionItemDraft(title=text) for _ in range(8)],
+    )
     start = time.perf_counter()
     review(content, PEOPLE * 50)
     assert time.perf_counter() - start < 1.0
@@ -427,14 +496,29 @@ rows = st.builds(
 )
 contents = st.builds(
     PostmortemContent,
-    title=text, severity=st.integers(1, 5), summary=text,
-    impact=st.builds(Impact, users_affected=text, duration=text, revenue=text,
-                     sla_breached=st.none() | st.booleans(), support_tickets=text),
-    detection_how=text, detection_time=text, root_cause=text,
+    title=text,
+    severity=st.integers(1, 5),
+    summary=text,
+    impact=st.builds(
+        Impact,
+        users_affected=text,
+        duration=text,
+        revenue=text,
+        sla_breached=st.none() | st.booleans(),
+        support_tickets=text,
+    ),
+    detection_how=text,
+    detection_time=text,
+    root_cause=text,
     whys=st.lists(text, max_size=5),
-    factors_technical=text, factors_process=text, factors_human=text,
+    factors_technical=text,
+    factors_process=text,
+    factors_human=text,
     cause_category=st.none() | st.sampled_from(sorted(CAUSE_CATEGORIES)) | st.text(max_size=20),
-    went_well=text, went_wrong=text, lucky=text, lessons=text,
+    went_well=text,
+    went_wrong=text,
+    lucky=text,
+    lessons=text,
     action_items=st.lists(rows, max_size=8, unique_by=lambda row: row.key),
 )
 
@@ -457,15 +541,40 @@ def test_review_never_raises_and_returns_well_formed_warnings(content, people):
     assert review(content, people) == warnings
 
 
-_BLAMEY = st.sampled_from(["alice", "<@U1|x>", "@bob", "forgot", "should have", "who broke", "human error",
-                           "someone", "improve", "monitoring", "fault", "Add", ".", ";", "\n", " ", "’s", "99"])
+_BLAMEY = st.sampled_from(
+    [
+        "alice",
+        "<@U1|x>",
+        "@bob",
+        "forgot",
+        "should have",
+        "who broke",
+        "human error",
+        "someone",
+        "improve",
+        "monitoring",
+        "fault",
+        "Add",
+        ".",
+        ";",
+        "\n",
+        " ",
+        "’s",
+        "99",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(parts=st.lists(_BLAMEY, max_size=30))
 def test_review_never_raises_on_text_made_of_trigger_words(parts):
     text = " ".join(parts)
-    content = PostmortemContent(summary=text, root_cause=text, whys=[text], went_wrong=text,
-                                action_items=[ActionItemDraft(key="n1", title=text)])
+    content = PostmortemContent(
+        summary=text,
+        root_cause=text,
+        whys=[text],
+        went_wrong=text,
+        action_items=[ActionItemDraft(key="n1", title=text)],
+    )
     for warning in review(content, PEOPLE):
         assert isinstance(warning, QualityWarning) and warning.message

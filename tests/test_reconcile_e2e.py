@@ -68,7 +68,11 @@ async def test_sync_repairs_messages_edits_deletes_and_pins_missed_while_away(ri
     assert "2 missed messages" in answer and "1 edit" in answer and "1 delete" in answer
     assert "2 timeline reactions added" in answer and "1 timeline reaction removed" in answer
     items = await rig.timeline()
-    assert messages_in_timeline(items) == ["DB primary failing over", "errors at 50%", "failover done at 14:05 @channel"]
+    assert messages_in_timeline(items) == [
+        "DB primary failing over",
+        "errors at 50%",
+        "failover done at 14:05 @channel",
+    ]
     rows = await stored(rig)
     assert rows[reply["ts"]].thread_ts == missed["ts"] and rows[reply["ts"]].source == "sync"
     assert rows[gone["ts"]].deleted

@@ -82,7 +82,7 @@ class DatabaseLock:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    async def __aenter__(self) -> "DatabaseLock":
+    async def __aenter__(self) -> DatabaseLock:
         parsed = make_url(self.url)
         if parsed.get_backend_name() == "sqlite":
             # In a worker thread: waiting for the lock on the event loop's thread would stall
@@ -115,7 +115,9 @@ async def test_acks_arrive_while_the_database_is_locked_and_the_work_follows(rig
     async with DatabaseLock(rig.url):
         event = dict(message, channel=INCIDENT_CHANNEL, event_ts=message["ts"])
         delivery = await asyncio.wait_for(rig.driver.send_event(event), DEADLOCK_GUARD_S)
-        note = await asyncio.wait_for(rig.driver.slash_command(INCIDENT_CHANNEL, BOB, "note during the lock"), DEADLOCK_GUARD_S)
+        note = await asyncio.wait_for(
+            rig.driver.slash_command(INCIDENT_CHANNEL, BOB, "note during the lock"), DEADLOCK_GUARD_S
+        )
         assert (delivery.status, note.status) == (200, 200), "acknowledged while the lock is held"
     await rig.processed(delivery.event_id)
     await rig.responses(1)

@@ -8,8 +8,9 @@ showed it: recovering a reminder whose sweeper died after sending it reads the o
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from storage.models import Nudge
 from tests.conftest import ALICE, BOB, INCIDENT_CHANNEL, SIGNING_SECRET, Rig
 
 # A Tuesday afternoon: inside BOB's working hours in Paris (15:00 local).
-AT = datetime(2026, 3, 10, 14, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 DUE = date(2026, 3, 18)
 
 
@@ -46,10 +47,13 @@ async def crashed_after_sending(rig: Rig) -> Nudge:
     answer = (await rig.responses(before + 1))[-1]
     assert "Action item added" in answer["text"], answer["text"]
     async with rig.bot.services.timeline.sessions.begin() as session:
-        nudge = (await session.scalars(select(Nudge).where(Nudge.kind == "action_item", Nudge.status == "pending"))).one()
+        nudge = (
+            await session.scalars(select(Nudge).where(Nudge.kind == "action_item", Nudge.status == "pending"))
+        ).one()
         nudge.status, nudge.claimed_by, nudge.claimed_at = "claimed", "dead-sweeper", AT - timedelta(minutes=10)
     await rig.bot.client.chat_postMessage(
-        channel=BOB, text="(sent before the crash)",
+        channel=BOB,
+        text="(sent before the crash)",
         metadata={"event_type": NUDGE_EVENT_TYPE, "event_payload": {"key": nudge.key}},
     )
     return nudge

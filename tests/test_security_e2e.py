@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
 from datetime import time as time_of_day
-from typing import Any, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
@@ -60,6 +61,7 @@ ITEM_TITLE = "Add a p99 latency alert on checkout at 800 ms for 5 min"
 
 # --- helpers ----------------------------------------------------------------------------------
 
+
 async def db_state(rig: Rig) -> dict[str, list]:
     """Every row of every table, as plain values: "nothing changed" means this is equal."""
     state = {}
@@ -75,8 +77,10 @@ def slack_state(rig: Rig) -> dict[str, Any]:
     """What people can see in Slack: every message of every conversation, pins and files."""
     em = rig.emulator
     return {
-        "messages": {cid: [(m["ts"], m.get("text"), json.dumps(m.get("blocks"), sort_keys=True)) for m in em.messages(cid)]
-                     for cid in em.channels},
+        "messages": {
+            cid: [(m["ts"], m.get("text"), json.dumps(m.get("blocks"), sort_keys=True)) for m in em.messages(cid)]
+            for cid in em.channels
+        },
         "pins": {cid: em.pins(cid) for cid in em.channels},
         "files": len(em.uploaded_files()),
     }
@@ -110,25 +114,37 @@ async def capture(rig: Rig, act: Callable[[SlackDriver], Awaitable[Any]]) -> tup
     return driver.body
 
 
-def press(driver: SlackDriver, channel: str, ts: str, user: str, action_id: str, value: str,
-          option: str | None = None) -> Awaitable[Delivery]:
+def press(
+    driver: SlackDriver, channel: str, ts: str, user: str, action_id: str, value: str, option: str | None = None
+) -> Awaitable[Delivery]:
     """A block_actions payload for a button (or a select's option) as Slack would send it,
     whether or not the message shows that button now (a crafted or a stale click)."""
     em = driver.emulator
-    action: dict[str, Any] = {"type": "button", "action_id": action_id, "block_id": "crafted", "value": value,
-                              "action_ts": f"{time.time():.6f}"}
+    action: dict[str, Any] = {
+        "type": "button",
+        "action_id": action_id,
+        "block_id": "crafted",
+        "value": value,
+        "action_ts": f"{time.time():.6f}",
+    }
     if option is not None:
-        action = dict(action, type="static_select", selected_option={"value": option, "text": {"type": "plain_text", "text": option}})
-    return driver._interact({
-        "type": "block_actions",
-        "user": driver._actor(user),
-        "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False},
-        "trigger_id": em.issue_trigger_id(user=user),
-        "channel": {"id": channel, "name": driver._channel_name(channel)},
-        "message": em.message(channel, ts) or {},
-        "response_url": em.new_response_url(),
-        "actions": [action],
-    })
+        action = dict(
+            action,
+            type="static_select",
+            selected_option={"value": option, "text": {"type": "plain_text", "text": option}},
+        )
+    return driver._interact(
+        {
+            "type": "block_actions",
+            "user": driver._actor(user),
+            "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False},
+            "trigger_id": em.issue_trigger_id(user=user),
+            "channel": {"id": channel, "name": driver._channel_name(channel)},
+            "message": em.message(channel, ts) or {},
+            "response_url": em.new_response_url(),
+            "actions": [action],
+        }
+    )
 
 
 def as_team(body: str, content_type: str, team: str) -> str:
@@ -165,8 +181,9 @@ async def view_of(rig: Rig, callback_id: str, act: Callable[[], Awaitable[Any]])
     return await rig.eventually(opened)
 
 
-async def incident_with_everything(rig: Rig, channel: str, *, owners: tuple[str, ...] = (BOB,),
-                                   secret: str = "db password rotated at 14:02") -> dict[str, Any]:
+async def incident_with_everything(
+    rig: Rig, channel: str, *, owners: tuple[str, ...] = (BOB,), secret: str = "db password rotated at 14:02"
+) -> dict[str, Any]:
     """An incident in `channel` with a pinned message, a note, a submitted post-mortem (in
     review, so the card offers Publish and Schedule meeting) and action items whose
     assignment DMs were sent: every button and form the bot offers exists."""
@@ -203,8 +220,14 @@ async def incident_with_everything(rig: Rig, channel: str, *, owners: tuple[str,
         assert fresh.dm_ts, "the assignment DM was sent"
         dms[item.owner_id] = (fresh.id, fresh.dm_channel, fresh.dm_ts)
     await settle(rig)
-    return {"card_ts": card["ts"], "incident_id": incident.id, "message_ts": message["ts"], "view": view,
-            "items": dms, "secret": secret}
+    return {
+        "card_ts": card["ts"],
+        "incident_id": incident.id,
+        "message_ts": message["ts"],
+        "view": view,
+        "items": dms,
+        "secret": secret,
+    }
 
 
 async def item_status(rig: Rig, item_id: int) -> str:
@@ -214,12 +237,16 @@ async def item_status(rig: Rig, item_id: int) -> str:
 
 # --- 1. requests that are not Slack's ----------------------------------------------------------
 
+
 def _tamper(kind: str, body: str, secret: str) -> tuple[str, dict[str, str]]:
     """`body` with headers broken the way `kind` says (the body itself as given)."""
     now = int(time.time())
     good = lambda ts: {"X-Slack-Request-Timestamp": str(ts), "X-Slack-Signature": signature(secret, str(ts), body)}  # noqa: E731
     if kind == "wrong secret":
-        return body, {"X-Slack-Request-Timestamp": str(now), "X-Slack-Signature": signature("not-the-secret", str(now), body)}
+        return body, {
+            "X-Slack-Request-Timestamp": str(now),
+            "X-Slack-Signature": signature("not-the-secret", str(now), body),
+        }
     if kind == "stale timestamp":
         return body, good(now - 6 * 60)
     if kind == "future timestamp":
@@ -232,17 +259,31 @@ def _tamper(kind: str, body: str, secret: str) -> tuple[str, dict[str, str]]:
         return body, {}
     if kind == "other body replayed":
         # A real signature, captured from another request, sent with a different body.
-        return body, good(now) | {"X-Slack-Signature": signature(secret, str(now), body + "&x=1" if "=" in body else body + " ")}
+        return body, good(now) | {
+            "X-Slack-Signature": signature(secret, str(now), body + "&x=1" if "=" in body else body + " ")
+        }
     if kind == "timestamp changed":
         # The signature of this body at one time, sent with another (in the allowed window).
-        return body, {"X-Slack-Request-Timestamp": str(now - 10), "X-Slack-Signature": signature(secret, str(now), body)}
+        return body, {
+            "X-Slack-Request-Timestamp": str(now - 10),
+            "X-Slack-Signature": signature(secret, str(now), body),
+        }
     if kind == "v1 scheme":
         return body, good(now) | {"X-Slack-Signature": "v1=" + signature(secret, str(now), body)[3:]}
     raise AssertionError(kind)
 
 
-ATTACKS = ["wrong secret", "stale timestamp", "future timestamp", "no signature", "no timestamp", "no headers",
-           "other body replayed", "timestamp changed", "v1 scheme"]
+ATTACKS = [
+    "wrong secret",
+    "stale timestamp",
+    "future timestamp",
+    "no signature",
+    "no timestamp",
+    "no headers",
+    "other body replayed",
+    "timestamp changed",
+    "v1 scheme",
+]
 # Already covered in test_capture_e2e (forged and stale events, a forged slash command).
 COVERED = {("event", "wrong secret"), ("event", "stale timestamp"), ("command", "wrong secret")}
 
@@ -254,12 +295,18 @@ async def _surface_request(rig: Rig, surface: str, card: dict, message: dict, in
     if surface == "command":
         return await capture(rig, lambda d: d.slash_command(INCIDENT_CHANNEL, BOB, "note forged note"))
     if surface == "block_actions":
-        return await capture(rig, lambda d: d.click_message_button(INCIDENT_CHANNEL, card["ts"], BOB, "incident_resolve"))
+        return await capture(
+            rig, lambda d: d.click_message_button(INCIDENT_CHANNEL, card["ts"], BOB, "incident_resolve")
+        )
     if surface == "message_action":
         return await capture(rig, lambda d: d.message_shortcut(INCIDENT_CHANNEL, message["ts"], BOB))
     if surface == "view_submission":
-        view = modal.postmortem_modal(PostmortemContent(title="Forged", summary="forged summary"), incident_id=incident_id,
-                                      context_line="", revision=0)
+        view = modal.postmortem_modal(
+            PostmortemContent(title="Forged", summary="forged summary"),
+            incident_id=incident_id,
+            context_line="",
+            revision=0,
+        )
         return await capture(rig, lambda d: d.submit_view(dict(view, id="VFORGED01"), BOB))
     raise AssertionError(surface)
 
@@ -284,12 +331,18 @@ async def test_unsigned_forged_stale_and_replayed_requests_get_401_and_change_no
             db_before, slack_before, calls_before = await db_state(rig), slack_state(rig), len(rig.emulator.calls)
             for attack in [a for s, a in SIGNATURE_CASES if s == surface]:
                 sent, headers = _tamper(attack, body, rig.driver.signing_secret)
-                async with http.post(url, data=sent.encode(), headers={"Content-Type": content_type, **headers}) as response:
+                async with http.post(
+                    url, data=sent.encode(), headers={"Content-Type": content_type, **headers}
+                ) as response:
                     status, text = response.status, await response.text()
                 if status != 401 or "signature" not in text:
                     failures.append((surface, attack, status, text[:100]))
             await settle(rig)
-            if await db_state(rig) != db_before or slack_state(rig) != slack_before or len(rig.emulator.calls) != calls_before:
+            if (
+                await db_state(rig) != db_before
+                or slack_state(rig) != slack_before
+                or len(rig.emulator.calls) != calls_before
+            ):
                 failures.append((surface, "changed something"))
             # The control: the same body, signed as Slack signs it, is acted on.
             accepted = await rig.driver.send(body, content_type)
@@ -311,28 +364,66 @@ async def test_a_signed_request_from_another_workspace_is_refused_answered_and_c
     em = rig.emulator
 
     # The forms, opened legitimately by the right people (no database change).
-    meeting = await view_of(rig, "meeting_modal", lambda: press(rig.driver, INCIDENT_CHANNEL, card_ts, ALICE, "meeting_schedule", str(incident_id)))
-    change_due = await view_of(rig, "item_change_due_modal", lambda: press(rig.driver, dm_channel, dm_ts, BOB, "item_change_due", str(item_id)))
-    not_mine = await view_of(rig, "item_not_mine_modal", lambda: press(rig.driver, dm_channel, dm_ts, BOB, "item_not_mine", str(item_id)))
-    wont_do = await view_of(rig, "item_wont_do_modal", lambda: press(rig.driver, dm_channel, dm_ts, BOB, "item_wont_do", str(item_id)))
-    snooze = await view_of(rig, "item_snooze_modal", lambda: press(rig.driver, dm_channel, dm_ts, BOB, "item_snooze", "", option=f"{item_id}:1w"))
+    meeting = await view_of(
+        rig,
+        "meeting_modal",
+        lambda: press(rig.driver, INCIDENT_CHANNEL, card_ts, ALICE, "meeting_schedule", str(incident_id)),
+    )
+    change_due = await view_of(
+        rig, "item_change_due_modal", lambda: press(rig.driver, dm_channel, dm_ts, BOB, "item_change_due", str(item_id))
+    )
+    not_mine = await view_of(
+        rig, "item_not_mine_modal", lambda: press(rig.driver, dm_channel, dm_ts, BOB, "item_not_mine", str(item_id))
+    )
+    wont_do = await view_of(
+        rig, "item_wont_do_modal", lambda: press(rig.driver, dm_channel, dm_ts, BOB, "item_wont_do", str(item_id))
+    )
+    snooze = await view_of(
+        rig,
+        "item_snooze_modal",
+        lambda: press(rig.driver, dm_channel, dm_ts, BOB, "item_snooze", "", option=f"{item_id}:1w"),
+    )
     warnings = dict(modal.warnings_view([("Summary", "vague")], incident_id=incident_id), id="VWARN00001")
     pm_view = state["view"]
     await settle(rig)
 
     day = (rig.today() + timedelta(days=3)).isoformat()
     cases: list[tuple[str, str, Callable[[SlackDriver], Awaitable[Any]]]] = [
-        ("/postmortem start", "command", lambda d: d.slash_command(INCIDENT_CHANNEL, ALICE, "start Other outage --sev 1")),
+        (
+            "/postmortem start",
+            "command",
+            lambda d: d.slash_command(INCIDENT_CHANNEL, ALICE, "start Other outage --sev 1"),
+        ),
         ("/postmortem note", "command", lambda d: d.slash_command(INCIDENT_CHANNEL, ALICE, "note from elsewhere")),
         ("/postmortem timeline", "command", lambda d: d.slash_command(INCIDENT_CHANNEL, ALICE, "timeline")),
         ("/postmortem resolve", "command", lambda d: d.slash_command(INCIDENT_CHANNEL, ALICE, "resolve")),
-        ("/postmortem action", "command", lambda d: d.slash_command(INCIDENT_CHANNEL, ALICE, f"action <@{BOB}|bob> {FUTURE} Another item")),
+        (
+            "/postmortem action",
+            "command",
+            lambda d: d.slash_command(INCIDENT_CHANNEL, ALICE, f"action <@{BOB}|bob> {FUTURE} Another item"),
+        ),
         ("/postmortem publish", "command", lambda d: d.slash_command(INCIDENT_CHANNEL, ALICE, "publish")),
         ("/postmortem meeting", "command", lambda d: d.slash_command(INCIDENT_CHANNEL, ALICE, f"meeting {day} 10:00")),
-        ("card: Resolve", "button", lambda d: press(d, INCIDENT_CHANNEL, card_ts, ALICE, "incident_resolve", str(incident_id))),
-        ("card: Continue post-mortem", "button", lambda d: press(d, INCIDENT_CHANNEL, card_ts, ALICE, "postmortem_continue", str(incident_id))),
-        ("card: Publish", "button", lambda d: press(d, INCIDENT_CHANNEL, card_ts, ALICE, "postmortem_publish", str(incident_id))),
-        ("card: Schedule meeting", "button", lambda d: press(d, INCIDENT_CHANNEL, card_ts, ALICE, "meeting_schedule", str(incident_id))),
+        (
+            "card: Resolve",
+            "button",
+            lambda d: press(d, INCIDENT_CHANNEL, card_ts, ALICE, "incident_resolve", str(incident_id)),
+        ),
+        (
+            "card: Continue post-mortem",
+            "button",
+            lambda d: press(d, INCIDENT_CHANNEL, card_ts, ALICE, "postmortem_continue", str(incident_id)),
+        ),
+        (
+            "card: Publish",
+            "button",
+            lambda d: press(d, INCIDENT_CHANNEL, card_ts, ALICE, "postmortem_publish", str(incident_id)),
+        ),
+        (
+            "card: Schedule meeting",
+            "button",
+            lambda d: press(d, INCIDENT_CHANNEL, card_ts, ALICE, "meeting_schedule", str(incident_id)),
+        ),
         ("modal: Add action item", "view button", lambda d: d.click_view_button(pm_view, ALICE, "pm_add_action_item")),
         ("DM: Done", "button", lambda d: press(d, dm_channel, dm_ts, BOB, "item_done", str(item_id))),
         ("DM: In progress", "button", lambda d: press(d, dm_channel, dm_ts, BOB, "item_in_progress", str(item_id))),
@@ -340,18 +431,48 @@ async def test_a_signed_request_from_another_workspace_is_refused_answered_and_c
         ("DM: Change due date", "button", lambda d: press(d, dm_channel, dm_ts, BOB, "item_change_due", str(item_id))),
         ("DM: Not mine", "button", lambda d: press(d, dm_channel, dm_ts, BOB, "item_not_mine", str(item_id))),
         ("DM: Won't do", "button", lambda d: press(d, dm_channel, dm_ts, BOB, "item_wont_do", str(item_id))),
-        ("post-mortem form submitted", "view", lambda d: d.submit_view(pm_view, ALICE, {"pm_summary": "rewritten elsewhere"})),
-        ("post-mortem form closed", "closed", lambda d: d.close_view(pm_view, ALICE, {"pm_summary": "rewritten elsewhere"})),
+        (
+            "post-mortem form submitted",
+            "view",
+            lambda d: d.submit_view(pm_view, ALICE, {"pm_summary": "rewritten elsewhere"}),
+        ),
+        (
+            "post-mortem form closed",
+            "closed",
+            lambda d: d.close_view(pm_view, ALICE, {"pm_summary": "rewritten elsewhere"}),
+        ),
         ("warnings: Submit anyway", "view", lambda d: d.submit_view(warnings, ALICE)),
-        ("meeting form", "view", lambda d: d.submit_view(meeting, ALICE, {"meeting_date": day, "meeting_time": "10:00", "meeting_attendees": [BOB]})),
+        (
+            "meeting form",
+            "view",
+            lambda d: d.submit_view(
+                meeting, ALICE, {"meeting_date": day, "meeting_time": "10:00", "meeting_attendees": [BOB]}
+            ),
+        ),
         ("change-due form", "view", lambda d: d.submit_view(change_due, BOB, {"item_due": FUTURE})),
         ("not-mine form", "view", lambda d: d.submit_view(not_mine, BOB, {"item_new_owner": CAROL})),
         ("won't-do form", "view", lambda d: d.submit_view(wont_do, BOB, {"item_wont_do_reason": "not ours"})),
         ("snooze form", "view", lambda d: d.submit_view(snooze, BOB)),
         ("message shortcut", "button", lambda d: d.message_shortcut(INCIDENT_CHANNEL, state["message_ts"], ALICE)),
-        ("message event", "event", lambda d: d.send_event({"type": "message", "channel": INCIDENT_CHANNEL, "user": BOB,
-                                                            "text": "from elsewhere", "ts": em.new_ts(), "channel_type": "channel"})),
-        ("pushpin event", "event", lambda d: d.send_event(d.reaction_event("reaction_added", INCIDENT_CHANNEL, card_ts, BOB, "pushpin"))),
+        (
+            "message event",
+            "event",
+            lambda d: d.send_event(
+                {
+                    "type": "message",
+                    "channel": INCIDENT_CHANNEL,
+                    "user": BOB,
+                    "text": "from elsewhere",
+                    "ts": em.new_ts(),
+                    "channel_type": "channel",
+                }
+            ),
+        ),
+        (
+            "pushpin event",
+            "event",
+            lambda d: d.send_event(d.reaction_event("reaction_added", INCIDENT_CHANNEL, card_ts, BOB, "pushpin")),
+        ),
     ]
     assert len(cases) == 29
     failures = []
@@ -365,7 +486,9 @@ async def test_a_signed_request_from_another_workspace_is_refused_answered_and_c
             continue
         if kind == "command" and REFUSED not in delivery.text:
             failures.append((name, "no refusal in the reply", delivery.text[:200]))
-        if kind == "view" and not ((delivery.json() or {}).get("response_action") == "update" and REFUSED in delivery.text):
+        if kind == "view" and not (
+            (delivery.json() or {}).get("response_action") == "update" and REFUSED in delivery.text
+        ):
             failures.append((name, "no refusal in the form", delivery.text[:200]))
         if kind in ("button", "view button") and "response_url" in body:
             try:
@@ -385,18 +508,61 @@ async def test_a_signed_request_from_another_workspace_is_refused_answered_and_c
     services = rig.bot.services
     db_before = await db_state(rig)
     direct: list[tuple[str, Callable[[], Awaitable[Any]], type[Exception]]] = [
-        ("postmortems.authorized_incident", lambda: services.postmortems.authorized_incident(OTHER_TEAM, incident_id, ALICE), PostmortemError),
-        ("postmortems.save_draft", lambda: services.postmortems.save_draft(OTHER_TEAM, incident_id, PostmortemContent(summary="x"), ALICE), PostmortemError),
-        ("postmortems.stage_submission", lambda: services.postmortems.stage_submission(OTHER_TEAM, incident_id, PostmortemContent(summary="x"), ALICE), PostmortemError),
-        ("postmortems.submit", lambda: services.postmortems.submit(OTHER_TEAM, incident_id, ALICE, PostmortemContent(summary="x")), PostmortemError),
-        ("postmortems.publish", lambda: services.postmortems.publish(OTHER_TEAM, INCIDENT_CHANNEL, ALICE), PostmortemError),
+        (
+            "postmortems.authorized_incident",
+            lambda: services.postmortems.authorized_incident(OTHER_TEAM, incident_id, ALICE),
+            PostmortemError,
+        ),
+        (
+            "postmortems.save_draft",
+            lambda: services.postmortems.save_draft(OTHER_TEAM, incident_id, PostmortemContent(summary="x"), ALICE),
+            PostmortemError,
+        ),
+        (
+            "postmortems.stage_submission",
+            lambda: services.postmortems.stage_submission(
+                OTHER_TEAM, incident_id, PostmortemContent(summary="x"), ALICE
+            ),
+            PostmortemError,
+        ),
+        (
+            "postmortems.submit",
+            lambda: services.postmortems.submit(OTHER_TEAM, incident_id, ALICE, PostmortemContent(summary="x")),
+            PostmortemError,
+        ),
+        (
+            "postmortems.publish",
+            lambda: services.postmortems.publish(OTHER_TEAM, INCIDENT_CHANNEL, ALICE),
+            PostmortemError,
+        ),
         ("action_items.item", lambda: services.action_items.item(OTHER_TEAM, item_id), AnswerError),
-        ("action_items.check_allowed", lambda: services.action_items.check_allowed(OTHER_TEAM, item_id, BOB), AnswerError),
-        ("action_items.answer", lambda: services.action_items.answer(OTHER_TEAM, item_id, BOB, Answer("done")), AnswerError),
-        ("meetings.incident_summary", lambda: services.meetings.incident_summary(OTHER_TEAM, incident_id, ALICE), MeetingError),
-        ("meetings.schedule_meeting", lambda: services.meetings.schedule_meeting(
-            team_id=OTHER_TEAM, incident_id=incident_id, user_id=ALICE, day=rig.today() + timedelta(days=3),
-            at=time_of_day(15, 0), attendees=[BOB]), MeetingError),
+        (
+            "action_items.check_allowed",
+            lambda: services.action_items.check_allowed(OTHER_TEAM, item_id, BOB),
+            AnswerError,
+        ),
+        (
+            "action_items.answer",
+            lambda: services.action_items.answer(OTHER_TEAM, item_id, BOB, Answer("done")),
+            AnswerError,
+        ),
+        (
+            "meetings.incident_summary",
+            lambda: services.meetings.incident_summary(OTHER_TEAM, incident_id, ALICE),
+            MeetingError,
+        ),
+        (
+            "meetings.schedule_meeting",
+            lambda: services.meetings.schedule_meeting(
+                team_id=OTHER_TEAM,
+                incident_id=incident_id,
+                user_id=ALICE,
+                day=rig.today() + timedelta(days=3),
+                at=time_of_day(15, 0),
+                attendees=[BOB],
+            ),
+            MeetingError,
+        ),
     ]
     for name, call, error in direct:
         try:
@@ -419,18 +585,25 @@ SECRET_CHANNEL = "GSECRET002"
 NOT_A_MEMBER = "private channel you are not a member of"
 
 
-async def test_outside_a_private_channel_nobody_reads_or_changes_its_incident_but_owners_answer_their_item(rig: Rig) -> None:
+async def test_outside_a_private_channel_nobody_reads_or_changes_its_incident_but_owners_answer_their_item(
+    rig: Rig,
+) -> None:
     em = rig.emulator
     em.add_channel(SECRET_CHANNEL, "inc-secret-2", is_private=True, members=[ALICE, BOB, em.bot_user_id])
     # CAROL owns an item (the commander assigned it) but is not in the channel.
-    state = await incident_with_everything(rig, SECRET_CHANNEL, owners=(BOB, CAROL), secret="hunter2 is the DB password")
+    state = await incident_with_everything(
+        rig, SECRET_CHANNEL, owners=(BOB, CAROL), secret="hunter2 is the DB password"
+    )
     card_ts, incident_id, secret = state["card_ts"], state["incident_id"], state["secret"]
     bob_item, bob_dm, bob_ts = state["items"][BOB]
     carol_item, carol_dm, carol_ts = state["items"][CAROL]
     pm_view = state["view"]
     day = (rig.today() + timedelta(days=3)).isoformat()
-    meeting_view = await view_of(rig, "meeting_modal", lambda: press(
-        rig.driver, SECRET_CHANNEL, card_ts, ALICE, "meeting_schedule", str(incident_id)))
+    meeting_view = await view_of(
+        rig,
+        "meeting_modal",
+        lambda: press(rig.driver, SECRET_CHANNEL, card_ts, ALICE, "meeting_schedule", str(incident_id)),
+    )
     warnings = dict(modal.warnings_view([("Summary", "vague")], incident_id=incident_id), id="VWARN00002")
     await settle(rig)
     d = rig.driver
@@ -439,19 +612,43 @@ async def test_outside_a_private_channel_nobody_reads_or_changes_its_incident_bu
         ("/postmortem note", "command", lambda: d.slash_command(SECRET_CHANNEL, CAROL, "note I was here")),
         ("/postmortem timeline", "command", lambda: d.slash_command(SECRET_CHANNEL, CAROL, "timeline")),
         ("/postmortem resolve", "command", lambda: d.slash_command(SECRET_CHANNEL, CAROL, "resolve")),
-        ("/postmortem action", "command", lambda: d.slash_command(SECRET_CHANNEL, CAROL, f"action <@{CAROL}|carol> {FUTURE} Mine now")),
+        (
+            "/postmortem action",
+            "command",
+            lambda: d.slash_command(SECRET_CHANNEL, CAROL, f"action <@{CAROL}|carol> {FUTURE} Mine now"),
+        ),
         ("/postmortem publish", "command", lambda: d.slash_command(SECRET_CHANNEL, CAROL, "publish")),
         ("/postmortem meeting", "command", lambda: d.slash_command(SECRET_CHANNEL, CAROL, f"meeting {day} 10:00")),
-        ("card: Resolve", "button", lambda: press(d, SECRET_CHANNEL, card_ts, CAROL, "incident_resolve", str(incident_id))),
-        ("card: Continue post-mortem", "button", lambda: press(d, SECRET_CHANNEL, card_ts, CAROL, "postmortem_continue", str(incident_id))),
-        ("card: Publish", "button", lambda: press(d, SECRET_CHANNEL, card_ts, CAROL, "postmortem_publish", str(incident_id))),
-        ("card: Schedule meeting", "button", lambda: press(d, SECRET_CHANNEL, card_ts, CAROL, "meeting_schedule", str(incident_id))),
+        (
+            "card: Resolve",
+            "button",
+            lambda: press(d, SECRET_CHANNEL, card_ts, CAROL, "incident_resolve", str(incident_id)),
+        ),
+        (
+            "card: Continue post-mortem",
+            "button",
+            lambda: press(d, SECRET_CHANNEL, card_ts, CAROL, "postmortem_continue", str(incident_id)),
+        ),
+        (
+            "card: Publish",
+            "button",
+            lambda: press(d, SECRET_CHANNEL, card_ts, CAROL, "postmortem_publish", str(incident_id)),
+        ),
+        (
+            "card: Schedule meeting",
+            "button",
+            lambda: press(d, SECRET_CHANNEL, card_ts, CAROL, "meeting_schedule", str(incident_id)),
+        ),
         ("message shortcut", "button", lambda: d.message_shortcut(SECRET_CHANNEL, state["message_ts"], CAROL)),
         ("post-mortem form submitted", "view", lambda: d.submit_view(pm_view, CAROL, {"pm_summary": "overwritten"})),
         ("post-mortem form closed", "silent", lambda: d.close_view(pm_view, CAROL, {"pm_summary": "overwritten"})),
         ("modal: Add action item", "modal", lambda: d.click_view_button(pm_view, CAROL, "pm_add_action_item")),
         ("warnings: Submit anyway", "dm", lambda: d.submit_view(warnings, CAROL)),
-        ("meeting form", "view", lambda: d.submit_view(meeting_view, CAROL, {"meeting_date": day, "meeting_time": "10:00"})),
+        (
+            "meeting form",
+            "view",
+            lambda: d.submit_view(meeting_view, CAROL, {"meeting_date": day, "meeting_time": "10:00"}),
+        ),
         ("Bob's item: Done", "owner", lambda: press(d, bob_dm, bob_ts, CAROL, "item_done", str(bob_item))),
         ("Bob's item: Won't do", "owner", lambda: press(d, bob_dm, bob_ts, CAROL, "item_wont_do", str(bob_item))),
     ]
@@ -489,8 +686,11 @@ async def test_outside_a_private_channel_nobody_reads_or_changes_its_incident_bu
         if slack_state(rig) != slack_before and kind != "dm":
             failures.append((name, "Slack changed"))
         # Nothing she was shown holds the channel's content.
-        shown = json.dumps(em.responses()[answers_before:]) + json.dumps(em.messages_in_dm(CAROL)) + json.dumps(
-            [v for v in em.views() if v["id"] not in views_before])
+        shown = (
+            json.dumps(em.responses()[answers_before:])
+            + json.dumps(em.messages_in_dm(CAROL))
+            + json.dumps([v for v in em.views() if v["id"] not in views_before])
+        )
         if secret in shown or GOOD["pm_summary"] in shown:
             failures.append((name, "leaked the channel's content"))
     assert not failures, failures
@@ -543,11 +743,35 @@ async def test_membership_is_cached_briefly_and_asked_again(rig: Rig) -> None:
 # Every field a person types into, in the order the flow below fills them. Each gets a marker
 # (f00, f01, ...) inside its hostile text, so a leak names its field.
 INJECTION_FIELDS = [
-    "message captured into the timeline", "/postmortem note", "/postmortem start title", "/postmortem action title",
-    "pm_title", "pm_summary", "pm_users_affected", "pm_impact_duration", "pm_revenue", "pm_support_tickets",
-    "pm_detection_how", "pm_detection_time", "pm_root_cause", "pm_why_1", "pm_why_2", "pm_why_3", "pm_why_4",
-    "pm_why_5", "pm_factors_technical", "pm_factors_process", "pm_factors_human", "pm_went_well", "pm_went_wrong",
-    "pm_lucky", "pm_lessons", "action item title (form)", "snooze reason", "won't-do reason", "not-mine note",
+    "message captured into the timeline",
+    "/postmortem note",
+    "/postmortem start title",
+    "/postmortem action title",
+    "pm_title",
+    "pm_summary",
+    "pm_users_affected",
+    "pm_impact_duration",
+    "pm_revenue",
+    "pm_support_tickets",
+    "pm_detection_how",
+    "pm_detection_time",
+    "pm_root_cause",
+    "pm_why_1",
+    "pm_why_2",
+    "pm_why_3",
+    "pm_why_4",
+    "pm_why_5",
+    "pm_factors_technical",
+    "pm_factors_process",
+    "pm_factors_human",
+    "pm_went_well",
+    "pm_went_wrong",
+    "pm_lucky",
+    "pm_lessons",
+    "action item title (form)",
+    "snooze reason",
+    "won't-do reason",
+    "not-mine note",
     "meeting location",
 ]
 MARK = {field: f"f{n:02d}" for n, field in enumerate(INJECTION_FIELDS)}
@@ -560,16 +784,20 @@ def typed(field: str) -> str:
     """What a person types (modal inputs arrive as typed): at most 200 characters, the
     shortest limit of the fields (titles)."""
     m = MARK[field]
-    return (f"<!channel><!here><@UEVIL01><#CEVIL01><https://evil.example/{m}|x><script>alert(1)</script>\">"
-            f"<img src=x onerror=alert(1)>[x](https://evil.example/{m})![i](https://evil.example/{m}.png)*b*&lt;a|b")
+    return (
+        f'<!channel><!here><@UEVIL01><#CEVIL01><https://evil.example/{m}|x><script>alert(1)</script>">'
+        f"<img src=x onerror=alert(1)>[x](https://evil.example/{m})![i](https://evil.example/{m}.png)*b*&lt;a|b"
+    )
 
 
 def encoded(field: str) -> str:
     """The same typed into a message or a slash command, as Slack delivers it: mentions and
     links as markup, the person's own & < > as entities."""
     m = MARK[field]
-    return (f"<!channel><!here><@UEVIL01|evil><#CEVIL01|evil><https://evil.example/{m}|x>&lt;script&gt;alert(1)&lt;/script&gt;\"&gt;"
-            f"&lt;img src=x onerror=alert(1)&gt;[x](https://evil.example/{m})![i](https://evil.example/{m}.png)*b*&amp;lt;a|b")
+    return (
+        f'<!channel><!here><@UEVIL01|evil><#CEVIL01|evil><https://evil.example/{m}|x>&lt;script&gt;alert(1)&lt;/script&gt;"&gt;'
+        f"&lt;img src=x onerror=alert(1)&gt;[x](https://evil.example/{m})![i](https://evil.example/{m}.png)*b*&amp;lt;a|b"
+    )
 
 
 # A live broadcast, mention, channel link or link in mrkdwn, from the hostile texts above.
@@ -611,7 +839,9 @@ async def test_nothing_typed_anywhere_becomes_a_live_mention_link_or_markup(rig:
     await rig.processed((await d.react(INCIDENT_CHANNEL, message["ts"], ALICE)).event_id)
     await d.message_shortcut(INCIDENT_CHANNEL, message["ts"], CAROL)  # "already on the timeline of <title>"
     await d.slash_command(INCIDENT_CHANNEL, ALICE, f"note {encoded('/postmortem note')}")
-    await d.slash_command(INCIDENT_CHANNEL, ALICE, f"action <@{BOB}|bob> {FUTURE} {encoded('/postmortem action title')}")
+    await d.slash_command(
+        INCIDENT_CHANNEL, ALICE, f"action <@{BOB}|bob> {FUTURE} {encoded('/postmortem action title')}"
+    )
     await rig.responses(3)
     await d.slash_command(INCIDENT_CHANNEL, BOB, "timeline")
     await rig.responses(4)
@@ -620,18 +850,23 @@ async def test_nothing_typed_anywhere_becomes_a_live_mention_link_or_markup(rig:
     view = await rig.add_action_row(view, ALICE)
     new_row = [k for k in rig.row_keys(view) if k.startswith("n")][0]
     edits = {field: typed(field) for field in INJECTION_FIELDS if field.startswith("pm_")}
-    edits.update(rig.row_edits(new_row, typed("action item title (form)"), BOB, FUTURE, ticket="https://tracker.example/OPS-1"))
+    edits.update(
+        rig.row_edits(new_row, typed("action item title (form)"), BOB, FUTURE, ticket="https://tracker.example/OPS-1")
+    )
     edits["pm_cause_category"] = "configuration"
     answer = await d.submit_view(view, ALICE, edits)
     replies.append(answer.text)
     assert (answer.json() or {}).get("response_action") in (None, "push"), answer.text
     if (answer.json() or {}).get("response_action") == "push":  # the hostile text reads as blame: accept
+
         async def staged() -> bool:
             async with rig.bot.services.timeline.sessions() as session:
                 return await session.scalar(select(Postmortem.pending_submitter)) == ALICE
 
         await rig.eventually(staged)
-        replies.append((await d.submit_view(dict(answer.json()["view"], id="VPUSHED001", state={"values": {}}), ALICE)).text)
+        replies.append(
+            (await d.submit_view(dict(answer.json()["view"], id="VPUSHED001", state={"values": {}}), ALICE)).text
+        )
 
     async def shared() -> list[ActionItem] | None:
         async with rig.bot.services.timeline.sessions() as session:
@@ -653,27 +888,50 @@ async def test_nothing_typed_anywhere_becomes_a_live_mention_link_or_markup(rig:
 
     # The owner answers with words of their own.
     channel, ts = dms[form_item.id]
-    snooze = await view_of(rig, "item_snooze_modal", lambda: press(d, channel, ts, BOB, "item_snooze", "", option=f"{form_item.id}:1d"))
+    snooze = await view_of(
+        rig, "item_snooze_modal", lambda: press(d, channel, ts, BOB, "item_snooze", "", option=f"{form_item.id}:1d")
+    )
     replies.append((await d.submit_view(snooze, BOB, {"item_snooze_reason": typed("snooze reason")})).text)
-    wont = await view_of(rig, "item_wont_do_modal", lambda: press(d, channel, ts, BOB, "item_wont_do", str(form_item.id)))
+    wont = await view_of(
+        rig, "item_wont_do_modal", lambda: press(d, channel, ts, BOB, "item_wont_do", str(form_item.id))
+    )
     replies.append((await d.submit_view(wont, BOB, {"item_wont_do_reason": typed("won't-do reason")})).text)
     channel, ts = dms[command_item.id]
-    mine = await view_of(rig, "item_not_mine_modal", lambda: press(d, channel, ts, BOB, "item_not_mine", str(command_item.id)))
-    replies.append((await d.submit_view(mine, BOB, {"item_new_owner": CAROL, "item_not_mine_note": typed("not-mine note")})).text)
+    mine = await view_of(
+        rig, "item_not_mine_modal", lambda: press(d, channel, ts, BOB, "item_not_mine", str(command_item.id))
+    )
+    replies.append(
+        (await d.submit_view(mine, BOB, {"item_new_owner": CAROL, "item_not_mine_note": typed("not-mine note")})).text
+    )
     await settle(rig)
 
     # The meeting, its announcement and invite, and the agenda with the timeline.
     incident = await rig.bot.services.timeline.current_incident(em.team_id, INCIDENT_CHANNEL)
     card_ts = incident.card_ts
-    meeting = await view_of(rig, "meeting_modal", lambda: press(d, INCIDENT_CHANNEL, card_ts, ALICE, "meeting_schedule", str(incident.id)))
+    meeting = await view_of(
+        rig, "meeting_modal", lambda: press(d, INCIDENT_CHANNEL, card_ts, ALICE, "meeting_schedule", str(incident.id))
+    )
     day = (rig.today() + timedelta(days=3)).isoformat()
-    replies.append((await d.submit_view(meeting, ALICE, {"meeting_date": day, "meeting_time": "15:30", "meeting_attendees": [BOB],
-                                                         "meeting_location": typed("meeting location")})).text)
+    replies.append(
+        (
+            await d.submit_view(
+                meeting,
+                ALICE,
+                {
+                    "meeting_date": day,
+                    "meeting_time": "15:30",
+                    "meeting_attendees": [BOB],
+                    "meeting_location": typed("meeting location"),
+                },
+            )
+        ).text
+    )
 
     async def invited() -> bool:
         return any(f["filename"].endswith(".ics") for f in em.uploaded_files())
 
     await rig.eventually(invited)
+
     async def agenda_planned() -> Nudge | None:
         async with rig.bot.services.timeline.sessions() as session:
             return await session.scalar(select(Nudge).where(Nudge.kind == "meeting_agenda", Nudge.status == "pending"))
@@ -688,8 +946,20 @@ async def test_nothing_typed_anywhere_becomes_a_live_mention_link_or_markup(rig:
     await settle(rig)
 
     # Everything the bot said in Slack: posts, updates, ephemerals, views, response_url answers, HTTP answers.
-    said = [c["args"] for c in em.calls if c["method"] in ("chat.postMessage", "chat.update", "chat.postEphemeral",
-                                                              "views.open", "views.update", "views.push", "views.publish")]
+    said = [
+        c["args"]
+        for c in em.calls
+        if c["method"]
+        in (
+            "chat.postMessage",
+            "chat.update",
+            "chat.postEphemeral",
+            "views.open",
+            "views.update",
+            "views.push",
+            "views.publish",
+        )
+    ]
     said += em.responses() + [json.loads(r) for r in replies if r and r.startswith("{")]
     texts = [t for s in said for t in mrkdwn_texts(s)]
     files = {f["filename"]: f["content"].decode() for f in em.uploaded_files()}

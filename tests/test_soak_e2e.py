@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import select
 
@@ -36,7 +37,9 @@ from tests.test_followup_e2e import sweep_at
 SEED = int(os.environ.get("POSTMORTEM_SOAK_SEED", "20261124"))
 CHAOS: dict[str, Any] = dict(rate_limited=0.10, server_error=0.05, slow=0.05, slow_seconds=0.5, retry_after=1)
 # e.g. POSTMORTEM_SOAK_CHAOS="rate_limited=0.3,server_error=0.2" for a harsher run.
-CHAOS.update({k: float(v) for k, v in (p.split("=") for p in os.environ.get("POSTMORTEM_SOAK_CHAOS", "").split(",") if p)})
+CHAOS.update(
+    {k: float(v) for k, v in (p.split("=") for p in os.environ.get("POSTMORTEM_SOAK_CHAOS", "").split(",") if p)}
+)
 TRIES = 4  # how often a person tries again after the bot says something failed
 SETTLE_S = 120  # a guard against a hung listener, not a speed target
 FUTURE = (TEST_START.date() + timedelta(days=9)).isoformat()
@@ -80,8 +83,9 @@ def warnings_since(rig: Rig, before: int) -> list[str]:
     return [r.get("text", "") for r in rig.emulator.responses()[before:] if ":warning:" in r.get("text", "")]
 
 
-async def like_a_person(rig: Rig, ledger: Ledger, what: str, act: Callable[[], Awaitable[Any]],
-                        done: Callable[[], Awaitable[bool]]) -> None:
+async def like_a_person(
+    rig: Rig, ledger: Ledger, what: str, act: Callable[[], Awaitable[Any]], done: Callable[[], Awaitable[bool]]
+) -> None:
     """Do `act` until `done`; between tries the bot must have said, privately, what failed."""
     for attempt in range(TRIES):
         before = len(rig.emulator.responses())
@@ -126,6 +130,7 @@ def all_bot_messages(rig: Rig) -> list[tuple[str, dict]]:
 
 # --- the people's side of each step -----------------------------------------------------------
 
+
 async def start(rig: Rig, ledger: Ledger) -> dict:
     async def act() -> None:
         await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, "start Checkout failing --sev 2")
@@ -150,19 +155,36 @@ async def talk_and_pin(rig: Rig) -> None:
     unseen = rig.emulator.post_user_message(INCIDENT_CHANNEL, CAROL, "checkout p99 at 2.3 s, first alert")
     driver = rig.driver
     said = []
-    for _n, (user, text) in enumerate([
-        (ALICE, "DB CPU at 95% since 09:58"), (BOB, "deploy 4512 went out at 09:55"),
-        (CAROL, "cache hit rate fell from 98% to 3%"), (BOB, "rolling back 4512"),
-        (ALICE, "error rate back under 0.1%"), (CAROL, "stampede flag was off in the new config"),
-    ]):
+    for _n, (user, text) in enumerate(
+        [
+            (ALICE, "DB CPU at 95% since 09:58"),
+            (BOB, "deploy 4512 went out at 09:55"),
+            (CAROL, "cache hit rate fell from 98% to 3%"),
+            (BOB, "rolling back 4512"),
+            (ALICE, "error rate back under 0.1%"),
+            (CAROL, "stampede flag was off in the new config"),
+        ]
+    ):
         message, delivery = await driver.post_message(INCIDENT_CHANNEL, user, text)
         await rig.processed(delivery.event_id)
         said.append(message)
-    reply, delivery = await driver.post_message(INCIDENT_CHANNEL, ALICE, "rollback done at 10:41", thread_ts=said[3]["ts"])
+    reply, delivery = await driver.post_message(
+        INCIDENT_CHANNEL, ALICE, "rollback done at 10:41", thread_ts=said[3]["ts"]
+    )
     await rig.processed(delivery.event_id)
-    await rig.processed((await driver.edit_message(INCIDENT_CHANNEL, said[0]["ts"], "DB CPU at 97% since 09:58")).event_id)
-    for message, user in ((said[0], BOB), (said[1], ALICE), (said[2], BOB), (said[4], CAROL), (said[5], ALICE),
-                          (reply, BOB), (said[3], CAROL), (unseen, ALICE)):
+    await rig.processed(
+        (await driver.edit_message(INCIDENT_CHANNEL, said[0]["ts"], "DB CPU at 97% since 09:58")).event_id
+    )
+    for message, user in (
+        (said[0], BOB),
+        (said[1], ALICE),
+        (said[2], BOB),
+        (said[4], CAROL),
+        (said[5], ALICE),
+        (reply, BOB),
+        (said[3], CAROL),
+        (unseen, ALICE),
+    ):
         await rig.processed((await driver.react(INCIDENT_CHANNEL, message["ts"], user)).event_id)
     await rig.processed((await driver.unreact(INCIDENT_CHANNEL, said[3]["ts"], CAROL)).event_id)
 
@@ -252,6 +274,7 @@ async def add_item_by_command(rig: Rig, ledger: Ledger) -> None:
 
 # --- the follow-through: simulated days, owners answering their DMs ---------------------------
 
+
 async def item_titled(rig: Rig, item_id: int) -> ActionItem:
     async with rig.bot.services.timeline.sessions() as session:
         return await session.get(ActionItem, item_id)
@@ -262,8 +285,16 @@ def dm_with_key(rig: Rig, key: str) -> tuple[str, dict]:
     return found
 
 
-async def press(rig: Rig, ledger: Ledger, key: str, user: str, action_id: str, marker: str,
-                form: tuple[str, dict] | None = None, option: str | None = None) -> None:
+async def press(
+    rig: Rig,
+    ledger: Ledger,
+    key: str,
+    user: str,
+    action_id: str,
+    marker: str,
+    form: tuple[str, dict] | None = None,
+    option: str | None = None,
+) -> None:
     """An owner answers the DM `key`; `marker` is what the channel's thread reply says."""
     channel, dm = dm_with_key(rig, key)
     if option is not None:
@@ -310,13 +341,28 @@ async def answer(rig: Rig, ledger: Ledger, key: str, answered: dict[int, int]) -
         await press(rig, ledger, key, BOB, action, marker)
     elif item.title == titles[1]:  # Carol: snoozes a day with a reason, then it is done
         if n == 1:
-            await press(rig, ledger, key, CAROL, "item_snooze", "snoozed", option=f"{item_id}:1d",
-                        form=("item_snooze_modal", {"item_snooze_reason": "waiting for the schema review"}))
+            await press(
+                rig,
+                ledger,
+                key,
+                CAROL,
+                "item_snooze",
+                "snoozed",
+                option=f"{item_id}:1d",
+                form=("item_snooze_modal", {"item_snooze_reason": "waiting for the schema review"}),
+            )
         else:
             await press(rig, ledger, key, CAROL, "item_done", "marked")
     elif n >= 2:  # Bob's load test: ignored once, then declined with a reason
-        await press(rig, ledger, key, BOB, "item_wont_do", "won't do",
-                    form=("item_wont_do_modal", {"item_wont_do_reason": "Superseded by the capacity plan (OPS-77)"}))
+        await press(
+            rig,
+            ledger,
+            key,
+            BOB,
+            "item_wont_do",
+            "won't do",
+            form=("item_wont_do_modal", {"item_wont_do_reason": "Superseded by the capacity plan (OPS-77)"}),
+        )
 
 
 async def follow_through(rig: Rig, ledger: Ledger) -> datetime:
@@ -339,6 +385,7 @@ async def follow_through(rig: Rig, ledger: Ledger) -> datetime:
 
 
 # --- the test ---------------------------------------------------------------------------------
+
 
 async def test_a_whole_incident_under_slack_chaos_delivers_everything_exactly_once(
     rig: Rig, record_property: Callable[[str, Any], None]
@@ -365,12 +412,21 @@ async def test_a_whole_incident_under_slack_chaos_delivers_everything_exactly_on
         await check_timeline(rig)
         await check_items(rig)
     except BaseException:
-        print(f"soak seed {SEED} (POSTMORTEM_SOAK_SEED={SEED} reproduces it), chaos {CHAOS}; "
-              f"people tried again: {ledger.retries}; chaos: {emulator.chaos_counts()}")
+        print(
+            f"soak seed {SEED} (POSTMORTEM_SOAK_SEED={SEED} reproduces it), chaos {CHAOS}; "
+            f"people tried again: {ledger.retries}; chaos: {emulator.chaos_counts()}"
+        )
         raise
-    summary = {"backend": rig.url.split("+")[0], "seed": SEED, "chaos": CHAOS, "web_api_calls": len(emulator.calls),
-               **{f"chaos_{k}": v for k, v in counts.items()}, "nudges_sent": len(ledger.sent),
-               "retries_by_people": len(ledger.retries), "released_by_sweeps": len(ledger.released)}
+    summary = {
+        "backend": rig.url.split("+")[0],
+        "seed": SEED,
+        "chaos": CHAOS,
+        "web_api_calls": len(emulator.calls),
+        **{f"chaos_{k}": v for k, v in counts.items()},
+        "nudges_sent": len(ledger.sent),
+        "retries_by_people": len(ledger.retries),
+        "released_by_sweeps": len(ledger.released),
+    }
     record_property("soak", summary)
     print("soak:", json.dumps(summary), ledger.retries, ledger.released)
     assert counts["rate_limited"] and counts["server_error"] and counts["slow"], "chaos happened"
@@ -407,7 +463,7 @@ def check_exactly_once(rig: Rig, ledger: Ledger, card: dict) -> None:
     keyed = [(c, m["ts"], nudge_key(m)) for c, m in all_bot_messages(rig) if nudge_key(m)]
     keys = [k for _c, _ts, k in keyed]
     assert len(keys) == len(set(keys)), f"a nudge was sent twice: {sorted(k for k in keys if keys.count(k) > 1)}"
-    assert sorted(keys) == sorted(ledger.sent), (sorted(set(keys) ^ set(ledger.sent)))
+    assert sorted(keys) == sorted(ledger.sent), sorted(set(keys) ^ set(ledger.sent))
 
     # Each answer: one reply in the channel's thread.
     replies = [m for m in channel if m.get("thread_ts") and m["ts"] != m["thread_ts"]]
@@ -434,7 +490,11 @@ async def check_timeline(rig: Rig) -> None:
     assert not any(i.missing for i in items), "a pinned message's text was lost"
     assert [i.text for i in items if i.kind == "note"] == ["paged the DB on-call by phone"]
     lifecycle = [i.text for i in items if i.kind == "lifecycle"]
-    assert len(lifecycle) == 2 and lifecycle[0].startswith("Incident declared") and lifecycle[1].startswith("Incident resolved")
+    assert (
+        len(lifecycle) == 2
+        and lifecycle[0].startswith("Incident declared")
+        and lifecycle[1].startswith("Incident resolved")
+    )
     async with rig.bot.services.timeline.sessions() as session:
         postmortem = await session.scalar(select(Postmortem))
     assert postmortem.status == "published"
@@ -467,6 +527,7 @@ async def test_a_form_slack_will_not_open_is_explained_and_opens_on_the_next_pre
 
 # --- what chaos found, pinned down without chance ---------------------------------------------
 
+
 async def test_an_answers_channel_reply_slack_refuses_is_posted_once_by_the_next_sweep(rig: Rig) -> None:
     """Found by the soak (seed 4, 25% 429 + 25% 500): the thread reply to an owner's answer
     was only logged when Slack refused it past the client's retries."""
@@ -489,7 +550,10 @@ async def test_an_answers_channel_reply_slack_refuses_is_posted_once_by_the_next
     report = await rig.bot.services.nudges.sweep()
     assert [k.split("/")[0] for k in report.sent] == ["answer_reply"]
     (reply,) = replies()
-    assert reply.get("thread_ts") == (await rig.bot.services.timeline.current_incident(rig.emulator.team_id, INCIDENT_CHANNEL)).card_ts
+    assert (
+        reply.get("thread_ts")
+        == (await rig.bot.services.timeline.current_incident(rig.emulator.team_id, INCIDENT_CHANNEL)).card_ts
+    )
     assert (await rig.bot.services.nudges.sweep()).sent == [], "and only once"
     assert len(replies()) == 1 and (await item_titled(rig, item.id)).status == "in_progress"
 

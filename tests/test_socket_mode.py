@@ -44,6 +44,7 @@ def clock() -> SystemClock:
 
 # --- the bot as a process ---------------------------------------------------------------------
 
+
 @dataclass
 class BotProcess:
     process: asyncio.subprocess.Process
@@ -113,7 +114,9 @@ async def socket_bot(emulator: SlackEmulator, database_url: str, tmp_path: Path)
         await bot.kill()  # before the emulator stops: the client would reconnect in a loop
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, bot: BotProcess, timeout: float = WORK_TIMEOUT) -> Any:
+async def eventually(
+    check: Callable[[], Awaitable[Any]], what: str, bot: BotProcess, timeout: float = WORK_TIMEOUT
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         result = await check()
@@ -127,6 +130,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], what: str, bot: BotPro
 
 
 # --- what Slack sends -------------------------------------------------------------------------
+
 
 def slash_command(emulator: SlackEmulator, channel: str, user: str, text: str) -> dict[str, Any]:
     """The payload of a slash command envelope: the fields Slack POSTs in HTTP mode (as
@@ -175,10 +179,13 @@ def event_callback(emulator: SlackEmulator, event: dict[str, Any]) -> dict[str, 
 def human_message(emulator: SlackEmulator, channel: str, user: str, text: str) -> dict[str, Any]:
     """Post as a person in the emulator; returns the message event Slack would send."""
     message = emulator.post_user_message(channel, user, text)
-    return dict(message, channel=channel, event_ts=message["ts"], channel_type="channel", client_msg_id=str(uuid.uuid4()))
+    return dict(
+        message, channel=channel, event_ts=message["ts"], channel_type="channel", client_msg_id=str(uuid.uuid4())
+    )
 
 
 # --- tests ------------------------------------------------------------------------------------
+
 
 async def test_run_serves_commands_and_events_over_socket_mode(
     emulator: SlackEmulator, database_url: str, socket_bot: BotProcess
@@ -219,7 +226,9 @@ async def test_run_serves_commands_and_events_over_socket_mode(
                 text = await session.scalar(
                     select(Message.text).where(Message.channel_id == INCIDENT_CHANNEL, Message.ts == event["ts"])
                 )
-                done = await session.scalar(select(ProcessedEvent.event_id).where(ProcessedEvent.event_id == payload["event_id"]))
+                done = await session.scalar(
+                    select(ProcessedEvent.event_id).where(ProcessedEvent.event_id == payload["event_id"])
+                )
             return text == "Rolled the socket gateway back" and done is not None
 
         await eventually(captured, "the message event recorded in the database", socket_bot)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -12,23 +12,38 @@ from bot.ui.stats import stats_message
 from storage.models import ActionItem, Incident, Postmortem
 from tests.conftest import ALICE, BOB, INCIDENT_CHANNEL, QUIET_CHANNEL, Rig
 
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 def incident(id: int, severity: int, resolved_after: timedelta | None) -> Incident:
-    return Incident(id=id, team_id="T1", channel_id=f"C{id}", title="x", severity=severity, status="resolved",
-                    commander_id=ALICE, started_at=T0, resolved_at=T0 + resolved_after if resolved_after else None)
+    return Incident(
+        id=id,
+        team_id="T1",
+        channel_id=f"C{id}",
+        title="x",
+        severity=severity,
+        status="resolved",
+        commander_id=ALICE,
+        started_at=T0,
+        resolved_at=T0 + resolved_after if resolved_after else None,
+    )
 
 
-def postmortem(incident_id: int, cause: str | None, submitted_after: timedelta | None, published: bool = False) -> Postmortem:
+def postmortem(
+    incident_id: int, cause: str | None, submitted_after: timedelta | None, published: bool = False
+) -> Postmortem:
     resolved = T0 + timedelta(hours=1)
-    return Postmortem(incident_id=incident_id, draft={"cause_category": cause}, updated_at=T0,
-                      submitted_at=resolved + submitted_after if submitted_after else None,
-                      published_at=T0 if published else None)
+    return Postmortem(
+        incident_id=incident_id,
+        draft={"cause_category": cause},
+        updated_at=T0,
+        submitted_at=resolved + submitted_after if submitted_after else None,
+        published_at=T0 if published else None,
+    )
 
 
 def item(status: str, due: date, changed: date) -> ActionItem:
-    return ActionItem(status=status, due=due, updated_at=datetime.combine(changed, datetime.min.time(), timezone.utc))
+    return ActionItem(status=status, due=due, updated_at=datetime.combine(changed, datetime.min.time(), UTC))
 
 
 def test_stats_count_by_severity_and_cause_and_take_medians() -> None:

@@ -1,6 +1,6 @@
 """Block Kit builders, checked against Slack's limits by rendering them."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bot.ui.card import incident_card
 from bot.ui.help import help_message
@@ -8,12 +8,20 @@ from bot.ui.text import MAX_MESSAGE_BLOCKS, MAX_SECTION_TEXT, escape, slack_date
 from bot.ui.timeline import timeline_message
 from bot.views import IncidentView, TimelineItem
 
-START = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
 
 def incident(title="Checkout failing"):
-    return IncidentView(id=1, team_id="T1", channel_id="C1", title=title, severity=1, status="active",
-                    commander_id="U1", started_at=START)
+    return IncidentView(
+        id=1,
+        team_id="T1",
+        channel_id="C1",
+        title=title,
+        severity=1,
+        status="active",
+        commander_id="U1",
+        started_at=START,
+    )
 
 
 def section_texts(message):
@@ -37,7 +45,13 @@ def test_card_with_huge_hostile_title_stays_within_limits():
 
 def test_timeline_of_thousands_of_long_entries_fits_one_message():
     items = [
-        TimelineItem(occurred_at=START + timedelta(minutes=i), kind="message", user_id="U2", text="y" * 2000, ts=f"{1795442400 + i}.000001")
+        TimelineItem(
+            occurred_at=START + timedelta(minutes=i),
+            kind="message",
+            user_id="U2",
+            text="y" * 2000,
+            ts=f"{1795442400 + i}.000001",
+        )
         for i in range(2000)
     ]
     message = timeline_message(incident(), items)

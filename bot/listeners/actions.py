@@ -9,17 +9,17 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from bot.postmortem_content import PostmortemContent
 from bot.listeners.answers import warn_privately
 from bot.listeners.context import Actor, services_of
 from bot.listeners.running import tracked
 from bot.payloads import slack_id
+from bot.postmortem_content import PostmortemContent
 from bot.postmortems import PostmortemError, metadata_incident_id
 from bot.slack import error_code
 from bot.ui import answers
 from bot.ui import postmortem_modal as modal
-from bot.ui.card import CONTINUE_POSTMORTEM, PUBLISH_POSTMORTEM, RESOLVE
 from bot.ui import postmortem_state as form_state
+from bot.ui.card import CONTINUE_POSTMORTEM, PUBLISH_POSTMORTEM, RESOLVE
 
 log = logging.getLogger("postmortem_bot.listeners.actions")
 

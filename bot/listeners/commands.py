@@ -11,10 +11,10 @@ from bot import command_parser
 from bot.access import AccessDenied
 from bot.action_items import AnswerError
 from bot.incidents import StartFailed
-from bot.meetings import MeetingError
 from bot.listeners.answers import answer_privately
 from bot.listeners.context import services_of
 from bot.listeners.running import tracked
+from bot.meetings import MeetingError
 from bot.payloads import slack_id
 from bot.postmortems import PostmortemError
 from bot.services import Services
@@ -66,7 +66,9 @@ async def on_postmortem_command(
         await answer_privately(respond, answer)
 
 
-async def _resolve(services: Services, team_id: str, channel_id: str, user_id: str, trigger_id: str) -> dict[str, Any] | None:
+async def _resolve(
+    services: Services, team_id: str, channel_id: str, user_id: str, trigger_id: str
+) -> dict[str, Any] | None:
     try:
         await services.postmortems.open_modal(
             team_id=team_id, channel_id=channel_id, user_id=user_id, trigger_id=trigger_id, resolve=True
@@ -76,7 +78,9 @@ async def _resolve(services: Services, team_id: str, channel_id: str, user_id: s
     return None
 
 
-async def _run(services: Services, parsed: command_parser.Command, team_id: str, channel_id: str, user_id: str) -> dict[str, Any] | None:
+async def _run(
+    services: Services, parsed: command_parser.Command, team_id: str, channel_id: str, user_id: str
+) -> dict[str, Any] | None:
     if isinstance(parsed, command_parser.Start):
         try:
             outcome = await services.incidents.start(
@@ -106,7 +110,12 @@ async def _run(services: Services, parsed: command_parser.Command, team_id: str,
     if isinstance(parsed, command_parser.AddActionItem):
         try:
             action_item = await services.action_items.add_action_item(
-                team_id=team_id, channel_id=channel_id, user_id=user_id, owner=parsed.owner, due=parsed.due, title=parsed.title
+                team_id=team_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                owner=parsed.owner,
+                due=parsed.due,
+                title=parsed.title,
             )
         except AnswerError as exc:
             return answers.warning(str(exc))

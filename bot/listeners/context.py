@@ -7,8 +7,9 @@ of the process there: importable and testable without building an app around it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 from slack_bolt.async_app import AsyncBoltContext
 from slack_bolt.response import BoltResponse
@@ -23,7 +24,9 @@ def provide_services(services: Services) -> Callable[..., Awaitable[BoltResponse
     """A bolt global middleware that puts `services` in every request's context."""
 
     # A plain function: bolt passes arguments by the parameter names it reads off it.
-    async def services_middleware(context: AsyncBoltContext, next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+    async def services_middleware(
+        context: AsyncBoltContext, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse:
         context[SERVICES] = services
         return await next()
 
@@ -48,7 +51,7 @@ class Actor:
     user_id: str
 
     @classmethod
-    def of(cls, body: Mapping[str, Any]) -> "Actor":
+    def of(cls, body: Mapping[str, Any]) -> Actor:
         return cls(team_id=team(body) or "", user_id=actor(body) or "")
 
     @property

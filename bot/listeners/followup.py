@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.action_items import ActionItemService, Answer, AnswerError, NotAllowed
-from bot.meetings import MeetingError
 from bot.listeners.answers import warn_privately
 from bot.listeners.context import Actor, services_of
 from bot.listeners.running import tracked
+from bot.meetings import MeetingError
 from bot.slack import SLACK_FAILURES, error_code
 from bot.ui import answers
 from bot.ui import item_messages as ui
@@ -48,7 +49,9 @@ async def on_done(
     ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext
 ) -> None:
     await ack()
-    await _apply(services_of(context).action_items, body, respond, ui.parse_item_value(action.get("value")), Answer("done"))
+    await _apply(
+        services_of(context).action_items, body, respond, ui.parse_item_value(action.get("value")), Answer("done")
+    )
 
 
 async def on_in_progress(
@@ -56,7 +59,11 @@ async def on_in_progress(
 ) -> None:
     await ack()
     await _apply(
-        services_of(context).action_items, body, respond, ui.parse_item_value(action.get("value")), Answer("in_progress")
+        services_of(context).action_items,
+        body,
+        respond,
+        ui.parse_item_value(action.get("value")),
+        Answer("in_progress"),
     )
 
 
@@ -111,7 +118,9 @@ async def on_change_due_button(
     context: AsyncBoltContext,
 ) -> None:
     await ack()
-    await _open_item_modal(body, action, respond, client, context, lambda item: ui.change_due_modal(item, today=item.due))
+    await _open_item_modal(
+        body, action, respond, client, context, lambda item: ui.change_due_modal(item, today=item.due)
+    )
 
 
 async def on_not_mine_button(
@@ -173,7 +182,9 @@ async def on_change_due(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any
     await _submit(items, ack, body, view, Answer("change_due", due=due), ui.CHANGE_DUE_BLOCK)
 
 
-async def on_snooze_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext) -> None:
+async def on_snooze_submit(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+) -> None:
     try:
         length = json.loads(view.get("private_metadata") or "{}").get("length")
     except ValueError:
@@ -236,7 +247,9 @@ async def on_schedule_meeting(
     who = Actor.of(body)
     try:
         incident = await services_of(context).meetings.incident_summary(who.team_id, incident_id, who.user_id)
-        await client.views_open(trigger_id=body["trigger_id"], view=meeting_ui.meeting_modal(incident, initial_attendees=[who.user_id]))
+        await client.views_open(
+            trigger_id=body["trigger_id"], view=meeting_ui.meeting_modal(incident, initial_attendees=[who.user_id])
+        )
     except MeetingError as exc:
         await warn_privately(respond, str(exc))
     except SlackApiError as exc:
@@ -265,8 +278,13 @@ async def on_meeting(
     await ack()
     try:
         meeting = await meetings.schedule_meeting(
-            team_id=who.team_id, incident_id=incident_id, user_id=who.user_id,
-            day=day, at=at, attendees=attendees, location=location,
+            team_id=who.team_id,
+            incident_id=incident_id,
+            user_id=who.user_id,
+            day=day,
+            at=at,
+            attendees=attendees,
+            location=location,
         )
     except MeetingError as exc:
         log.warning("meeting not scheduled: %s", exc)

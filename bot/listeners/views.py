@@ -9,14 +9,14 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.postmortem_content import PostmortemContent
 from bot.listeners.context import Actor, services_of
 from bot.listeners.running import tracked
+from bot.postmortem_content import PostmortemContent
 from bot.postmortems import PostmortemError, describe, metadata_incident_id
 from bot.slack import error_code
 from bot.ui import postmortem_modal as modal
-from bot.ui.answers import warning_text
 from bot.ui import postmortem_state as form_state
+from bot.ui.answers import warning_text
 
 log = logging.getLogger("postmortem_bot.listeners.views")
 
@@ -87,7 +87,7 @@ async def on_submit(
 async def on_submit_anyway(
     ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    """"Submit anyway" on the quality warnings: the staged submission goes in as it is."""
+    """ "Submit anyway" on the quality warnings: the staged submission goes in as it is."""
     await ack(response_action="clear")
     who = Actor.of(body)
     if not who.known:

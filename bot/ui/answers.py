@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from bot.views import TimelineItem
 from bot.ui.help import ephemeral
 from bot.ui.text import escape, mention, severity_label, slack_date
 from bot.ui.timeline import entry_line
+from bot.views import TimelineItem
 
 NO_INCIDENT = "There is no incident in this channel. Start one with `/postmortem start <title> --sev 1`."
 

@@ -77,7 +77,9 @@ def incident_card(
     ]
     if incident.resolved_at is not None:
         fields.append(MarkdownTextObject(text=f"*Resolved*\n{slack_date(incident.resolved_at)}"))
-        fields.append(MarkdownTextObject(text=f"*Post-mortem*\n{POSTMORTEM_LABELS.get(postmortem_status, postmortem_status)}"))
+        fields.append(
+            MarkdownTextObject(text=f"*Post-mortem*\n{POSTMORTEM_LABELS.get(postmortem_status, postmortem_status)}")
+        )
         meeting = meeting_line(incident)
         if meeting:
             fields.append(MarkdownTextObject(text=f"*Review meeting*\n{meeting}"))

@@ -15,9 +15,15 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("resolve", "Mark the incident resolved and open the post-mortem form (a closed form keeps its draft)."),
     ("action @owner YYYY-MM-DD <title>", "Add an action item with one owner and a due date."),
     ("sync", "Compare the timeline with the channel and repair what the bot missed while it was away."),
-    ("stats [days]", "Incidents by severity and cause, time to resolve and to post-mortem, action items done on time (default: 90 days)."),
+    (
+        "stats [days]",
+        "Incidents by severity and cause, time to resolve and to post-mortem, action items done on time (default: 90 days).",
+    ),
     ("publish", "Publish the submitted post-mortem and share the final document."),
-    ("meeting YYYY-MM-DD HH:MM [@people]", "Set the review meeting (your time zone); the bot posts an invite and, 24 h before, the agenda."),
+    (
+        "meeting YYYY-MM-DD HH:MM [@people]",
+        "Set the review meeting (your time zone); the bot posts an invite and, 24 h before, the agenda.",
+    ),
     ("help", "This list."),
 )
 
@@ -25,7 +31,9 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
 def usage_text() -> str:
     lines = ["*`/postmortem` commands*"]
     lines += [f"• `/postmortem {usage}`: {what}" for usage, what in SUBCOMMANDS]
-    lines.append("React with :pushpin: to a message, or use the *Add to timeline* message shortcut, to put it on the timeline.")
+    lines.append(
+        "React with :pushpin: to a message, or use the *Add to timeline* message shortcut, to put it on the timeline."
+    )
     return "\n".join(lines)
 
 

@@ -44,9 +44,9 @@ from slack_sdk.models.blocks import (
     UserSelectElement,
 )
 
-from bot.postmortem_content import ACTION_STATUSES, ACTION_TYPES, PRIORITIES
 from bot.links import split_http_url
 from bot.nudge_calendar import SNOOZES
+from bot.postmortem_content import ACTION_STATUSES, ACTION_TYPES, PRIORITIES
 from bot.ui.text import (
     MAX_INCIDENT_TITLE,
     MAX_NOTE,
@@ -186,7 +186,7 @@ def _ticket(url: Any) -> str | None:
     parts = split_http_url(url)
     if parts is None:
         return None
-    url = parts.scheme.lower() + url[len(parts.scheme):]
+    url = parts.scheme.lower() + url[len(parts.scheme) :]
     safe = url.replace("|", "%7C").replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
     return f"<{safe}|Open ticket>"
 
@@ -253,7 +253,7 @@ def _item_buttons(item: ActionItemView) -> ActionsBlock:
 
 
 def _priority_suffix(item: ActionItemView, sep: str = " · ") -> str:
-    """" · P1" when the item has a known priority, else ""."""
+    """ " · P1" when the item has a known priority, else ""."""
     priority = item.priority
     return f"{sep}{priority}" if priority in PRIORITIES else ""
 
@@ -370,7 +370,8 @@ def channel_update(item: ActionItemView, *, by: str, what: str, note: str | None
             text = f":raising_hand: {who} handed {title} to {mention(owner)}" + (f" ({said})" if said else "")
         else:
             text = (
-                f":raising_hand: {who} says {title} isn't theirs" + (f" ({said})" if said else "")
+                f":raising_hand: {who} says {title} isn't theirs"
+                + (f" ({said})" if said else "")
                 + f"; {commander}, please reassign it"
             )
     else:
@@ -387,7 +388,8 @@ def _item_heading(item: ActionItemView, today: date | None = None) -> SectionBlo
     due = as_date(item.due)
     when = relative_day(due, today)
     return section(
-        f"*{item_title(item)}*\nFrom {_incident_line(item)} · due {date_label(due)}" + (f", {when}" if when and due else "")
+        f"*{item_title(item)}*\nFrom {_incident_line(item)} · due {date_label(due)}"
+        + (f", {when}" if when and due else "")
     )
 
 
@@ -396,7 +398,7 @@ def _item_metadata(item: ActionItemView) -> dict[str, Any]:
 
 
 def change_due_modal(item: ActionItemView, *, today: date | None) -> dict[str, Any]:
-    """"Change due date": one required date picker, starting at the current due date."""
+    """ "Change due date": one required date picker, starting at the current due date."""
     due = as_date(item.due)
     blocks = [
         _item_heading(item, today),
@@ -425,7 +427,7 @@ def change_due_errors(new_due: date | None, *, today: date) -> dict[str, str]:
 
 
 def not_mine_modal(item: ActionItemView) -> dict[str, Any]:
-    """"Not mine": optionally who should own it, and a note for the commander."""
+    """ "Not mine": optionally who should own it, and a note for the commander."""
     commander = mention(item.commander_id, "the incident commander")
     blocks = [
         _item_heading(item),
@@ -451,7 +453,7 @@ def not_mine_modal(item: ActionItemView) -> dict[str, Any]:
 
 
 def wont_do_modal(item: ActionItemView) -> dict[str, Any]:
-    """"Won't do": a required reason, which goes to the channel and the post-mortem."""
+    """ "Won't do": a required reason, which goes to the channel and the post-mortem."""
     blocks = [
         _item_heading(item),
         InputBlock(

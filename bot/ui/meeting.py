@@ -20,8 +20,9 @@ fit is counted in the message, never dropped silently.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date, datetime, time
-from typing import Any, Sequence
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -126,7 +127,9 @@ def meeting_unscheduled(incident: IncidentView) -> dict[str, Any]:
     return message(fallback, blocks)
 
 
-def meeting_modal(incident: IncidentView, *, initial_attendees: Sequence[str], timezone: str | None = None) -> dict[str, Any]:
+def meeting_modal(
+    incident: IncidentView, *, initial_attendees: Sequence[str], timezone: str | None = None
+) -> dict[str, Any]:
     """The meeting form: date, time, attendees (required), place or link (optional).
 
     The time is read as the submitter's local time: Slack returns "HH:MM" without a zone,
@@ -169,12 +172,16 @@ def meeting_modal(incident: IncidentView, *, initial_attendees: Sequence[str], t
             block_id=MEETING_LOCATION_BLOCK,
             label=plain("Where"),
             element=PlainTextInputElement(
-                action_id=MEETING_LOCATION_ACTION, max_length=MAX_NOTE, placeholder=plain("A room, or a video call link")
+                action_id=MEETING_LOCATION_ACTION,
+                max_length=MAX_NOTE,
+                placeholder=plain("A room, or a video call link"),
             ),
             optional=True,
         ),
     ]
-    return modal(MEETING_CALLBACK, "Post-mortem meeting", "Schedule", blocks, {"incident_id": int(button_value(incident.id))})
+    return modal(
+        MEETING_CALLBACK, "Post-mortem meeting", "Schedule", blocks, {"incident_id": int(button_value(incident.id))}
+    )
 
 
 def read_meeting(values: Any) -> tuple[date | None, time | None, list[str], str]:
@@ -222,7 +229,7 @@ def meeting_scheduled(
 AGENDA = (
     "*Agenda*\n"
     "1. *Timeline review:* what happened, when, and what we knew at the time\n"
-    "2. *Root cause:* ask \"why?\" five times, about systems, not people\n"
+    '2. *Root cause:* ask "why?" five times, about systems, not people\n'
     "3. *What could be better:* detection, response, tools, process\n"
     "4. *What went well*\n"
     "5. *Action items:* each with one owner and a due date"
@@ -293,7 +300,11 @@ def meeting_agenda(
     blocks += [section(s) for s in sections]
     left_out = len(lines) - shown
     if not lines:
-        blocks.append(context("_The timeline is empty: react with :pushpin: to the messages that matter, or use `/postmortem note`._"))
+        blocks.append(
+            context(
+                "_The timeline is empty: react with :pushpin: to the messages that matter, or use `/postmortem note`._"
+            )
+        )
     elif left_out:
         blocks.append(
             context(
@@ -316,7 +327,9 @@ def publication_request(incident: IncidentView, *, deadline: datetime) -> dict[s
         ),
         _button(incident, "publication_actions", "Open post-mortem", CONTINUE_POSTMORTEM),
     ]
-    return message(f"Please publish the post-mortem of {_incident_title(incident, 200)} by {utc_label(deadline)}", blocks)
+    return message(
+        f"Please publish the post-mortem of {_incident_title(incident, 200)} by {utc_label(deadline)}", blocks
+    )
 
 
 def review_30_days(incident: IncidentView, *, items: Sequence[ActionItemView], today: date) -> dict[str, Any]:
@@ -328,7 +341,9 @@ def review_30_days(incident: IncidentView, *, items: Sequence[ActionItemView], t
     overdue = [i for i in still if (as_date(i.due) or today) < today]
     open_ = [i for i in still if (as_date(i.due) or today) >= today]
     overdue.sort(key=lambda i: as_date(i.due) or today)
-    counts = f"{len(done)} done · {len(open_)} open · {len(overdue)} overdue" + (f" · {len(wont)} won't do" if wont else "")
+    counts = f"{len(done)} done · {len(open_)} open · {len(overdue)} overdue" + (
+        f" · {len(wont)} won't do" if wont else ""
+    )
     title = _incident_title(incident)
     blocks: list[Block] = [
         HeaderBlock(text=plain("30-day action item review")),
@@ -344,11 +359,14 @@ def review_30_days(incident: IncidentView, *, items: Sequence[ActionItemView], t
             blocks.append(section(packed_list(f"*{label}* ({len(group)})", lines, MAX_LIST_SECTION)))
     if wont:
         lines = [
-            f"• {item_title(i, MAX_TITLE_INLINE)} — {escape_line(i.status_note, 150) or '_no reason given_'}" for i in wont
+            f"• {item_title(i, MAX_TITLE_INLINE)} — {escape_line(i.status_note, 150) or '_no reason given_'}"
+            for i in wont
         ]
         blocks.append(section(packed_list(f"*Won't do* ({len(wont)})", lines, MAX_LIST_SECTION)))
     if still:
         blocks.append(
-            context("Owners: update your items with the buttons in my DMs. Commander: find new owners for anything stuck.")
+            context(
+                "Owners: update your items with the buttons in my DMs. Commander: find new owners for anything stuck."
+            )
         )
     return message(f"30-day review of {_incident_title(incident, 200)}: {counts}", blocks)

@@ -24,8 +24,9 @@ row, f"ai_{key}_{part}" with part in ROW_PARTS ("title", "owner", "due", "priori
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -245,7 +246,9 @@ def _input(field: str, revision: int, label: str, element: Any, hint: str | None
     )
 
 
-def _text_element(action_id: str, value: str, max_length: int, *, multiline: bool = False, placeholder: str | None = None) -> PlainTextInputElement:
+def _text_element(
+    action_id: str, value: str, max_length: int, *, multiline: bool = False, placeholder: str | None = None
+) -> PlainTextInputElement:
     return PlainTextInputElement(
         action_id=action_id,
         initial_value=truncate(value, max_length) if value else None,
@@ -262,7 +265,9 @@ def _option(value: str, label: str) -> Option:
 def _select(action_id: str, choices: Mapping[str, str], selected: str | None, placeholder: str) -> StaticSelectElement:
     options = [_option(v, label) for v, label in list(choices.items())[:100]]
     initial = next((o for o in options if o.value == selected), None) if selected else None
-    return StaticSelectElement(action_id=action_id, options=options, initial_option=initial, placeholder=plain(placeholder))
+    return StaticSelectElement(
+        action_id=action_id, options=options, initial_option=initial, placeholder=plain(placeholder)
+    )
 
 
 def _text_input(content: PostmortemContent, field: str, revision: int, *, multiline: bool) -> InputBlock:
@@ -271,7 +276,9 @@ def _text_input(content: PostmortemContent, field: str, revision: int, *, multil
         field,
         revision,
         FIELD_LABELS[field],
-        _text_element(field[3:], field_text(content, field), max_length, multiline=multiline, placeholder=_PLACEHOLDERS.get(field)),
+        _text_element(
+            field[3:], field_text(content, field), max_length, multiline=multiline, placeholder=_PLACEHOLDERS.get(field)
+        ),
         _HINTS.get(field),
     )
 
@@ -284,7 +291,12 @@ def _row_blocks(row: ActionItemDraft, number: int, revision: int) -> list[Block]
             row_field(key, "title"),
             revision,
             f"Action item {number}",
-            _text_element("title", row.title or "", MAX_ITEM_TITLE, placeholder="What will change, e.g. Add a canary step to payments deploys"),
+            _text_element(
+                "title",
+                row.title or "",
+                MAX_ITEM_TITLE,
+                placeholder="What will change, e.g. Add a canary step to payments deploys",
+            ),
         ),
         _input(
             row_field(key, "owner"),
@@ -296,9 +308,16 @@ def _row_blocks(row: ActionItemDraft, number: int, revision: int) -> list[Block]
             row_field(key, "due"),
             revision,
             "Due date",
-            DatePickerElement(action_id="due", initial_date=due.isoformat() if due else None, placeholder=plain("Pick a date")),
+            DatePickerElement(
+                action_id="due", initial_date=due.isoformat() if due else None, placeholder=plain("Pick a date")
+            ),
         ),
-        _input(row_field(key, "priority"), revision, "Priority", _select("priority", PRIORITIES, row.priority, "Pick a priority")),
+        _input(
+            row_field(key, "priority"),
+            revision,
+            "Priority",
+            _select("priority", PRIORITIES, row.priority, "Pick a priority"),
+        ),
         _input(row_field(key, "type"), revision, "Type", _select("type", ACTION_TYPES, row.type, "Pick a type")),
         _input(
             row_field(key, "ticket"),
@@ -347,7 +366,9 @@ def postmortem_modal(
     """The post-mortem modal (a views.open / views.update `view`) showing `content`."""
     r = revision
     blocks: list[Block] = []
-    context = [MarkdownTextObject(text=truncate(t, MAX_CONTEXT_TEXT)) for t in (context_line, notice) if t and t.strip()]
+    context = [
+        MarkdownTextObject(text=truncate(t, MAX_CONTEXT_TEXT)) for t in (context_line, notice) if t and t.strip()
+    ]
     if context:
         blocks.append(ContextBlock(elements=context))
 
@@ -390,7 +411,15 @@ def postmortem_modal(
     ]
     for i, why in enumerate(why_values, start=1):
         field = f"pm_why_{i}"
-        blocks.append(_input(field, r, FIELD_LABELS[field], _text_element(f"why_{i}", why, MAX_WHY, multiline=True), _HINTS.get(field)))
+        blocks.append(
+            _input(
+                field,
+                r,
+                FIELD_LABELS[field],
+                _text_element(f"why_{i}", why, MAX_WHY, multiline=True),
+                _HINTS.get(field),
+            )
+        )
     blocks += [
         _header("Contributing factors"),
         _text_input(content, "pm_factors_technical", r, multiline=True),
@@ -467,7 +496,6 @@ FIXED_BLOCKS = 1 + 24 + 7 + 1 + 1
 assert FIXED_BLOCKS + ROW_BLOCKS * MAX_ACTION_ROWS <= MAX_MODAL_BLOCKS
 
 
-
 WARNINGS_INTRO = (
     "*A few suggestions before you submit.* They help keep the post-mortem blameless and useful "
     "to readers who were not there. They are suggestions only: go *Back to edit* to change the "
@@ -487,7 +515,11 @@ def warnings_view(warnings: Sequence[tuple[str, str]], *, incident_id: int) -> d
     rest = len(warnings) - len(shown)
     if rest:
         blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"…and {rest} more suggestion{'s' if rest != 1 else ''} of the same kind.")])
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(text=f"…and {rest} more suggestion{'s' if rest != 1 else ''} of the same kind.")
+                ]
+            )
         )
     view = View(
         type="modal",

@@ -8,12 +8,21 @@ and its block ids are in bot/ui/postmortem_modal.py.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from bot.postmortem_content import ACTION_TYPES, CAUSE_CATEGORIES, MAX_WHYS, PRIORITIES, ActionItemDraft, Impact, PostmortemContent
 from bot.links import is_http_url
+from bot.postmortem_content import (
+    ACTION_TYPES,
+    CAUSE_CATEGORIES,
+    MAX_WHYS,
+    PRIORITIES,
+    ActionItemDraft,
+    Impact,
+    PostmortemContent,
+)
 from bot.ui.postmortem_modal import (
     FIELD_LABELS,
     MAX_ACTION_ROWS,
@@ -87,7 +96,9 @@ def _selected_date(element: Mapping[str, Any]) -> date | None:
         return None
 
 
-def _read(state: Mapping[str, dict[str, Any]], field: str, reader: Callable[[Mapping[str, Any]], Any], fallback: Any) -> Any:
+def _read(
+    state: Mapping[str, dict[str, Any]], field: str, reader: Callable[[Mapping[str, Any]], Any], fallback: Any
+) -> Any:
     """The value of `field` if its block is in the state (empty -> ""/None), else `fallback`."""
     element = state.get(field)
     return fallback if element is None else reader(element)
@@ -307,4 +318,3 @@ def field_errors(
         elif len((row.ticket_url or "").strip()) > MAX_TICKET_URL:
             errors[row_block_id(key, "ticket", revision)] = TICKET_TOO_LONG
     return errors
-

@@ -25,8 +25,11 @@ def stats_message(stats: TeamStats) -> dict[str, Any]:
     """An ephemeral message: every number is the bot's own, so nothing here needs escaping."""
     if not stats.incidents:
         text = f"No incidents were declared in the last {stats.days} days."
-        return {"response_type": "ephemeral", "text": text,
-                "blocks": [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]}
+        return {
+            "response_type": "ephemeral",
+            "text": text,
+            "blocks": [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()],
+        }
     severity = ", ".join(f"{severity_label(sev)} {n}" for sev, n in stats.by_severity.items())
     causes = ", ".join(f"{CAUSE_CATEGORIES.get(cause, 'Not yet known')} {n}" for cause, n in stats.by_cause.items())
     lines = [
@@ -44,4 +47,8 @@ def stats_message(stats: TeamStats) -> dict[str, Any]:
         SectionBlock(text=MarkdownTextObject(text="\n".join(lines))),
         ContextBlock(elements=[MarkdownTextObject(text="Only you can see this message.")]),
     ]
-    return {"response_type": "ephemeral", "text": header + "\n" + "\n".join(lines), "blocks": [b.to_dict() for b in blocks]}
+    return {
+        "response_type": "ephemeral",
+        "text": header + "\n" + "\n".join(lines),
+        "blocks": [b.to_dict() for b in blocks],
+    }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -24,7 +25,9 @@ MAX_LISTED_ACTIONS = 15
 
 def loading_modal(problem: str | None = None) -> dict[str, Any]:
     """Opened at once with the trigger id (it lives 3 s), then replaced by the real modal."""
-    text = f":warning: {escape(problem)}" if problem else ":hourglass_flowing_sand: Gathering the timeline and the draft…"
+    text = (
+        f":warning: {escape(problem)}" if problem else ":hourglass_flowing_sand: Gathering the timeline and the draft…"
+    )
     view = View(
         type="modal",
         callback_id="postmortem_loading",

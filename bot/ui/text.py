@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, PlainTextObject, SectionBlock
 from slack_sdk.models.views import View
@@ -139,7 +140,7 @@ def severity_label(severity: Any) -> str:
 
 
 def _aware(at: datetime) -> datetime:
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def utc_label(at: datetime | None) -> str:
@@ -147,7 +148,7 @@ def utc_label(at: datetime | None) -> str:
     taken as UTC)."""
     if not isinstance(at, datetime):
         return "a time not set yet"
-    return _aware(at).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return _aware(at).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def slack_date(at: datetime | None, fmt: str = "{date_short_pretty} {time}") -> str:
@@ -186,7 +187,7 @@ def iso_date(value: Any) -> str:
 
 
 def relative_day(day: date | None, today: date | None) -> str:
-    """"today", "tomorrow", "in 3 days", "2 days ago"; "" when either is unknown."""
+    """ "today", "tomorrow", "in 3 days", "2 days ago"; "" when either is unknown."""
     if day is None or today is None:
         return ""
     n = (day - today).days
@@ -232,7 +233,9 @@ def private_metadata(values: Mapping[str, Any]) -> str:
     return json.dumps(dict(values), separators=(",", ":"))
 
 
-def modal(callback_id: str, title: str, submit: str, blocks: Sequence[Block], metadata: Mapping[str, Any]) -> dict[str, Any]:
+def modal(
+    callback_id: str, title: str, submit: str, blocks: Sequence[Block], metadata: Mapping[str, Any]
+) -> dict[str, Any]:
     """A small form (views.open `view`) with a Cancel button."""
     view = View(
         type="modal",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
 
@@ -81,7 +82,9 @@ def timeline_message(incident: IncidentView, items: Sequence[TimelineItem]) -> d
     elif chunk:
         shown -= len(chunk)
     if not items:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text="_No entries yet. React with :pushpin: to a message to add it._")))
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text="_No entries yet. React with :pushpin: to a message to add it._"))
+        )
     if shown < len(items):
         blocks.append(
             ContextBlock(

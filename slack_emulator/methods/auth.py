@@ -13,9 +13,15 @@ if TYPE_CHECKING:
 @api_method("auth.test", scope=None)
 def auth_test(slack: SlackEmulator, args: Args) -> JSON:
     bot = slack._users[slack.bot_user_id]
-    return {"url": f"https://{slack.team_domain}.slack.com/", "team": slack.team_domain,
-            "user": bot.name, "team_id": slack.team_id, "user_id": slack.bot_user_id,
-            "bot_id": slack.bot_id, "is_enterprise_install": False}
+    return {
+        "url": f"https://{slack.team_domain}.slack.com/",
+        "team": slack.team_domain,
+        "user": bot.name,
+        "team_id": slack.team_id,
+        "user_id": slack.bot_user_id,
+        "bot_id": slack.bot_id,
+        "is_enterprise_install": False,
+    }
 
 
 @api_method("apps.connections.open", scope="connections:write", token_type="app")

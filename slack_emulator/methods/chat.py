@@ -19,11 +19,21 @@ __all__ = ["bot_message", "message_content", "permalink"]
 
 def bot_message(slack: SlackEmulator, text: str) -> JSON:
     return {
-        "type": "message", "user": slack.bot_user_id, "bot_id": slack.bot_id,
-        "app_id": slack.app_id, "text": text[:MAX_TEXT_CHARS], "ts": slack.new_ts(),
+        "type": "message",
+        "user": slack.bot_user_id,
+        "bot_id": slack.bot_id,
+        "app_id": slack.app_id,
+        "text": text[:MAX_TEXT_CHARS],
+        "ts": slack.new_ts(),
         "team": slack.team_id,
-        "bot_profile": {"id": slack.bot_id, "app_id": slack.app_id, "name": "emulated-bot",
-                        "team_id": slack.team_id, "deleted": False, "icons": {}},
+        "bot_profile": {
+            "id": slack.bot_id,
+            "app_id": slack.app_id,
+            "name": "emulated-bot",
+            "team_id": slack.team_id,
+            "deleted": False,
+            "icons": {},
+        },
     }
 
 
@@ -60,16 +70,25 @@ def _message_metadata(args: Args) -> JSON | None:
 
 
 def permalink(slack: SlackEmulator, channel: Channel, message: JSON) -> str:
-    link = (f"https://{slack.team_domain}.slack.com/archives/{channel.id}"
-            f"/p{message['ts'].replace('.', '')}")
+    link = f"https://{slack.team_domain}.slack.com/archives/{channel.id}/p{message['ts'].replace('.', '')}"
     if is_reply(message):
         link += f"?thread_ts={message['thread_ts']}&cid={channel.id}"
     return link
 
 
-@api_method("chat.postMessage", scope="chat:write",
-            errors=("channel_not_found", "not_in_channel", "is_archived", "no_text",
-                    "invalid_blocks", "invalid_metadata_format", "cannot_dm_bot"))
+@api_method(
+    "chat.postMessage",
+    scope="chat:write",
+    errors=(
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "no_text",
+        "invalid_blocks",
+        "invalid_metadata_format",
+        "cannot_dm_bot",
+    ),
+)
 def chat_post_message(slack: SlackEmulator, args: Args) -> JSON:
     channel_id = args.required("channel")
     if channel_id.startswith(("U", "W")):  # posting to a user id goes to their DM
@@ -131,9 +150,11 @@ def _dm_to_post_in(slack: SlackEmulator, user_id: str) -> str:
     return slack.open_dm(user_id)
 
 
-@api_method("chat.postEphemeral", scope="chat:write",
-            errors=("channel_not_found", "not_in_channel", "is_archived",
-                    "user_not_in_channel", "no_text", "invalid_blocks"))
+@api_method(
+    "chat.postEphemeral",
+    scope="chat:write",
+    errors=("channel_not_found", "not_in_channel", "is_archived", "user_not_in_channel", "no_text", "invalid_blocks"),
+)
 def chat_post_ephemeral(slack: SlackEmulator, args: Args) -> JSON:
     channel = visible_channel(slack, args.required("channel"))
     user = args.required("user")
@@ -146,14 +167,24 @@ def chat_post_ephemeral(slack: SlackEmulator, args: Args) -> JSON:
     text, blocks, attachments = message_content(args)
     if text is None and not blocks and not attachments:
         raise SlackError("no_text")
-    slack._ephemerals.append({"channel": channel.id, "user": user, "text": text or "",
-                              "blocks": blocks, "thread_ts": args.text("thread_ts")})
+    slack._ephemerals.append(
+        {"channel": channel.id, "user": user, "text": text or "", "blocks": blocks, "thread_ts": args.text("thread_ts")}
+    )
     return {"message_ts": slack.new_ts()}
 
 
-@api_method("chat.update", scope="chat:write",
-            errors=("channel_not_found", "message_not_found", "cant_update_message",
-                    "no_text", "invalid_blocks", "invalid_metadata_format"))
+@api_method(
+    "chat.update",
+    scope="chat:write",
+    errors=(
+        "channel_not_found",
+        "message_not_found",
+        "cant_update_message",
+        "no_text",
+        "invalid_blocks",
+        "invalid_metadata_format",
+    ),
+)
 def chat_update(slack: SlackEmulator, args: Args) -> JSON:
     channel = visible_channel(slack, args.required("channel"))
     message = visible_message(channel, args.required("ts"), "message_not_found")
@@ -174,12 +205,10 @@ def chat_update(slack: SlackEmulator, args: Args) -> JSON:
         elif value is not None:
             message.pop(key, None)
     message["edited"] = {"user": slack.bot_user_id, "ts": slack.new_ts()}
-    return {"channel": channel.id, "ts": message["ts"], "text": message["text"],
-            "message": copy.deepcopy(message)}
+    return {"channel": channel.id, "ts": message["ts"], "text": message["text"], "message": copy.deepcopy(message)}
 
 
-@api_method("chat.delete", scope="chat:write",
-            errors=("channel_not_found", "message_not_found", "cant_delete_message"))
+@api_method("chat.delete", scope="chat:write", errors=("channel_not_found", "message_not_found", "cant_delete_message"))
 def chat_delete(slack: SlackEmulator, args: Args) -> JSON:
     channel = visible_channel(slack, args.required("channel"))
     message = visible_message(channel, args.required("ts"), "message_not_found")
@@ -189,8 +218,7 @@ def chat_delete(slack: SlackEmulator, args: Args) -> JSON:
     return {"channel": channel.id, "ts": message["ts"]}
 
 
-@api_method("chat.getPermalink", scope=None,
-            errors=("channel_not_found", "message_not_found"))
+@api_method("chat.getPermalink", scope=None, errors=("channel_not_found", "message_not_found"))
 def chat_get_permalink(slack: SlackEmulator, args: Args) -> JSON:
     channel = visible_channel(slack, args.required("channel"))
     message = visible_message(channel, args.required("message_ts"), "message_not_found")

@@ -18,8 +18,7 @@ from slack_emulator.scopes import ConversationKind, per_conversation
 if TYPE_CHECKING:
     from slack_emulator.server import SlackEmulator
 
-OPEN_SCOPES: Mapping[ConversationKind, str] = MappingProxyType(
-    {"im": "im:write", "mpim": "mpim:write"})
+OPEN_SCOPES: Mapping[ConversationKind, str] = MappingProxyType({"im": "im:write", "mpim": "mpim:write"})
 """conversations.open's scope by what it opens.  It opens DMs and group DMs only; given a
 channel it answers ``channel_not_found`` whatever the token holds."""
 
@@ -64,9 +63,11 @@ def _listed(messages: Iterable[JSON], include_metadata: bool) -> list[JSON]:
     return listed
 
 
-@api_method("conversations.join", scope="channels:join",
-            errors=("channel_not_found", "is_archived",
-                    "method_not_supported_for_channel_type"))
+@api_method(
+    "conversations.join",
+    scope="channels:join",
+    errors=("channel_not_found", "is_archived", "method_not_supported_for_channel_type"),
+)
 def conversations_join(slack: SlackEmulator, args: Args) -> JSON:
     channel = visible_channel(slack, args.required("channel"))
     if not channel.is_public:
@@ -74,19 +75,26 @@ def conversations_join(slack: SlackEmulator, args: Args) -> JSON:
     if channel.is_archived:
         raise SlackError("is_archived")
     if slack.bot_user_id in channel.members:
-        return {"channel": slack._conversation_json(channel), "warning": "already_in_channel",
-                "response_metadata": {"warnings": ["already_in_channel"]}}
+        return {
+            "channel": slack._conversation_json(channel),
+            "warning": "already_in_channel",
+            "response_metadata": {"warnings": ["already_in_channel"]},
+        }
     channel.members.append(slack.bot_user_id)
     if slack.announce_joins:
-        join = {"type": "message", "subtype": "channel_join", "user": slack.bot_user_id,
-                "text": f"<@{slack.bot_user_id}> has joined the channel",
-                "ts": slack.new_ts(), "team": slack.team_id}
+        join = {
+            "type": "message",
+            "subtype": "channel_join",
+            "user": slack.bot_user_id,
+            "text": f"<@{slack.bot_user_id}> has joined the channel",
+            "ts": slack.new_ts(),
+            "team": slack.team_id,
+        }
         channel.messages[join["ts"]] = join
     return {"channel": slack._conversation_json(channel)}
 
 
-@api_method("conversations.info", scope=per_conversation("read"),
-            errors=("channel_not_found",))
+@api_method("conversations.info", scope=per_conversation("read"), errors=("channel_not_found",))
 def conversations_info(slack: SlackEmulator, args: Args) -> JSON:
     channel = visible_channel(slack, args.required("channel"))
     info = slack._conversation_json(channel)
@@ -95,34 +103,44 @@ def conversations_info(slack: SlackEmulator, args: Args) -> JSON:
     return {"channel": info}
 
 
-@api_method("conversations.history", scope=per_conversation("history"),
-            errors=("channel_not_found", "not_in_channel", "invalid_ts_latest",
-                    "invalid_ts_oldest", "invalid_cursor"))
+@api_method(
+    "conversations.history",
+    scope=per_conversation("history"),
+    errors=("channel_not_found", "not_in_channel", "invalid_ts_latest", "invalid_ts_oldest", "invalid_cursor"),
+)
 def conversations_history(slack: SlackEmulator, args: Args) -> JSON:
     channel = member_channel(slack, args.required("channel"))
     latest = args.timestamp("latest", "invalid_ts_latest")
     oldest = args.timestamp("oldest", "invalid_ts_oldest")
     inclusive = args.flag("inclusive")
     limit = args.limit(default=100, maximum=1000)
-    found = [m for m in in_ts_order(channel.messages.values(), newest_first=True)
-             if shows_in_history(m) and _within(m["ts"], oldest, latest, inclusive)]
+    found = [
+        m
+        for m in in_ts_order(channel.messages.values(), newest_first=True)
+        if shows_in_history(m) and _within(m["ts"], oldest, latest, inclusive)
+    ]
     cursor = args.text("cursor")
     if cursor is not None:
         start = ts_key(_decode_cursor(cursor, "next_ts"))
         found = [m for m in found if ts_key(m["ts"]) <= start]
     page, rest = found[:limit], found[limit:]
-    body: JSON = {"messages": _listed(page, args.flag("include_all_metadata")),
-                  "has_more": bool(rest),
-                  "pin_count": len(channel.pins), "channel_actions_ts": None,
-                  "channel_actions_count": 0}
+    body: JSON = {
+        "messages": _listed(page, args.flag("include_all_metadata")),
+        "has_more": bool(rest),
+        "pin_count": len(channel.pins),
+        "channel_actions_ts": None,
+        "channel_actions_count": 0,
+    }
     if rest:
         body["response_metadata"] = {"next_cursor": _encode_cursor("next_ts", rest[0]["ts"])}
     return body
 
 
-@api_method("conversations.replies", scope=per_conversation("history"),
-            errors=("channel_not_found", "not_in_channel", "thread_not_found",
-                    "invalid_cursor"))
+@api_method(
+    "conversations.replies",
+    scope=per_conversation("history"),
+    errors=("channel_not_found", "not_in_channel", "thread_not_found", "invalid_cursor"),
+)
 def conversations_replies(slack: SlackEmulator, args: Args) -> JSON:
     channel = member_channel(slack, args.required("channel"))
     message = visible_message(channel, args.required("ts"), "thread_not_found")
@@ -135,24 +153,34 @@ def conversations_replies(slack: SlackEmulator, args: Args) -> JSON:
     parent = channel.messages.get(parent_ts)
     if parent is None:
         raise SlackError("thread_not_found")
-    replies = [m for m in in_ts_order(channel.messages.values())
-               if is_reply(m) and m["thread_ts"] == parent_ts
-               and _within(m["ts"], oldest, latest, inclusive)]
+    replies = [
+        m
+        for m in in_ts_order(channel.messages.values())
+        if is_reply(m) and m["thread_ts"] == parent_ts and _within(m["ts"], oldest, latest, inclusive)
+    ]
     cursor = args.text("cursor")
     if cursor is not None:
         start = ts_key(_decode_cursor(cursor, "next_ts"))
         replies = [m for m in replies if ts_key(m["ts"]) >= start]
     page, rest = replies[:limit], replies[limit:]
-    body: JSON = {"messages": _listed([parent, *page], args.flag("include_all_metadata")),
-                  "has_more": bool(rest)}
+    body: JSON = {"messages": _listed([parent, *page], args.flag("include_all_metadata")), "has_more": bool(rest)}
     if rest:
         body["response_metadata"] = {"next_cursor": _encode_cursor("next_ts", rest[0]["ts"])}
     return body
 
 
-@api_method("conversations.open", scope=OPEN_SCOPES,
-            errors=("channel_not_found", "user_not_found", "user_disabled",
-                    "users_list_not_supplied", "too_many_users", "cannot_dm_bot"))
+@api_method(
+    "conversations.open",
+    scope=OPEN_SCOPES,
+    errors=(
+        "channel_not_found",
+        "user_not_found",
+        "user_disabled",
+        "users_list_not_supplied",
+        "too_many_users",
+        "cannot_dm_bot",
+    ),
+)
 def conversations_open(slack: SlackEmulator, args: Args) -> JSON:
     channel_id = args.text("channel")
     if channel_id is not None:  # re-open an existing DM / group DM
@@ -196,14 +224,23 @@ def _open_group_dm(slack: SlackEmulator, humans: list[str]) -> tuple[Channel, bo
             return channel, True
     names = "--".join(sorted(slack._users[u].name for u in members))
     channel_id = slack._new_id("G")
-    channel = Channel(channel_id, f"mpdm-{names}-1", is_private=True, is_mpim=True,
-                      members=[slack.bot_user_id, *humans], created=slack.unix_now())
+    channel = Channel(
+        channel_id,
+        f"mpdm-{names}-1",
+        is_private=True,
+        is_mpim=True,
+        members=[slack.bot_user_id, *humans],
+        created=slack.unix_now(),
+    )
     slack._channels[channel_id] = channel
     return channel, False
 
 
-@api_method("conversations.members", scope=per_conversation("read"),
-            errors=("channel_not_found", "invalid_limit", "invalid_cursor"))
+@api_method(
+    "conversations.members",
+    scope=per_conversation("read"),
+    errors=("channel_not_found", "invalid_limit", "invalid_cursor"),
+)
 def conversations_members(slack: SlackEmulator, args: Args) -> JSON:
     channel = visible_channel(slack, args.required("channel"))
     limit = args.integer("limit", 100)
@@ -218,8 +255,9 @@ def conversations_members(slack: SlackEmulator, args: Args) -> JSON:
         if user not in members:
             raise SlackError("invalid_cursor")
         start = members.index(user)
-    page = members[start:start + limit]
-    rest = members[start + limit:]
-    return {"members": list(page),
-            "response_metadata": {"next_cursor": _encode_cursor("user", rest[0]) if rest
-                                  else ""}}
+    page = members[start : start + limit]
+    rest = members[start + limit :]
+    return {
+        "members": list(page),
+        "response_metadata": {"next_cursor": _encode_cursor("user", rest[0]) if rest else ""},
+    }

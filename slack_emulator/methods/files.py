@@ -26,8 +26,11 @@ def files_get_upload_url_external(slack: SlackEmulator, args: Args) -> JSON:
     return {"upload_url": f"{slack.base_url}/_upload/{file.id}", "file_id": file.id}
 
 
-@api_method("files.completeUploadExternal", scope="files:write",
-            errors=("file_not_found", "channel_not_found", "not_in_channel", "is_archived"))
+@api_method(
+    "files.completeUploadExternal",
+    scope="files:write",
+    errors=("file_not_found", "channel_not_found", "not_in_channel", "is_archived"),
+)
 def files_complete_upload_external(slack: SlackEmulator, args: Args) -> JSON:
     entries = args.json_value("files")
     if not isinstance(entries, list) or not entries:
@@ -53,8 +56,7 @@ def files_complete_upload_external(slack: SlackEmulator, args: Args) -> JSON:
         for file in files:
             file.channels.append(channel.id)
         message = bot_message(slack, args.text("initial_comment") or "")
-        message.update(files=[_file_json(slack, f) for f in files], upload=True,
-                       display_as_bot=False)
+        message.update(files=[_file_json(slack, f) for f in files], upload=True, display_as_bot=False)
         if thread_ts is None:
             channel.messages[message["ts"]] = message
         else:
@@ -66,11 +68,17 @@ def _file_json(slack: SlackEmulator, file: File) -> JSON:
     mimetype = mimetypes.guess_type(file.filename)[0] or "text/plain"
     url = f"{slack.base_url}/_files/{file.id}/{file.filename}"
     return {
-        "id": file.id, "created": file.created, "timestamp": file.created,
-        "name": file.filename, "title": file.title or file.filename,
-        "mimetype": mimetype, "filetype": file.filename.rpartition(".")[2] or "text",
-        "size": len(file.content or b""), "user": slack.bot_user_id,
-        "url_private": url, "url_private_download": url,
+        "id": file.id,
+        "created": file.created,
+        "timestamp": file.created,
+        "name": file.filename,
+        "title": file.title or file.filename,
+        "mimetype": mimetype,
+        "filetype": file.filename.rpartition(".")[2] or "text",
+        "size": len(file.content or b""),
+        "user": slack.bot_user_id,
+        "url_private": url,
+        "url_private_download": url,
         "permalink": f"https://{slack.team_domain}.slack.com/files/{slack.bot_user_id}/{file.id}",
         "channels": list(file.channels),
     }

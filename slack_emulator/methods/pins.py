@@ -14,9 +14,18 @@ if TYPE_CHECKING:
     from slack_emulator.server import SlackEmulator
 
 
-@api_method("pins.add", scope="pins:write",
-            errors=("channel_not_found", "not_in_channel", "no_item_specified",
-                    "bad_timestamp", "message_not_found", "already_pinned"))
+@api_method(
+    "pins.add",
+    scope="pins:write",
+    errors=(
+        "channel_not_found",
+        "not_in_channel",
+        "no_item_specified",
+        "bad_timestamp",
+        "message_not_found",
+        "already_pinned",
+    ),
+)
 def pins_add(slack: SlackEmulator, args: Args) -> JSON:
     channel = member_channel(slack, args.required("channel"))
     ts = args.timestamp("timestamp", "bad_timestamp")
@@ -30,9 +39,11 @@ def pins_add(slack: SlackEmulator, args: Args) -> JSON:
     return {}
 
 
-@api_method("pins.remove", scope="pins:write",
-            errors=("channel_not_found", "not_in_channel", "no_item_specified",
-                    "bad_timestamp", "message_not_found", "no_pin"))
+@api_method(
+    "pins.remove",
+    scope="pins:write",
+    errors=("channel_not_found", "not_in_channel", "no_item_specified", "bad_timestamp", "message_not_found", "no_pin"),
+)
 def pins_remove(slack: SlackEmulator, args: Args) -> JSON:
     channel = member_channel(slack, args.required("channel"))
     ts = args.timestamp("timestamp", "bad_timestamp")
@@ -50,16 +61,23 @@ def pins_remove(slack: SlackEmulator, args: Args) -> JSON:
 def pins_list(slack: SlackEmulator, args: Args) -> JSON:
     channel = visible_channel(slack, args.required("channel"))
     items = [
-        {"type": "message", "created": pin.created, "created_by": pin.created_by,
-         "channel": channel.id, "message": copy.deepcopy(channel.messages[ts])}
+        {
+            "type": "message",
+            "created": pin.created,
+            "created_by": pin.created_by,
+            "channel": channel.id,
+            "message": copy.deepcopy(channel.messages[ts]),
+        }
         for ts, pin in reversed(channel.pins.items())  # newest pin first, as Slack
     ]
     return {"items": items}
 
 
-@api_method("reactions.get", scope="reactions:read",
-            errors=("channel_not_found", "no_item_specified", "bad_timestamp",
-                    "message_not_found"))
+@api_method(
+    "reactions.get",
+    scope="reactions:read",
+    errors=("channel_not_found", "no_item_specified", "bad_timestamp", "message_not_found"),
+)
 def reactions_get(slack: SlackEmulator, args: Args) -> JSON:
     channel = visible_channel(slack, args.required("channel"))
     ts = args.timestamp("timestamp", "bad_timestamp")

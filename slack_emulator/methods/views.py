@@ -50,8 +50,7 @@ def _store_view(slack: SlackEmulator, payload: JSON, user: str | None) -> View:
     return view
 
 
-@api_method("views.open", scope=None,
-            errors=("invalid_trigger_id", "trigger_exchanged", "trigger_expired"))
+@api_method("views.open", scope=None, errors=("invalid_trigger_id", "trigger_exchanged", "trigger_expired"))
 def views_open(slack: SlackEmulator, args: Args) -> JSON:
     payload = _view_arg(args, ["modal"])
     trigger = _consume_trigger(slack, args)
@@ -59,8 +58,7 @@ def views_open(slack: SlackEmulator, args: Args) -> JSON:
     return {"view": slack._view_json(view)}
 
 
-@api_method("views.push", scope=None,
-            errors=("invalid_trigger_id", "trigger_exchanged", "trigger_expired"))
+@api_method("views.push", scope=None, errors=("invalid_trigger_id", "trigger_exchanged", "trigger_expired"))
 def views_push(slack: SlackEmulator, args: Args) -> JSON:
     payload = _view_arg(args, ["modal"])
     trigger = _consume_trigger(slack, args)
@@ -77,8 +75,7 @@ def views_update(slack: SlackEmulator, args: Args) -> JSON:
     if view_id is not None:
         view = slack._views.get(view_id)
     else:
-        view = next((v for v in slack._views.values()
-                     if v.payload.get("external_id") == external_id), None)
+        view = next((v for v in slack._views.values() if v.payload.get("external_id") == external_id), None)
     if view is None:
         raise SlackError("view_not_found")
     expected_hash = args.text("hash")

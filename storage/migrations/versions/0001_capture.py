@@ -71,9 +71,7 @@ def upgrade() -> None:
         sa.Column("emoji", sa.String(100), nullable=False),
         sa.Column("present", sa.Boolean(), nullable=False),
         sa.Column("event_ts", sa.String(32), nullable=False),
-        sa.UniqueConstraint(
-            "team_id", "channel_id", "message_ts", "user_id", "emoji", name="uq_reactions_identity"
-        ),
+        sa.UniqueConstraint("team_id", "channel_id", "message_ts", "user_id", "emoji", name="uq_reactions_identity"),
     )
 
     op.create_table(

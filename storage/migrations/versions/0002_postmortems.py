@@ -39,9 +39,7 @@ def upgrade() -> None:
         "postmortem_revisions",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("team_id", sa.String(32), nullable=False),
-        sa.Column(
-            "postmortem_id", sa.Integer(), sa.ForeignKey("postmortems.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("postmortem_id", sa.Integer(), sa.ForeignKey("postmortems.id", ondelete="CASCADE"), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("author_id", sa.String(32), nullable=False),
         sa.Column("content", sa.JSON(), nullable=False),
