@@ -28,7 +28,7 @@ from bot import nudge_calendar
 from bot.clock import Clock
 from bot.payloads import datetime_to_ts
 from bot.people import PeopleDirectory
-from bot.slack import error_code
+from bot.slack import error_code, find_by_metadata
 from bot.timeline import load_timeline
 from bot.ui import item_messages, meeting
 from bot.ui.timeline import entry_line
@@ -419,27 +419,9 @@ class NudgeService:
         killed (it re-claims at its own time), the message is older by any amount. Every
         page is read: a busy channel can hold more than one page since then.
         """
-        channel = nudge.recipient
-        if channel.startswith(("U", "W")):
-            opened = await self.client.conversations_open(users=channel)
-            channel = opened["channel"]["id"]
-        oldest = datetime_to_ts(since - CLOCK_SKEW)
-        cursor = None
-        while True:
-            history = await self.client.conversations_history(
-                channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
-            )
-            message: dict[str, Any]
-            for message in history.get("messages", []):
-                metadata: dict[str, Any] = message.get("metadata") or {}
-                if (
-                    metadata.get("event_type") == NUDGE_EVENT_TYPE
-                    and (metadata.get("event_payload") or {}).get("key") == nudge.key
-                ):
-                    return channel, message["ts"]
-            cursor = (history.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return None
+        return await find_by_metadata(
+            self.client, nudge.recipient, NUDGE_EVENT_TYPE, nudge.key, oldest=datetime_to_ts(since - CLOCK_SKEW)
+        )
 
     async def _reachable(self, recipient: str) -> str | None:
         """Why a person cannot be nudged, or None. Slack still delivers to a deactivated

@@ -110,3 +110,29 @@ async def fetch_message(client: AsyncWebClient, channel: str, ts: str) -> dict[s
         if message.get("ts") == ts:
             return cast(dict[str, Any], message)
     return None
+
+
+async def find_by_metadata(
+    client: AsyncWebClient, conversation: str, event_type: str, key: str, *, oldest: str
+) -> tuple[str, str] | None:
+    """(channel, ts) of the bot's message in `conversation` (a channel, or a person's DM by
+    their user id) whose metadata is `event_type` with `key`, posted since `oldest`; None if
+    there is none. Every page is read: a busy channel can hold more than one page since then.
+    """
+    channel = conversation
+    if channel.startswith(("U", "W")):
+        opened = await client.conversations_open(users=channel)
+        channel = opened["channel"]["id"]
+    cursor = None
+    while True:
+        history = await client.conversations_history(
+            channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
+        )
+        message: dict[str, Any]
+        for message in history.get("messages", []):
+            metadata: dict[str, Any] = message.get("metadata") or {}
+            if metadata.get("event_type") == event_type and (metadata.get("event_payload") or {}).get("key") == key:
+                return channel, message["ts"]
+        cursor = (history.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return None
