@@ -31,9 +31,8 @@ def register(app: AsyncApp) -> None:
     app.action(ui.ITEM_DONE)(tracked(on_done))
     app.action(ui.ITEM_IN_PROGRESS)(tracked(on_in_progress))
     app.action(ui.ITEM_SNOOZE)(tracked(on_snooze))
-    app.action(ui.ITEM_CHANGE_DUE)(tracked(on_change_due_button))
-    app.action(ui.ITEM_NOT_MINE)(tracked(on_not_mine_button))
-    app.action(ui.ITEM_WONT_DO)(tracked(on_wont_do_button))
+    for action_id in ITEM_FORMS:
+        app.action(action_id)(tracked(on_item_form_button))
     app.view(ui.CHANGE_DUE_CALLBACK)(tracked(on_change_due))
     app.view(ui.SNOOZE_CALLBACK)(tracked(on_snooze_submit))
     app.view(ui.NOT_MINE_CALLBACK)(tracked(on_not_mine))
@@ -109,7 +108,15 @@ async def on_snooze(
         await warn_privately(respond, answers.form_refused(error_code(exc), "choose again"))
 
 
-async def on_change_due_button(
+# The buttons that need more than a click: each opens its small form, checked first for who may.
+ITEM_FORMS: dict[str, Callable[[ActionItemView], dict[str, Any]]] = {
+    ui.ITEM_CHANGE_DUE: lambda item: ui.change_due_modal(item, today=item.due),
+    ui.ITEM_NOT_MINE: ui.not_mine_modal,
+    ui.ITEM_WONT_DO: ui.wont_do_modal,
+}
+
+
+async def on_item_form_button(
     ack: AsyncAck,
     body: dict[str, Any],
     action: dict[str, Any],
@@ -118,45 +125,9 @@ async def on_change_due_button(
     context: AsyncBoltContext,
 ) -> None:
     await ack()
-    await _open_item_modal(
-        body, action, respond, client, context, lambda item: ui.change_due_modal(item, today=item.due)
-    )
-
-
-async def on_not_mine_button(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
-    await _open_item_modal(body, action, respond, client, context, ui.not_mine_modal)
-
-
-async def on_wont_do_button(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
-    await _open_item_modal(body, action, respond, client, context, ui.wont_do_modal)
-
-
-async def _open_item_modal(
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-    context: AsyncBoltContext,
-    build: Callable[[ActionItemView], dict[str, Any]],
-) -> None:
+    build = ITEM_FORMS.get(str(action.get("action_id")))
     item_id = ui.parse_item_value(action.get("value"))
-    if item_id is None:
+    if build is None or item_id is None:
         return
     who = Actor.of(body)
     try:
