@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
@@ -98,14 +99,8 @@ async def on_snooze(
         log.warning("snooze option without an item id and a length")
         return
     item_id, length = parsed
-    who = Actor.of(body)
-    try:
-        item = await services_of(context).action_items.check_allowed(who.team_id, item_id, who.user_id)
-        await client.views_open(trigger_id=body["trigger_id"], view=ui.snooze_modal(item, length=length))
-    except (NotAllowed, AnswerError) as exc:
-        await warn_privately(respond, str(exc))
-    except SlackApiError as exc:
-        await warn_privately(respond, answers.form_refused(error_code(exc), "choose again"))
+    build = partial(ui.snooze_modal, length=length)
+    await _open_item_form(body, respond, client, context, item_id, build, retry="choose again")
 
 
 # The buttons that need more than a click: each opens its small form, checked first for who may.
@@ -129,6 +124,19 @@ async def on_item_form_button(
     item_id = ui.parse_item_value(action.get("value"))
     if build is None or item_id is None:
         return
+    await _open_item_form(body, respond, client, context, item_id, build)
+
+
+async def _open_item_form(
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    item_id: int,
+    build: Callable[[ActionItemView], dict[str, Any]],
+    retry: str = "press the button again",
+) -> None:
+    """Open an item's small form for someone who may answer it; say why not otherwise."""
     who = Actor.of(body)
     try:
         item = await services_of(context).action_items.check_allowed(who.team_id, item_id, who.user_id)
@@ -136,7 +144,7 @@ async def on_item_form_button(
     except (NotAllowed, AnswerError) as exc:
         await warn_privately(respond, str(exc))
     except SlackApiError as exc:
-        await warn_privately(respond, answers.form_refused(error_code(exc)))
+        await warn_privately(respond, answers.form_refused(error_code(exc), retry))
 
 
 # --- the small forms' submissions ---------------------------------------------------------------
