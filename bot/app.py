@@ -27,6 +27,7 @@ from bot.config import ConfigError, Settings
 from bot.listeners import register_all
 from bot.listeners.context import provide_services
 from bot.listeners.running import drain, listener_tasks
+from bot.metrics import exposition
 from bot.services import Services
 from bot.slack import create_client, error_code
 from bot.ui.answers import other_workspace_command, other_workspace_modal, other_workspace_text
@@ -224,9 +225,14 @@ class Bot:
                 return web.json_response({"ok": False, "database": "unreachable"}, status=503)
             return web.json_response({"ok": True, "database": "ok"})
 
+        async def metrics(_request: web.Request) -> web.Response:
+            payload, content_type = exposition()
+            return web.Response(body=payload, headers={"Content-Type": content_type})
+
         web_app = web.Application()
         web_app.router.add_post("/slack/events", slack_events)
         web_app.router.add_get("/healthz", healthz)
+        web_app.router.add_get("/metrics", metrics)
         return web_app
 
 

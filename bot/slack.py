@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.metrics import SLACK_API_ERRORS
 
 log = logging.getLogger("postmortem_bot.slack")
 
@@ -29,13 +30,24 @@ SERVER_ERROR_RETRIES = 3
 REQUEST_TIMEOUT_S = 15
 
 
+class MeteredWebClient(AsyncWebClient):
+    """The Web API client that counts each call failing after its retries, by method and error."""
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> Any:
+        try:
+            return await super().api_call(api_method, **kwargs)
+        except (*SLACK_FAILURES,) as exc:
+            SLACK_API_ERRORS.labels(method=api_method, error=error_code(exc)).inc()
+            raise
+
+
 def create_client(settings: Settings) -> AsyncWebClient:
     """The bot's Web API client: base URL from SLACK_API_URL, and retries slack_sdk does not add by default.
 
     slack_sdk retries only connection errors out of the box; 429 (honouring Retry-After) and
     500/503 are added here so that a busy Slack slows the bot down instead of losing work.
     """
-    return AsyncWebClient(
+    return MeteredWebClient(
         token=settings.bot_token,
         base_url=settings.slack_api_url,
         timeout=REQUEST_TIMEOUT_S,
