@@ -1,4 +1,4 @@
-"""The `postmortem-bot` command: serve, run, migrate, sweep, export, demo."""
+"""The `postmortem-bot` command: serve, run, migrate, sweep, export, lint, demo."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ OPTIONAL_ENVIRONMENT: dict[str, tuple[str, ...]] = {
     ),
     "migrate": ("DATABASE_URL", "LOG_LEVEL"),
     "export": ("DATABASE_URL", "LOG_LEVEL", "POSTMORTEM_TIMELINE_EMOJI", "POSTMORTEM_TEMPLATES"),
+    "lint": ("DATABASE_URL", "LOG_LEVEL"),
 }
 
 
@@ -132,6 +133,25 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--format", choices=("md", "html", "json"), default="md", help="document format (default: %(default)s)"
     )
+    lint = command(
+        "lint",
+        "check a post-mortem file for blame and vague action items",
+        "Check a post-mortem written anywhere (the JSON `export --format json` prints, or the bot's Markdown) "
+        "for blaming language, human error as a root cause and vague action items, as the post-mortem form "
+        "does. Exit 0 when clean, 1 with warnings, 2 when the input cannot be read. People's names come from "
+        "--people, else from the people the bot's database knows (read only; no database, no names); "
+        "given names, roles and pronouns count as people either way. Asks nothing of Slack.",
+    )
+    lint.add_argument("file", metavar="FILE", help="the post-mortem (JSON or Markdown), or - for standard input")
+    lint.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people, json for tools (default: %(default)s)",
+    )
+    lint.add_argument(
+        "--people", metavar="NAME,NAME...", help="names of people, comma-separated (instead of the database's)"
+    )
     return parser
 
 
@@ -169,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if args.command == "export":
             return asyncio.run(_export(settings, args.channel, args.format))
+        if args.command == "lint":
+            return asyncio.run(_lint(settings, args.file, args.format, args.people))
     except (ConfigError, DatabaseUnavailable) as exc:
         # What the operator must fix, in one line: a traceback would bury it.
         print(f"postmortem-bot: {exc}", file=sys.stderr)
@@ -323,6 +345,60 @@ async def _export(settings: Settings, channel: str, fmt: str) -> int:
         await engine.dispose()
     sys.stdout.write(render(data, fmt))
     return 0
+
+
+def _read(path: str) -> str:
+    """The file's text (standard input for "-"); OSError or UnicodeDecodeError if it cannot be read."""
+    if path == "-":
+        return sys.stdin.buffer.read().decode("utf-8")
+    with open(path, encoding="utf-8") as file:
+        return file.read()
+
+
+async def _known_names(settings: Settings) -> list[str]:
+    """The names the bot's database keeps; none when there is no database to read.
+
+    Without DATABASE_URL and without the default SQLite file, lint runs on names it can see
+    (given names, roles, pronouns); a DATABASE_URL that is set must work (DatabaseUnavailable).
+    """
+    import os
+
+    from storage.db import create_session_factory, open_existing, sqlite_file
+    from storage.directory import known_names
+
+    if not os.environ.get("DATABASE_URL"):
+        from sqlalchemy.engine import make_url
+
+        path = sqlite_file(make_url(settings.database_url))
+        if path is not None and not path.exists():
+            return []
+    engine = await open_existing(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            return await known_names(session)
+    finally:
+        await engine.dispose()
+
+
+async def _lint(settings: Settings, path: str, fmt: str, people: str | None) -> int:
+    from bot.lint import LintInputError, as_json, as_text, lint, parse
+
+    source = "stdin" if path == "-" else path
+    try:
+        lintable = parse(_read(path))
+    except OSError as exc:
+        print(f"postmortem-bot: cannot read {source}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print(f"postmortem-bot: cannot read {source}: not UTF-8 text", file=sys.stderr)
+        return 2
+    except LintInputError as exc:
+        print(f"postmortem-bot: cannot read {source}: {exc}", file=sys.stderr)
+        return 2
+    names = [name.strip() for name in people.split(",")] if people is not None else await _known_names(settings)
+    warnings = lint(lintable, [name for name in names if name])
+    sys.stdout.write(as_json(warnings) if fmt == "json" else as_text(warnings, source))
+    return 1 if warnings else 0
 
 
 if __name__ == "__main__":

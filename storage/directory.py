@@ -88,3 +88,12 @@ async def channels_named(session: AsyncSession, channel_ids: Iterable[str]) -> d
         return {}
     rows = await session.scalars(select(KnownChannel).where(KnownChannel.channel_id.in_(ids)))
     return {row.channel_id: row.name for row in rows}
+
+
+async def known_names(session: AsyncSession) -> list[str]:
+    """Every name of every person kept (display, real, handle), bots aside: who the quality
+    checks take for a person when a post-mortem is linted without Slack."""
+    rows = await session.execute(
+        select(KnownPerson.display_name, KnownPerson.real_name, KnownPerson.handle).where(KnownPerson.is_bot.is_(False))
+    )
+    return sorted({name for row in rows for name in row if name})

@@ -131,21 +131,24 @@ def test_good_postmortem_survives_a_json_round_trip():
     ],
 )
 def test_blame_fires_with_a_person_and_not_on_the_blameless_twin(blaming, blameless):
-    assert found(good_postmortem(went_wrong=blaming)) == [("blame", "went_wrong")]
+    assert found(good_postmortem(went_wrong=blaming)) == [("blame.person", "went_wrong")]
     assert found(good_postmortem(went_wrong=blameless)) == []
 
 
 def test_blame_message_quotes_the_words_and_names_the_phrase():
     [warning] = review(good_postmortem(summary="Then alice forgot to run the migration."), PEOPLE)
     assert warning.field == "summary"
-    assert "“forgot”" in warning.message
+    assert "“forgot”" in warning.message and "judges “alice”" in warning.message
     assert "alice forgot to run the migration" in warning.message
-    assert "system or process" in warning.message
+    assert "easy to miss, e.g." in warning.message, "points to a blameless rewrite"
+    assert warning.quote == "Then alice forgot to run the migration."
 
 
 def test_blame_needs_a_person_unless_it_is_who_broke():
     assert found(good_postmortem(went_wrong="Someone's config failed to validate.")) == []
-    assert found(good_postmortem(went_wrong="The first question was who broke checkout.")) == [("blame", "went_wrong")]
+    assert found(good_postmortem(went_wrong="The first question was who broke checkout.")) == [
+        ("blame.hunt", "went_wrong")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -161,12 +164,12 @@ def test_blame_needs_a_person_unless_it_is_who_broke():
     ],
 )
 def test_mentions_handles_and_names_count_as_people_case_insensitively(text):
-    assert found(good_postmortem(factors_human=text)) == [("blame", "factors_human")]
+    assert found(good_postmortem(factors_human=text)) == [("blame.person", "factors_human")]
 
 
 def test_names_match_whole_words_only():
     # "alice" inside "malice"/"alicent", "carol" inside "carols": not a person.
-    text = "The malice-detection job failed to start; carols played; Alicent forgot nothing."
+    text = "The malice-detection job failed to start; carols played; Alicent failed to load."
     assert found(good_postmortem(went_wrong=text)) == []
     assert found(good_postmortem(went_wrong=text), people=[]) == []
 
@@ -176,18 +179,28 @@ def test_email_addresses_and_broadcasts_are_not_people():
     assert found(good_postmortem(went_wrong="The @here ping failed to reach the on-call.")) == []
 
 
-def test_name_and_phrase_must_share_a_sentence():
-    text = "alice was paged at 14:08. The rollback failed to reach eu-west for 10 minutes."
-    assert found(good_postmortem(went_wrong=text)) == []
-    assert found(good_postmortem(went_wrong=text.replace(". ", " and "))) == [("blame", "went_wrong")]
+def test_the_person_must_be_the_one_judged():
+    # A name and a judging word in one sentence are not enough: the person must be its subject.
+    for text in [
+        "alice was paged at 14:08. The rollback failed to reach eu-west for 10 minutes.",
+        "alice was paged at 14:08 and the rollback failed to reach eu-west.",
+        "The page to alice failed to deliver.",
+        "The deploy by Bob Smith failed to finish.",
+        "alice's deploy script failed to roll back.",
+    ]:
+        assert found(good_postmortem(went_wrong=text)) == [], text
 
 
-def test_one_blame_warning_per_field_listing_every_phrase():
-    text = "alice forgot the TTL. Bob Smith should have caught it. carol forgot too; whose fault? alice's fault."
+def test_one_blame_warning_per_blaming_sentence_each_quoting_it():
+    text = "alice forgot the TTL. Bob Smith should have caught it. The rollback was slow; whose fault? alice's fault."
     warnings = review(good_postmortem(went_wrong=text), PEOPLE)
-    assert [(w.code, w.field) for w in warnings] == [("blame", "went_wrong")]
-    message = warnings[0].message
-    assert "“forgot”, “should have” and “fault”" in message
+    assert [(w.code, w.quote) for w in warnings] == [
+        ("blame.person", "alice forgot the TTL."),
+        ("blame.person", "Bob Smith should have caught it."),
+        ("blame.hunt", "whose fault?"),
+        ("blame.person", "alice's fault."),
+    ]
+    assert all(w.quote in text for w in warnings), "quotes are the exact words"
 
 
 def test_blame_is_checked_in_every_free_text_field():
@@ -207,11 +220,11 @@ def test_blame_is_checked_in_every_free_text_field():
         "lessons",
     ]
     for name in fields:
-        assert found(good_postmortem(**{name: text})) == [("blame", name)], name
+        assert found(good_postmortem(**{name: text})) == [("blame.person", name)], name
     impact = Impact(users_affected="alice forgot to count them")
-    assert found(good_postmortem(impact=impact)) == [("blame", "impact.users_affected")]
+    assert found(good_postmortem(impact=impact)) == [("blame.person", "impact.users_affected")]
     whys = good_postmortem().whys[:3] + ["alice forgot the unit.", "Config deploys have no validation."]
-    assert found(good_postmortem(whys=whys)) == [("blame", "whys")]
+    assert found(good_postmortem(whys=whys)) == [("blame.person", "whys")]
 
 
 def test_git_blame_and_fault_injection_are_not_blame():
@@ -241,15 +254,15 @@ def test_mentions_are_quoted_as_plain_text_not_pings():
     ],
 )
 def test_human_error_root_cause_fires(root_cause):
-    assert ("human_error_root_cause", "root_cause") in found(good_postmortem(root_cause=root_cause))
+    assert ("root_cause.human_error", "root_cause") in found(good_postmortem(root_cause=root_cause))
 
 
 def test_human_error_category_fires_and_only_once():
     content = good_postmortem(cause_category="human_error")
-    assert found(content) == [("human_error_root_cause", "root_cause")]
+    assert found(content) == [("root_cause.human_error", "root_cause")]
     assert "“Human error”" in review(content)[0].message
     both = good_postmortem(cause_category="human_error", root_cause="Human error.")
-    assert found(both) == [("human_error_root_cause", "root_cause")]
+    assert found(both) == [("root_cause.human_error", "root_cause")]
 
 
 def test_root_cause_that_explains_the_error_is_not_human_error():
@@ -285,7 +298,7 @@ def test_human_error_message_asks_what_made_it_possible():
 )
 def test_why_stopping_at_a_person_fires(last_why):
     whys = ["Why did checkout slow down? The database saturated.", last_why]
-    assert found(good_postmortem(whys=whys)) == [("why_stops_at_person", "whys")]
+    assert found(good_postmortem(whys=whys)) == [("whys.stop_at_person", "whys")]
 
 
 @pytest.mark.parametrize(
@@ -306,7 +319,7 @@ def test_only_the_last_non_empty_why_counts():
     assert found(good_postmortem(whys=whys)) == []
     whys = ["Config deploys have no validation.", "Someone pushed a TTL of 3.", ""]
     [warning] = review(good_postmortem(whys=whys))
-    assert warning.code == "why_stops_at_person" and "Someone pushed a TTL of 3." in warning.message
+    assert warning.code == "whys.stop_at_person" and "Someone pushed a TTL of 3." in warning.message
     assert found(good_postmortem(whys=[])) == []
 
 
@@ -331,7 +344,7 @@ def test_only_the_last_non_empty_why_counts():
     ],
 )
 def test_vague_action_fires(title):
-    assert found(with_action(title)) == [("vague_action", "action_item:n1")]
+    assert found(with_action(title)) == [("action.vague", "action_item:n1")]
 
 
 @pytest.mark.parametrize(
@@ -353,7 +366,7 @@ def test_specific_twin_of_a_vague_action_passes(title):
     ["TTL validation in CI", "Alerting on checkout p99 above 800 ms", "The config template should say 'seconds'"],
 )
 def test_no_verb_fires(title):
-    assert found(with_action(title)) == [("no_verb", "action_item:n1")]
+    assert found(with_action(title)) == [("action.no_verb", "action_item:n1")]
 
 
 @pytest.mark.parametrize(
@@ -372,12 +385,22 @@ def test_verb_first_passes(title):
 
 
 @pytest.mark.parametrize(
-    "title", ["Upgrade the Redis cluster", "Refactor the cache client", "Migrate sessions to Postgres"]
+    "title",
+    [
+        "Upgrade the Redis cluster",
+        "Refactor the cache client",
+        "Migrate sessions to Postgres",
+        # Issue 12: items the example post-mortems hold up as good must not cry wolf.
+        "Implement connection pool auto-scaling",
+        "Set up cert expiry monitoring",
+        "Create cert inventory",
+        "Document renewal process",
+        "Set up load testing pipeline",
+        "Stage WAF rule deploys through canary data centres",
+    ],
 )
-def test_not_measurable_fires(title):
-    [warning] = review(with_action(title))
-    assert (warning.code, warning.field) == ("not_measurable", "action_item:n1")
-    assert f"“{title}”" in warning.message
+def test_a_named_change_is_specific_enough(title):
+    assert found(with_action(title)) == []
 
 
 @pytest.mark.parametrize(
@@ -397,25 +420,27 @@ def test_measurable_twin_passes(title):
 
 
 def test_at_most_one_warning_per_row_most_important_first():
-    # Vague, no verb and not measurable at once: vague wins.
-    assert found(with_action("Better monitoring")) == [("vague_action", "action_item:n1")]
-    # No verb and not measurable: no verb wins.
-    assert found(with_action("Redis cluster upgrade")) == [("no_verb", "action_item:n1")]
+    # Vague and no verb at once: vague wins.
+    assert found(with_action("Better monitoring")) == [("action.vague", "action_item:n1")]
+    assert found(with_action("Redis cluster upgrade")) == [("action.no_verb", "action_item:n1")]
 
 
 def test_blame_in_an_action_item_is_the_rows_one_warning():
-    assert found(with_action("Remind Bob Smith that the outage was his fault")) == [("blame", "action_item:n1")]
+    assert found(with_action("Remind Bob Smith that the outage was his fault")) == [("blame.person", "action_item:n1")]
+    assert found(with_action("Make sure the intern never deletes prod by mistake again")) == [
+        ("blame.role", "action_item:n1")
+    ]
 
 
 def test_blank_rows_are_ignored():
     rows = list(GOOD_ACTIONS) + [ActionItemDraft(key="n9"), ActionItemDraft(key="n8", title="   ", ticket_url=" ")]
     assert found(good_postmortem(action_items=rows)) == []
-    assert found(good_postmortem(action_items=[ActionItemDraft(key="n9")])) == [("too_few_actions", "action_items")]
+    assert found(good_postmortem(action_items=[ActionItemDraft(key="n9")])) == [("action.too_few", "action_items")]
 
 
 def test_a_row_with_an_owner_but_no_title_is_vague():
     rows = list(GOOD_ACTIONS) + [ActionItemDraft(key="n7", owner="UALICE0001")]
-    assert found(good_postmortem(action_items=rows)) == [("vague_action", "action_item:n7")]
+    assert found(good_postmortem(action_items=rows)) == [("action.vague", "action_item:n7")]
 
 
 # --- 5. How many action items -------------------------------------------------------------
@@ -423,7 +448,7 @@ def test_a_row_with_an_owner_but_no_title_is_vague():
 
 def test_too_few_actions():
     [warning] = review(good_postmortem(action_items=[]))
-    assert (warning.code, warning.field) == ("too_few_actions", "action_items")
+    assert (warning.code, warning.field) == ("action.too_few", "action_items")
     assert found(good_postmortem(action_items=GOOD_ACTIONS[:1])) == []
 
 
@@ -433,7 +458,7 @@ def test_too_many_actions():
         for n in range(6)
     ]
     [warning] = review(good_postmortem(action_items=rows))
-    assert (warning.code, warning.field) == ("too_many_actions", "action_items")
+    assert (warning.code, warning.field) == ("action.too_many", "action_items")
     assert "6" in warning.message and "backlog" in warning.message
     assert found(good_postmortem(action_items=rows[:5])) == []
 
@@ -451,21 +476,21 @@ def test_warnings_follow_document_order_then_code():
         + [dataclasses.replace(GOOD_ACTIONS[0], key=f"i{n}") for n in range(4)],
     )
     assert found(content) == [
-        ("blame", "summary"),
-        ("blame", "root_cause"),
-        ("human_error_root_cause", "root_cause"),
-        ("why_stops_at_person", "whys"),
-        ("blame", "went_wrong"),
-        ("too_many_actions", "action_items"),
-        ("vague_action", "action_item:n2"),
-        ("no_verb", "action_item:n1"),
+        ("blame.person", "summary"),
+        ("blame.person", "root_cause"),
+        ("root_cause.human_error", "root_cause"),
+        ("whys.stop_at_person", "whys"),
+        ("blame.person", "went_wrong"),
+        ("action.too_many", "action_items"),
+        ("action.vague", "action_item:n2"),
+        ("action.no_verb", "action_item:n1"),
     ]
     assert review(content, PEOPLE) == review(content, list(reversed(PEOPLE)))
 
 
 def test_people_may_be_any_iterable_and_odd_names_are_harmless():
     content = good_postmortem(went_wrong="alice forgot the TTL.")
-    assert found(content, people=(name for name in ["alice"])) == [("blame", "went_wrong")]
+    assert found(content, people=(name for name in ["alice"])) == [("blame.person", "went_wrong")]
     assert found(good_postmortem(), people=["", " ", "a", ".*", "(", "the"]) == []
 
 
@@ -533,9 +558,10 @@ def test_review_never_raises_and_returns_well_formed_warnings(content, people):
         assert warning.code in CODES
         assert warning.message.strip() and "\n" not in warning.message
         assert warning.field
-    # One warning per field and check; one per action-item row whatever the check.
-    pairs = [(w.field, w.code) for w in warnings]
-    assert len(pairs) == len(set(pairs))
+    # One warning per field, check and quoted words; one per action-item row whatever the check.
+    triples = [(w.field, w.code, w.quote) for w in warnings]
+    assert len(triples) == len(set(triples))
+    assert all(isinstance(w.quote, str) for w in warnings)
     rows = [w.field for w in warnings if w.field.startswith("action_item:")]
     assert len(rows) == len(set(rows))
     assert review(content, people) == warnings
