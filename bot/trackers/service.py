@@ -318,7 +318,9 @@ class TicketService:
                 marker=marker,
                 project=where.project,
                 title=item.title,
-                summary_url=await self._permalink(incident.channel_id, summary_ts),
+                # The summary, once shared; the incident's card before (tickets are made first,
+                # so that the summary can name them).
+                summary_url=await self._permalink(incident.channel_id, summary_ts or incident.card_ts),
                 incident=incident.title,
                 root_cause=str((draft or {}).get("root_cause") or ""),
                 due=item.due,
