@@ -174,11 +174,15 @@ async def test_done_in_jira_by_webhook_and_by_the_sweeps_pull_and_done_in_slack_
         return (await bob_item(rig)).status == "done"
 
     await rig.eventually(done)
-    async with rig.bot.services.timeline.sessions() as session:
-        pending = await session.scalar(
-            select(Nudge).where(Nudge.subject == f"action_item:{item.id}", Nudge.status == "pending")
-        )
-    assert pending is None, "its reminders stop"
+
+    async def reminders_stopped() -> bool:
+        async with rig.bot.services.timeline.sessions() as session:
+            pending = await session.scalar(
+                select(Nudge).where(Nudge.subject == f"action_item:{item.id}", Nudge.status == "pending")
+            )
+        return pending is None
+
+    await rig.eventually(reminders_stopped)
 
     # Reopened in Jira, the webhook lost: the sweep's pull (a real `postmortem-bot sweep`) finds it.
     jira.move("OPS-1", "new")
