@@ -5,6 +5,8 @@ emulators over HTTP, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -13,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
@@ -188,6 +191,17 @@ async def test_done_in_jira_by_webhook_and_by_the_sweeps_pull_and_done_in_slack_
     jira.move("OPS-1", "new")
     await sweep(rig, jira)
     assert (await bob_item(rig)).status == "open"
+    # A due date moved in Jira follows here.
+    later = item.due + timedelta(days=3)
+    jira.edit("OPS-1", duedate=later.isoformat())
+    await rig.bot.services.trackers.sync(rig.clock.now() + timedelta(seconds=1))
+    assert (await bob_item(rig)).due == later
+    # Signed but malformed: 400 with a reason, never a 5xx.
+    raw = b"{not json"
+    signature = "sha256=" + hmac.new(JIRA_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=raw, headers={"X-Hub-Signature": signature}) as response:
+            assert response.status == 400 and "JSON" in (await response.json())["reason"]
 
     # Done in Slack, from the owner's DM: the ticket moves to a done status.
     await rig.bot.services.nudges.sweep(rig.clock.now() + timedelta(days=1))
