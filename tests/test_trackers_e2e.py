@@ -221,8 +221,8 @@ async def _dm_of(rig: Rig, item_id: int) -> dict | None:
     return {"channel": row.dm_channel, "ts": row.dm_ts} if row.dm_ts else None
 
 
-async def sweep(rig: Rig, jira: JiraEmulator) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JIRA_", "LINEAR_"))} | {
+def sweep_env(rig: Rig, jira: JiraEmulator) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JIRA_", "LINEAR_"))} | {
         "SLACK_BOT_TOKEN": rig.emulator.bot_token,
         "SLACK_API_URL": rig.emulator.api_url,
         "DATABASE_URL": rig.url,
@@ -231,6 +231,10 @@ async def sweep(rig: Rig, jira: JiraEmulator) -> list[str]:
         "JIRA_API_TOKEN": jira.token,
         "JIRA_PROJECT": "OPS",
     }
+
+
+async def sweep(rig: Rig, jira: JiraEmulator) -> list[str]:
+    env = sweep_env(rig, jira)
     process = await asyncio.create_subprocess_exec(
         SCRIPT,
         "sweep",
@@ -327,3 +331,57 @@ async def test_linear_tickets_both_ways_and_stale_or_unsigned_webhooks_refused(
         assert (await bob_item(rig)).status == "open"
     finally:
         await rig.stop()
+
+
+async def test_a_sweeper_killed_between_the_create_and_storing_its_key_leaves_one_ticket(
+    jira_rig: Rig, jira: JiraEmulator
+) -> None:
+    rig = jira_rig
+    jira.fail_next("GET /rest/api/3/search/jql", 503)  # the submission's own attempt fails first
+    await rig.start_incident("Checkout failing --sev 2")
+    await submit_clean(rig)
+    item = await bob_item(rig)
+
+    async def put_back() -> bool:
+        async with rig.bot.services.timeline.sessions() as session:
+            job = await session.scalar(select(TicketJob).where(TicketJob.item_id == item.id))
+        return job is not None and job.attempts == 1 and job.status == "pending"
+
+    await rig.eventually(put_back)
+    # Jira makes the issue, then stalls its answer; the sweeper is SIGKILLed meanwhile.
+    jira.fail_next("POST /rest/api/3/issue", 500, after=True, delay=60)
+    at = rig.clock.now() + timedelta(minutes=2)
+    process = await asyncio.create_subprocess_exec(
+        SCRIPT,
+        "sweep",
+        "--at",
+        at.isoformat(),
+        env=sweep_env(rig, jira),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+    async def created() -> bool:
+        return len(jira.issues) == 1
+
+    await rig.eventually(created, timeout=60)
+    process.kill()
+    await process.wait()
+    assert (await bob_item(rig)).ticket_key is None, "killed before it stored the key"
+
+    # Inside the claim's lease nothing is retried; after it, the marker finds the ticket.
+    env = sweep_env(rig, jira)
+    for minutes, expected in ((4, None), (10, "OPS-1")):
+        again = await asyncio.create_subprocess_exec(
+            SCRIPT,
+            "sweep",
+            "--at",
+            (at + timedelta(minutes=minutes)).isoformat(),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(again.communicate(), 60)
+        assert again.returncode == 0, err.decode()[-2000:]
+        assert (await bob_item(rig)).ticket_key == expected, out.decode()
+    assert len(jira.issues) == 1
