@@ -402,6 +402,14 @@ class TicketService:
             remote_at=state.updated_at,
         )
         if not decision.to_local and not decision.to_remote:
+            # Both sides agree; if they reached it separately (both marked it done), that is
+            # the new agreed state, so a later reopening on one side is seen as a change.
+            current = Agreed(local_status(item.status), item.due, item.owner_id, state.assignee)
+            if current != agreed:
+                async with self.sessions.begin() as session:
+                    row = await get_action_item(session, item_id, lock=True)
+                    if row is not None and row.updated_at == item.updated_at:
+                        row.ticket_synced = current.to_json()
             return "in step"
         # Slack's side to the tracker.
         assignee = state.assignee
