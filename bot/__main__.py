@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import TYPE_CHECKING
 
-from bot.config import ENVIRONMENT, ConfigError, Settings
+from bot.config import ENVIRONMENT, TRACKER_ENVIRONMENT, ConfigError, Settings
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -37,6 +37,7 @@ OPTIONAL_ENVIRONMENT: dict[str, tuple[str, ...]] = {
         "POSTMORTEM_TIMELINE_EMOJI",
         "POSTMORTEM_WORKING_HOURS",
         "POSTMORTEM_TEMPLATES",
+        *TRACKER_ENVIRONMENT,
     ),
     "run": (
         "DATABASE_URL",
@@ -45,6 +46,7 @@ OPTIONAL_ENVIRONMENT: dict[str, tuple[str, ...]] = {
         "POSTMORTEM_TIMELINE_EMOJI",
         "POSTMORTEM_WORKING_HOURS",
         "POSTMORTEM_TEMPLATES",
+        *TRACKER_ENVIRONMENT,
     ),
     "sweep": (
         "DATABASE_URL",
@@ -53,6 +55,7 @@ OPTIONAL_ENVIRONMENT: dict[str, tuple[str, ...]] = {
         "POSTMORTEM_TIMELINE_EMOJI",
         "POSTMORTEM_WORKING_HOURS",
         "POSTMORTEM_TEMPLATES",
+        *TRACKER_ENVIRONMENT,
     ),
     "migrate": ("DATABASE_URL", "LOG_LEVEL"),
     "export": ("DATABASE_URL", "LOG_LEVEL", "POSTMORTEM_TIMELINE_EMOJI", "POSTMORTEM_TEMPLATES"),
@@ -302,9 +305,10 @@ async def _sweep(settings: Settings, at: str | None) -> int:
     bot = await Bot.create(settings, clock=clock)
     try:
         report = await bot.services.nudges.sweep(clock.now())
+        ticket_lines = await bot.services.trackers.sync(clock.now())
     finally:
         await bot.close()
-    for line in report.lines():
+    for line in report.lines() + ticket_lines:
         print(line)
     print(
         f"sweep at {clock.now().isoformat()}: {len(report.sent)} sent, {len(report.recovered)} recovered, "

@@ -28,6 +28,7 @@ from bot.nudges import NudgeService, answer_thread, cancel_item_nudges, restart_
 from bot.people import PeopleDirectory
 from bot.postmortem_content import ActionItemDraft
 from bot.slack import error_code
+from bot.trackers.service import TicketService, owe_sync, owe_tickets
 from bot.ui.item_messages import (
     WHAT_CHANGE_DUE,
     WHAT_DONE,
@@ -80,7 +81,9 @@ class ActionItemService:
         people: PeopleDirectory,
         nudges: NudgeService,
         access: ChannelAccess,
+        tickets: TicketService | None = None,
     ) -> None:
+        self.tickets = tickets
         self.sessions = sessions
         self.client = client
         self.clock = clock
@@ -121,8 +124,12 @@ class ActionItemService:
                 created_by=user_id,
                 at=now,
             )
+            if self.tickets and self.tickets.enabled and await self.tickets.submitted(session, incident.id):
+                await owe_tickets(session, team_id, [item.id], now)  # added after the post-mortem: a ticket now
         # No draft to update: the form shows every stored item of the incident.
         await self.nudges.plan_item(item.id)
+        if self.tickets:
+            self.tickets.kick()
         return item
 
     async def form_rows(self, session: AsyncSession, incident_id: int, *, lock: bool = False) -> list[ActionItemDraft]:
@@ -145,6 +152,7 @@ class ActionItemService:
         existing = {item.id: item for item in await incident_action_items(session, incident.id)}
         kept_ids: set[int] = set()
         to_plan: list[int] = []
+        synced: list[int] = []  # items whose ticket must follow a change
         stored_rows = []
         for row in rows:
             if row.is_blank():
@@ -175,6 +183,8 @@ class ActionItemService:
                 for name in changed:
                     setattr(item, name, values[name])
                 item.updated_at = now
+            if changed & {"owner_id", "due"} and item.ticket_key:
+                synced.append(item.id)
             if "owner_id" in changed and item.id not in to_plan:
                 # A new owner is a new assignment: their reminders start with the DM saying so.
                 await restart_item_nudges(session, item.id)
@@ -186,12 +196,37 @@ class ActionItemService:
         if removed:
             await cancel_item_nudges(session, removed)
             await delete_action_items(session, incident.id, removed)
+        if self.tickets and self.tickets.enabled:
+            await self._owe_tickets(session, incident, kept_ids, synced, now)
         return stored_rows, to_plan
 
+    async def _owe_tickets(
+        self, session: AsyncSession, incident: Incident, kept_ids: set[int], synced: list[int], now: Any
+    ) -> None:
+        """On submission, in its transaction: a ticket for every item without one; a link
+        typed in the form to one of our trackers is adopted (no second ticket)."""
+        assert self.tickets is not None
+        create: list[int] = []
+        for item in await incident_action_items(session, incident.id):
+            if item.id not in kept_ids or item.ticket_key:
+                continue
+            adopted = self.tickets.key_of_url(item.ticket_url) if item.ticket_url else None
+            if adopted:
+                item.ticket_tracker, item.ticket_key = adopted
+                item.ticket_ref = adopted[1]
+                synced.append(item.id)
+            elif not item.ticket_url:
+                create.append(item.id)
+        await owe_tickets(session, incident.team_id, create, now)
+        await owe_sync(session, incident.team_id, synced, now)
+
     async def plan_reminders(self, item_ids: Sequence[int]) -> None:
-        """The next nudge of each item that needs one (the assignment DM first)."""
+        """The next nudge of each item that needs one (the assignment DM first); and the
+        tickets the submission owes, made now (briefly) so the shared document names them."""
         for item_id in item_ids:
             await self.nudges.plan_item(item_id)
+        if self.tickets:
+            await self.tickets.run_now()
 
     # --- answers ------------------------------------------------------------------------------
 
@@ -274,9 +309,20 @@ class ActionItemService:
             else:
                 raise AnswerError(f"Unknown answer {answer.kind}")
             item.updated_at = now
+            if self.tickets and self.tickets.enabled:
+                if item.ticket_key:
+                    await owe_sync(session, item.team_id, [item.id], now)  # done, won't do, due, owner: to the ticket
+                elif (
+                    answer.kind == WHAT_NOT_MINE
+                    and not item.ticket_url
+                    and await self.tickets.submitted(session, item.incident_id)
+                ):
+                    await owe_tickets(session, item.team_id, [item.id], now)
         view = await self.item(team_id, item_id)
         await self.nudges.plan_item(item_id)
         await self._tell(view, by=user_id, what=what, answer=answer)
+        if self.tickets:
+            self.tickets.kick()
         return view
 
     async def _tell(self, item: ActionItemView, *, by: str, what: str, answer: Answer) -> None:

@@ -187,6 +187,7 @@ class Bot:
         return cls(settings, engine, client, services, build_app(settings, client, services, authorize))
 
     async def close(self) -> None:
+        await self.services.trackers.close()  # ticket work in flight, and the trackers' connections
         await self.services.directory.flush()  # names heard from Slack, still being kept
         await self.engine.dispose()
 
@@ -229,11 +230,27 @@ class Bot:
             payload, content_type = exposition()
             return web.Response(body=payload, headers={"Content-Type": content_type})
 
+        async def jira_webhook(request: web.Request) -> web.Response:
+            return await self._tracker_webhook("jira", request)
+
+        async def linear_webhook(request: web.Request) -> web.Response:
+            return await self._tracker_webhook("linear", request)
+
         web_app = web.Application()
         web_app.router.add_post("/slack/events", slack_events)
+        web_app.router.add_post("/trackers/jira", jira_webhook)
+        web_app.router.add_post("/trackers/linear", linear_webhook)
         web_app.router.add_get("/healthz", healthz)
         web_app.router.add_get("/metrics", metrics)
         return web_app
+
+    async def _tracker_webhook(self, name: str, request: web.Request) -> web.Response:
+        """POST /trackers/<name>: checked and applied by the tickets' owner (bot/trackers/)."""
+        body = await request.read()
+        status, reason = await self.services.trackers.webhook(name, body, request.headers)
+        if status >= 400:
+            log.warning("%s webhook answered %d: %s", name, status, reason)
+        return web.json_response({"ok": status < 400, "reason": reason}, status=status)
 
 
 # Parts of a payload bolt reads as objects before any listener runs; Slack always sends

@@ -66,11 +66,18 @@ class Meeting:
 
 
 @dataclass(frozen=True)
+class ChooseTracker:
+    args: str  # "jira KEY", "linear KEY" or "none": the tickets' owner checks it
+
+
+@dataclass(frozen=True)
 class Help:
     problem: str | None = None
 
 
-Command = Start | Note | ShowTimeline | Resolve | Publish | Sync | Stats | AddActionItem | Meeting | Help
+Command = (
+    Start | Note | ShowTimeline | Resolve | Publish | Sync | Stats | AddActionItem | Meeting | ChooseTracker | Help
+)
 
 DEFAULT_SEVERITY = 3
 SEVERITY_FLAG = re.compile(r"(?:^|\s)--sev(?:erity)?(?:\s+|=)(?:sev)?(\S+)", re.IGNORECASE)
@@ -104,6 +111,8 @@ def parse(text: str) -> Command:
         return _parse_action(rest)
     if name == "meeting":
         return _parse_meeting(rest)
+    if name == "tracker":
+        return ChooseTracker(rest)
     if name == "help":
         return Help()
     return Help(problem=f"I don't know `{name}`.")

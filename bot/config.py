@@ -12,6 +12,7 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./postmortem.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # Reactions that put a message on the timeline unless POSTMORTEM_TIMELINE_EMOJI says otherwise.
 DEFAULT_TIMELINE_EMOJIS: tuple[str, ...] = ("pushpin",)
+DEFAULT_LINEAR_API_URL = "https://api.linear.app/graphql"
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -30,7 +31,18 @@ ENVIRONMENT: dict[str, tuple[str, str | None]] = {
     ),
     "POSTMORTEM_WORKING_HOURS": ("when nudges may reach people, in their own time zone", "09:00-17:00 mon-fri"),
     "POSTMORTEM_TEMPLATES": ("a directory whose templates override the built-in ones", None),
+    "JIRA_URL": ("Jira Cloud site, e.g. https://acme.atlassian.net", None),
+    "JIRA_EMAIL": ("the Jira account the bot acts as", None),
+    "JIRA_API_TOKEN": ("that account's API token (id.atlassian.com, Security, API tokens)", None),
+    "JIRA_PROJECT": ("default Jira project key for tickets", None),
+    "JIRA_ISSUE_TYPE": ("issue type of the tickets", "Task"),
+    "JIRA_WEBHOOK_SECRET": ("secret of the Jira webhook pointed at POST /trackers/jira", None),
+    "LINEAR_API_KEY": ("Linear personal API key", None),
+    "LINEAR_TEAM": ("default Linear team key for tickets", None),
+    "LINEAR_API_URL": ("Linear GraphQL endpoint", DEFAULT_LINEAR_API_URL),
+    "LINEAR_WEBHOOK_SECRET": ("secret of the Linear webhook pointed at POST /trackers/linear", None),
 }
+TRACKER_ENVIRONMENT = tuple(name for name in ENVIRONMENT if name.startswith(("JIRA_", "LINEAR_")))
 
 
 class ConfigError(Exception):
@@ -49,6 +61,17 @@ class Settings:
     log_level: str = "INFO"
     # When nudges may reach people, in their own time zone: "09:00-17:00 mon-fri".
     working_hours: str | None = None
+    # Trackers (bot/trackers/): each is on when its credentials are set.
+    jira_url: str | None = None
+    jira_email: str | None = None
+    jira_api_token: str | None = None
+    jira_project: str | None = None
+    jira_issue_type: str = "Task"
+    jira_webhook_secret: str | None = None
+    linear_api_key: str | None = None
+    linear_team: str | None = None
+    linear_api_url: str = DEFAULT_LINEAR_API_URL
+    linear_webhook_secret: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -78,6 +101,16 @@ class Settings:
             timeline_emojis=emojis or DEFAULT_TIMELINE_EMOJIS,
             log_level=log_level,
             working_hours=working_hours,
+            jira_url=(env.get("JIRA_URL") or "").rstrip("/") or None,
+            jira_email=env.get("JIRA_EMAIL") or None,
+            jira_api_token=env.get("JIRA_API_TOKEN") or None,
+            jira_project=(env.get("JIRA_PROJECT") or "").strip().upper() or None,
+            jira_issue_type=env.get("JIRA_ISSUE_TYPE") or "Task",
+            jira_webhook_secret=env.get("JIRA_WEBHOOK_SECRET") or None,
+            linear_api_key=env.get("LINEAR_API_KEY") or None,
+            linear_team=(env.get("LINEAR_TEAM") or "").strip().upper() or None,
+            linear_api_url=env.get("LINEAR_API_URL") or DEFAULT_LINEAR_API_URL,
+            linear_webhook_secret=env.get("LINEAR_WEBHOOK_SECRET") or None,
         )
 
     def require(self, *names: str) -> None:

@@ -7,6 +7,7 @@ redraws it whenever another service (post-mortems, meetings) changes what it sho
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
@@ -21,7 +22,14 @@ from bot.ui.card import incident_card
 from bot.ui.text import severity_label
 from bot.views import IncidentView
 from storage.db import SessionFactory
-from storage.incidents import active_incident, create_incident, delete_incident, get_incident, set_card_ts
+from storage.incidents import (
+    active_incident,
+    create_incident,
+    delete_incident,
+    get_incident,
+    latest_incident,
+    set_card_ts,
+)
 from storage.models import LIFECYCLE, Incident
 from storage.postmortems import postmortem_status
 from storage.timeline import add_timeline_entry
@@ -61,6 +69,8 @@ class IncidentService:
         self.timeline_emojis = timeline_emojis
         self.access = access
         self.people = people
+        # "Jira OPS" for a channel, shown on the card (set by Services.build: the tickets' owner).
+        self.tracker_label: Callable[[str, str], Awaitable[str | None]] | None = None
 
     async def start(self, *, team_id: str, channel_id: str, user_id: str, title: str, severity: int) -> StartOutcome:
         """Declare an incident in `channel_id`, or return the one already active there.
@@ -115,6 +125,13 @@ class IncidentService:
         incident.card_ts = card_ts
         return StartOutcome(incident=IncidentView.from_row(incident), created=True, warning=warning)
 
+    async def refresh_channel_card(self, team_id: str, channel_id: str) -> None:
+        """Redraw the card of the channel's latest incident, if it has one."""
+        async with self.sessions() as session:
+            incident = await latest_incident(session, channel_id, team_id)
+        if incident is not None:
+            await self.refresh_card(incident)
+
     async def refresh_card(self, incident: Incident) -> None:
         """Redraw the pinned card; a card Slack lost is logged, never fatal."""
         if not incident.card_ts:
@@ -122,11 +139,14 @@ class IncidentService:
         async with self.sessions() as session:
             status = await postmortem_status(session, incident.id)
             fresh = await get_incident(session, incident.id)
+        tracker = await self.tracker_label(incident.team_id, incident.channel_id) if self.tracker_label else None
         try:
             await self.client.chat_update(
                 channel=incident.channel_id,
                 ts=incident.card_ts,
-                **incident_card(IncidentView.from_row(fresh or incident), self.timeline_emojis, status),
+                **incident_card(
+                    IncidentView.from_row(fresh or incident, tracker=tracker), self.timeline_emojis, status
+                ),
             )
         except SlackApiError as exc:
             log.warning("could not update the card of incident %s: %s", incident.id, error_code(exc))

@@ -76,7 +76,7 @@ def _action_item(item: ActionItemView) -> dict[str, Any]:
         "priority": item.priority,
         "type": item.type,
         "status": item.status,
-        "ticket": _text(item.ticket_url) or None,
+        "ticket": {"key": item.ticket_key, "url": _text(item.ticket_url)} if _text(item.ticket_url) else None,
     }
 
 

@@ -20,6 +20,8 @@ from bot.postmortems import PostmortemService
 from bot.reconcile import CallPacer, ReconcileService
 from bot.stats import StatsService
 from bot.timeline import TimelineService
+from bot.trackers.service import TicketService
+from bot.trackers.setup import build_tickets
 from storage.db import SessionFactory
 
 
@@ -37,6 +39,7 @@ class Services:
     access: ChannelAccess
     reconcile: ReconcileService
     stats: StatsService
+    trackers: TicketService
 
     @classmethod
     def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> Services:
@@ -50,7 +53,9 @@ class Services:
         # Each domain has one owner, which the others call: the card is the incidents' (posted
         # and redrawn there), action items are the action items' (the form's rows too).
         incidents = IncidentService(sessions, client, clock, emojis, access, people)
-        action_items = ActionItemService(sessions, client, clock, people, nudges, access)
+        trackers = build_tickets(settings, sessions, client, clock, nudges)
+        incidents.tracker_label = trackers.describe
+        action_items = ActionItemService(sessions, client, clock, people, nudges, access, trackers)
         postmortems = PostmortemService(
             sessions, client, clock, people, emojis, nudges, access, reconcile, incidents, action_items
         )
@@ -67,4 +72,5 @@ class Services:
             access=access,
             reconcile=reconcile,
             stats=StatsService(sessions, clock),
+            trackers=trackers,
         )

@@ -28,6 +28,8 @@ def create_scheduler(services: Services) -> AsyncIOScheduler:
         report = await services.nudges.sweep()
         for line in report.lines():
             log.info("nudge %s", line)
+        for line in await services.trackers.sync():
+            log.info("%s", line)
 
     # coalesce + max_instances=1: a slow run is never stacked; a missed one runs once.
     scheduler.add_job(prune_event_log, "interval", hours=1, id="prune_event_log", coalesce=True, max_instances=1)

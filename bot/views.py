@@ -37,9 +37,13 @@ class IncidentView:
     card_ts: str | None = None
     # The review meeting's deadline, for the message that names it (the commander's reminder).
     deadline: datetime | None = None
+    # Where its action items get tickets ("Jira OPS"), for the card; None without a tracker.
+    tracker: str | None = None
 
     @classmethod
-    def from_row(cls, incident: Incident, *, deadline: datetime | None = None) -> IncidentView:
+    def from_row(
+        cls, incident: Incident, *, deadline: datetime | None = None, tracker: str | None = None
+    ) -> IncidentView:
         return cls(
             id=incident.id,
             team_id=incident.team_id,
@@ -54,6 +58,7 @@ class IncidentView:
             meeting_requested=bool(incident.meeting_requested),
             card_ts=incident.card_ts,
             deadline=deadline,
+            tracker=tracker,
         )
 
 
@@ -69,6 +74,7 @@ class ActionItemView:
     type: str
     status: str
     ticket_url: str | None = None
+    ticket_key: str | None = None  # the tracker's key ("OPS-12") when the bot made or adopted it
     # The won't-do reason, or the note left with a snooze or "Not mine".
     status_note: str | None = None
     incident_title: str = ""
@@ -91,6 +97,7 @@ class ActionItemView:
             type=item.type,
             status=item.status,
             ticket_url=item.ticket_url,
+            ticket_key=item.ticket_key,
             status_note=item.status_note,
             incident_title=incident.title,
             incident_channel=incident.channel_id,

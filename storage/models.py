@@ -254,6 +254,13 @@ class ActionItem(Base):
     type: Mapped[str] = mapped_column(String(16), default="prevent")
     status: Mapped[str] = mapped_column(String(16), default=OPEN)
     ticket_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # The ticket in a tracker (bot/trackers/): its key ("OPS-12", "ENG-7"), which tracker
+    # ("jira", "linear"), the tracker's own id, and the state both sides last agreed on
+    # ({"status", "due", "assignee"}), so a later change on either side is seen as one.
+    ticket_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ticket_tracker: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    ticket_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ticket_synced: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -343,3 +350,70 @@ class KnownChannel(Base):
 
     channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
+
+
+class TrackerChoice(Base):
+    """The tracker a channel's action items go to (`/postmortem tracker`): "jira" or "linear"
+    with a project or team key, or "none"."""
+
+    __tablename__ = "tracker_choices"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tracker: Mapped[str] = mapped_column(String(16))
+    project: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    chosen_by: Mapped[str] = mapped_column(String(32))
+    chosen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# Ticket job kinds: make the item's ticket exist; make the ticket match the item.
+TICKET_CREATE = "create"
+TICKET_PUSH = "push"
+
+
+class TicketJob(Base):
+    """Work owed to a tracker about one action item, done once like a nudge.
+
+    Unique by (item, kind): asking again while one is pending changes nothing but its
+    `generation`, so a claim taken before the new ask is not marked done over it. A sweep
+    claims due rows (FOR UPDATE SKIP LOCKED on PostgreSQL); a failure puts the row back
+    with `not_before` later (backoff, or the tracker's Retry-After).
+    """
+
+    __tablename__ = "ticket_jobs"
+    __table_args__ = (
+        UniqueConstraint("item_id", "kind", name="uq_ticket_jobs_item_kind"),
+        Index("ix_ticket_jobs_due", "status", "not_before"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    item_id: Mapped[int] = mapped_column(ForeignKey("action_items.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TrackerCursor(Base):
+    """Up to when a tracker's changes have been pulled (the sweep's pull goes on from there)."""
+
+    __tablename__ = "tracker_cursors"
+
+    tracker: Mapped[str] = mapped_column(String(16), primary_key=True)
+    pulled_until: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TrackerNotice(Base):
+    """A problem someone was told about once (a refused token, an owner with no account)."""
+
+    __tablename__ = "tracker_notices"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    told: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -297,7 +297,7 @@ def test_document_data_holds_what_people_wrote():
             "priority": "P1",
             "type": "prevent",
             "status": "open",
-            "ticket": "https://tracker.example/OPS-1?a=1&b=2",
+            "ticket": {"key": None, "url": "https://tracker.example/OPS-1?a=1&b=2"},
         },
         {
             "title": "Runbook",

@@ -174,7 +174,7 @@ async def test_users_info_shows_the_email_only_with_users_read_email(
     profile = (await client.users_info(user=ALICE))["user"]["profile"]
     assert "email" not in profile and profile["display_name"] == "alice"
     assert "email" not in slack.users[ALICE]["profile"]  # the snapshot is what users.info gives
-    assert "users:read.email" not in SlackEmulator().scopes  # the bot never sees emails
+    assert "users:read.email" in SlackEmulator().scopes  # the manifest grants it: tickets match owners by email
 
 
 def test_every_method_that_needs_a_scope_may_answer_missing_scope() -> None:

@@ -66,6 +66,7 @@ EXPECTED_BOT_SCOPES = {
     "pins:write",
     "reactions:read",
     "users:read",
+    "users:read.email",  # tickets: the owner as assignee, matched by email (issue 13)
     "im:write",
     "im:history",
     "files:write",

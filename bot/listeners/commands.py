@@ -20,6 +20,7 @@ from bot.postmortems import PostmortemError
 from bot.services import Services
 from bot.slack import SLACK_FAILURES, error_code
 from bot.timeline import NoIncident
+from bot.trackers.service import CommandError as TrackerCommandError
 from bot.ui import answers
 from bot.ui.help import help_message
 from bot.ui.stats import stats_message
@@ -137,6 +138,14 @@ async def _run(
         except MeetingError as exc:
             return answers.warning(str(exc))
         return answers.meeting_set(meeting.at, meeting.problem)
+
+    if isinstance(parsed, command_parser.ChooseTracker):
+        try:
+            said = await services.trackers.choose(team_id, channel_id, user_id, parsed.args)
+        except TrackerCommandError as exc:
+            return answers.warning(str(exc))
+        await services.incidents.refresh_channel_card(team_id, channel_id)  # the card says where tickets go
+        return answers.tracker_chosen(said)
 
     if isinstance(parsed, command_parser.Stats):
         return stats_message(await services.stats.for_team(team_id, parsed.days))

@@ -64,6 +64,10 @@ def note_added(item: TimelineItem) -> dict[str, Any]:
     return ephemeral(f"Added to the timeline: {entry_line(item)}")
 
 
+def tracker_chosen(said: str) -> dict[str, Any]:
+    return ephemeral(f":ticket: {said}")
+
+
 def action_item_added(title: str, owner_id: str, due: date) -> dict[str, Any]:
     return ephemeral(f"Action item added: *{escape(title)}*, owner {mention(owner_id)}, due {due.isoformat()}.")
 

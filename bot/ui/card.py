@@ -75,6 +75,8 @@ def incident_card(
         MarkdownTextObject(text=f"*Commander*\n{mention(incident.commander_id)}"),
         MarkdownTextObject(text=f"*Started*\n{slack_date(incident.started_at)}"),
     ]
+    if incident.tracker:
+        fields.append(MarkdownTextObject(text=f"*Tickets in*\n{escape(incident.tracker)}"))
     if incident.resolved_at is not None:
         fields.append(MarkdownTextObject(text=f"*Resolved*\n{slack_date(incident.resolved_at)}"))
         fields.append(

@@ -24,6 +24,10 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
         "meeting YYYY-MM-DD HH:MM [@people]",
         "Set the review meeting (your time zone); the bot posts an invite and, 24 h before, the agenda.",
     ),
+    (
+        "tracker jira KEY, linear KEY or none",
+        "Where this channel's action items get tickets (commander only); default: the one tracker set up.",
+    ),
     ("help", "This list."),
 )
 

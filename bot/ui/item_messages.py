@@ -175,8 +175,8 @@ def _incident_line(item: ActionItemView) -> str:
     return f"{title} in {channel_link(item.incident_channel)}"
 
 
-def _ticket(url: Any) -> str | None:
-    """<url|Open ticket> for an http(s) link (bot/links.py) short enough for a DM; None
+def _ticket(url: Any, key: str | None = None) -> str | None:
+    """<url|KEY> (or <url|Open ticket>) for an http(s) link (bot/links.py) short enough for a DM; None
     for anything else."""
     if not isinstance(url, str):
         return None
@@ -188,7 +188,11 @@ def _ticket(url: Any) -> str | None:
         return None
     url = parts.scheme.lower() + url[len(parts.scheme) :]
     safe = url.replace("|", "%7C").replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
-    return f"<{safe}|Open ticket>"
+    label = escape(key)[:64] if key else "Open ticket"
+    return f"<{safe}|{label}>"
+
+
+ticket_link = _ticket  # the summary's action-item lines use it too
 
 
 def _headline(item: ActionItemView, reason: str, today: date) -> tuple[str, str]:
@@ -228,7 +232,7 @@ def _item_fields(item: ActionItemView, today: date | None) -> list[MarkdownTextO
     kind = ACTION_TYPES.get(str(item.type))
     if kind:
         fields.append(field("Type", kind))
-    ticket = _ticket(item.ticket_url)
+    ticket = _ticket(item.ticket_url, item.ticket_key)
     if ticket:
         fields.append(field("Ticket", ticket))
     return fields

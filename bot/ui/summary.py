@@ -18,6 +18,7 @@ from slack_sdk.models.views import View
 
 from bot.postmortem_content import CAUSE_CATEGORIES
 from bot.ui.card import CONTINUE_POSTMORTEM, PUBLISH_POSTMORTEM
+from bot.ui.item_messages import ticket_link
 from bot.ui.text import MAX_HEADER_TEXT, MAX_SECTION_TEXT, escape, mention, severity_label, truncate
 
 MAX_LISTED_ACTIONS = 15
@@ -36,6 +37,14 @@ def loading_modal(problem: str | None = None) -> dict[str, Any]:
         blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
     )
     return view.to_dict()
+
+
+def _ticket_suffix(ticket: Any) -> str:
+    """ " · <url|OPS-12>" for an action item's ticket, else nothing."""
+    if not isinstance(ticket, Mapping):
+        return ""
+    link = ticket_link(ticket.get("url"), ticket.get("key"))
+    return f" · {link}" if link else ""
 
 
 def postmortem_summary(data: Mapping[str, Any], *, incident_id: int, headline: str, by: str) -> dict[str, Any]:
@@ -59,6 +68,7 @@ def postmortem_summary(data: Mapping[str, Any], *, incident_id: int, headline: s
     actions = list(data.get("action_items") or [])
     lines = [
         f"• {escape(truncate(a['title'], 200))} — {mention(a['owner'])}, due {a['due']} ({a['priority']}, {a['status'].replace('_', ' ')})"
+        + _ticket_suffix(a.get("ticket"))
         for a in actions[:MAX_LISTED_ACTIONS]
     ]
     if len(actions) > MAX_LISTED_ACTIONS:
