@@ -29,15 +29,16 @@ from bot.views import IncidentView, TimelineItem
 from storage.db import SessionFactory
 from storage.incidents import capturing_incident
 from storage.intake import (
-    apply_message_edit,
-    claim_event,
+    apply_message_edits,
+    claim_events,
     insert_message,
+    insert_messages,
     is_event_processed,
-    mark_message_deleted,
+    mark_messages_deleted,
     message_exists,
     prune_processed_events,
-    reactions_read_after,
-    set_reaction,
+    set_reactions,
+    stored_messages,
 )
 from storage.models import LIFECYCLE, NOTE, Incident
 from storage.timeline import add_timeline_entry, is_on_timeline, promote_message, timeline_rows
@@ -108,7 +109,9 @@ class Ignored:
     event_id: str
 
 
-ChannelEvent = Posted | Edited | Deleted | Reacted | Ignored
+# An event that writes to a channel's timeline rows, and any channel event.
+LiveEvent = Posted | Edited | Deleted | Reacted
+ChannelEvent = LiveEvent | Ignored
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,38 @@ def tombstone_row(
     }
 
 
+def _touches(event: LiveEvent) -> tuple[str, ...]:
+    """The row an event writes: a message, or one person's reaction on one."""
+    if isinstance(event, Posted | Edited):
+        return (event.message.ts,)
+    if isinstance(event, Deleted):
+        return (event.ts,)
+    if isinstance(event, Reacted):
+        return (event.message_ts, event.user_id, event.emoji)
+    return ()
+
+
+def _runs(live: list[tuple[LiveEvent, Incident]]) -> list[list[tuple[LiveEvent, Incident]]]:
+    """Consecutive events of one kind in one channel, cut where a row would be written twice:
+    each run is one statement, and the runs keep the events' order."""
+    runs: list[list[tuple[LiveEvent, Incident]]] = []
+    touched: set[tuple[str, ...]] = set()
+    for event, incident in live:
+        last = runs[-1][-1][0] if runs else None
+        key = _touches(event)
+        if last is None or type(last) is not type(event) or last.channel_id != event.channel_id or key in touched:
+            runs.append([])
+            touched = set()
+        runs[-1].append((event, incident))
+        touched.add(key)
+    return runs
+
+
+def _unique_messages(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per message (a message pinned twice in a batch was fetched once)."""
+    return list({(row["channel_id"], row["ts"]): row for row in rows}.values())
+
+
 class TimelineService:
     def __init__(
         self,
@@ -192,89 +227,132 @@ class TimelineService:
 
         Each event's effects are written with its event id, so a redelivered one changes
         nothing and a crash leaves none of them. Slack is asked first (the text of pinned
-        messages never seen), with no transaction open.
+        messages never seen), with no transaction open. Consecutive events of one kind are
+        written by one statement executed for all their rows, in order; a run is cut where
+        a row would touch the same message or reaction twice.
         """
         fetched = await self._fetch_pinned(events)
         async with self.sessions.begin() as session:
-            now = self.clock.now()
+            claimed = await claim_events(session, [(e.team_id, e.event_id) for e in events], self.clock.now())
             incidents: dict[tuple[str, str], Incident | None] = {}
+            live: list[tuple[LiveEvent, Incident]] = []
             for event in events:
-                if not await claim_event(session, event.team_id, event.event_id, now):
-                    continue  # a redelivery
-                if isinstance(event, Ignored):
-                    continue
+                if (event.team_id, event.event_id) not in claimed or isinstance(event, Ignored):
+                    continue  # a redelivery, or nothing for the timeline
                 key = (event.team_id, event.channel_id)
                 if key not in incidents:
                     incidents[key] = await capturing_incident(session, *key)
                 incident = incidents[key]
-                if incident is None:
-                    continue
-                if isinstance(event, Posted):
-                    await self._posted(session, incident, event)
-                elif isinstance(event, Edited):
-                    await self._edited(session, incident, event)
-                elif isinstance(event, Deleted):
-                    row = tombstone_row(event.team_id, incident.id, event.channel_id, event.ts, event.user_id, "event")
-                    await mark_message_deleted(session, row)
-                elif event.emoji in self.timeline_emojis:
-                    await self._reacted(session, incident, event, fetched)
+                if incident is not None:
+                    live.append((event, incident))
+            for run in _runs(live):
+                await self._write_run(session, run, fetched)
 
-    async def _posted(self, session: AsyncSession, incident: Incident, event: Posted) -> None:
-        """Store a human message posted in an incident channel."""
-        message = event.message
-        if not message.is_human:
-            return
-        if (
-            message.thread_ts is None
-            and incident.history_read_ts is not None
-            and ts_key(message.ts) < ts_key(incident.history_read_ts)
-            and not await message_exists(session, event.team_id, message.channel_id, message.ts)
-        ):
-            log.info(
-                "late event for %s/%s, gone from Slack when it was read back: ignored", message.channel_id, message.ts
-            )
-            return
-        await insert_message(session, message_row(event.team_id, incident.id, message, "event"))
-
-    async def _edited(self, session: AsyncSession, incident: Incident, event: Edited) -> None:
-        """A `message_changed`: the new text replaces the old; the first text is kept."""
-        message = event.message
-        # Unfurls and thread bookkeeping also arrive as message_changed, without `edited`.
-        if not message.is_human or message.edited_ts is None:
-            return
-        row = message_row(event.team_id, incident.id, message, "event")
-        row.update(edited_ts=message.edited_ts, original_text=event.previous_text)
-        await apply_message_edit(session, row)
-
-    async def _reacted(
-        self, session: AsyncSession, incident: Incident, event: Reacted, fetched: Mapping[tuple[str, str], Fetched]
+    async def _write_run(
+        self,
+        session: AsyncSession,
+        run: list[tuple[LiveEvent, Incident]],
+        fetched: Mapping[tuple[str, str], Fetched],
     ) -> None:
-        """A timeline emoji added or removed. The timeline follows from the reactions' latest
+        """Write a run of events of one kind, in one channel."""
+        first = run[0][0]
+        if isinstance(first, Posted):
+            await insert_messages(session, await self._posted_rows(session, run))
+        elif isinstance(first, Edited):
+            rows = []
+            for event, incident in run:
+                assert isinstance(event, Edited)
+                # Unfurls and thread bookkeeping also arrive as message_changed, without `edited`.
+                if event.message.is_human and event.message.edited_ts is not None:
+                    row = message_row(event.team_id, incident.id, event.message, "event")
+                    row.update(edited_ts=event.message.edited_ts, original_text=event.previous_text)
+                    rows.append(row)
+            await apply_message_edits(session, rows)
+        elif isinstance(first, Deleted):
+            await mark_messages_deleted(
+                session,
+                [
+                    tombstone_row(e.team_id, i.id, e.channel_id, e.ts, e.user_id, "event")
+                    for e, i in run
+                    if isinstance(e, Deleted)
+                ],
+            )
+        elif isinstance(first, Reacted):
+            await self._write_reactions(session, run, fetched)
+
+    async def _posted_rows(self, session: AsyncSession, run: list[tuple[LiveEvent, Incident]]) -> list[dict[str, Any]]:
+        """Rows for human messages posted in an incident channel. A top-level message older
+        than the last read of the channel's history, and not stored by it, was deleted
+        before the read: its late event must not bring it back."""
+        first, incident = run[0]
+        read_ts = incident.history_read_ts
+        late = [
+            e.message.ts
+            for e, _ in run
+            if isinstance(e, Posted)
+            and e.message.thread_ts is None
+            and read_ts is not None
+            and ts_key(e.message.ts) < ts_key(read_ts)
+        ]
+        stored = await stored_messages(session, first.team_id, first.channel_id, late) if late else {}
+        rows = []
+        for event, _ in run:
+            assert isinstance(event, Posted)
+            message = event.message
+            if not message.is_human:
+                continue
+            if message.ts in late and message.ts not in stored:
+                log.info(
+                    "late event for %s/%s, gone from Slack when it was read back: ignored", first.channel_id, message.ts
+                )
+                continue
+            rows.append(message_row(event.team_id, incident.id, message, "event"))
+        return rows
+
+    async def _write_reactions(
+        self,
+        session: AsyncSession,
+        run: list[tuple[LiveEvent, Incident]],
+        fetched: Mapping[tuple[str, str], Fetched],
+    ) -> None:
+        """Timeline emojis added or removed. The timeline follows from the reactions' latest
         state (see storage.intake), so removing the last pushpin takes the message off."""
-        team_id, channel_id, message_ts = event.team_id, event.channel_id, event.message_ts
-        if await reactions_read_after(session, team_id, channel_id, message_ts, event.event_ts):
-            return  # stale: a sync read this message's reactions after it happened
-        await set_reaction(
-            session,
-            team_id=team_id,
-            channel_id=channel_id,
-            message_ts=message_ts,
-            user_id=event.user_id,
-            emoji=event.emoji,
-            present=event.present,
-            event_ts=event.event_ts,
-        )
-        found = fetched.get((channel_id, message_ts)) if event.present else None
-        if found is None:
+        first, incident = run[0]
+        reacted = [e for e, _ in run if isinstance(e, Reacted) and e.emoji in self.timeline_emojis]
+        if not reacted:
             return
-        if found.message is not None:
-            await insert_message(session, message_row(team_id, incident.id, found.message, "fetched"))
-        else:
-            # Keep the promotion even when Slack would not give the text: the timeline
-            # shows a placeholder, and a later event or sync fills it in.
-            log.warning("pinned message %s/%s not retrievable (%s)", channel_id, message_ts, found.error)
-            placeholder = SlackMessage(channel_id=channel_id, ts=message_ts, user_id=event.item_user, text="")
-            await insert_message(session, message_row(team_id, incident.id, placeholder, "missing"))
+        read = await stored_messages(session, first.team_id, first.channel_id, [e.message_ts for e in reacted])
+        rows, pinned = [], []
+        for event in reacted:
+            read_ts = read.get(event.message_ts)
+            if read_ts is not None and read_ts > event.event_ts:
+                continue  # stale: a sync read this message's reactions after it happened
+            rows.append(
+                {
+                    "team_id": event.team_id,
+                    "channel_id": event.channel_id,
+                    "message_ts": event.message_ts,
+                    "user_id": event.user_id,
+                    "emoji": event.emoji,
+                    "present": event.present,
+                    "event_ts": event.event_ts,
+                }
+            )
+            found = fetched.get((event.channel_id, event.message_ts)) if event.present else None
+            if found is None:
+                continue
+            if found.message is not None:
+                pinned.append(message_row(event.team_id, incident.id, found.message, "fetched"))
+            else:
+                # Keep the promotion even when Slack would not give the text: the timeline
+                # shows a placeholder, and a later event or sync fills it in.
+                log.warning(
+                    "pinned message %s/%s not retrievable (%s)", event.channel_id, event.message_ts, found.error
+                )
+                placeholder = SlackMessage(event.channel_id, event.message_ts, event.item_user, "")
+                pinned.append(message_row(event.team_id, incident.id, placeholder, "missing"))
+        await set_reactions(session, rows)
+        await insert_messages(session, _unique_messages(pinned))
 
     async def _fetch_pinned(self, events: Sequence[ChannelEvent]) -> dict[tuple[str, str], Fetched]:
         """The messages that new pushpins point at and the database lacks, from Slack; and
