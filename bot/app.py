@@ -225,7 +225,7 @@ class Bot:
         clock = clock or SystemClock()
         sessions = create_session_factory(engine)
         services = Services.build(settings, client, sessions, clock)
-        inbox = EventInbox(sessions, clock, services.intake, own_team=lambda: authorize.team_id)
+        inbox = EventInbox(engine, sessions, clock, services.intake, own_team=lambda: authorize.team_id)
         app = build_app(settings, client, services, authorize, inbox)
         return cls(settings, engine, client, services, app, inbox)
 

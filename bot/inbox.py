@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.clock import Clock
 from bot.intake import IntakeService, envelope
@@ -45,7 +45,7 @@ from bot.metrics import (
 )
 from bot.payloads import MalformedPayload
 from storage.db import DatabaseUnavailable, SessionFactory, dialect_name
-from storage.inbox import forget_deliveries, inbox_backlog, note_failure, store_deliveries, take_deliveries
+from storage.inbox import commit_deliveries, forget_deliveries, inbox_backlog, note_failure, take_deliveries
 from storage.models import InboxEvent
 
 log = logging.getLogger("postmortem_bot.inbox")
@@ -60,10 +60,10 @@ APPLY_BATCH = 100
 STALLED_COMMIT_S = 2.0
 # How long a delivery waits for its commit before it is refused instead (Slack waits 3 s).
 ACK_DEADLINE_S = 2.5
-# Under a stream of deliveries the applier waits for a batch to gather, at most this long;
-# the stream counts as over when no commit came for QUIET_S.
+# Commits closer together than this are a stream: the applier lets a batch gather, at most
+# LINGER_S, and applies at once when the stream pauses for as long.
+STREAM_GAP_S = 0.05
 LINGER_S = 0.1
-QUIET_S = 0.01
 # How often the applier looks for deliveries it was not told about (another replica's, or
 # left by a crash), and how long it lets acks go first before applying anyway.
 POLL_S = 2.0
@@ -97,8 +97,14 @@ class _Refusals:
 
 class EventInbox:
     def __init__(
-        self, sessions: SessionFactory, clock: Clock, intake: IntakeService, own_team: Callable[[], str | None]
+        self,
+        engine: AsyncEngine,
+        sessions: SessionFactory,
+        clock: Clock,
+        intake: IntakeService,
+        own_team: Callable[[], str | None],
     ) -> None:
+        self.engine = engine
         self.sessions = sessions
         self.clock = clock
         self.intake = intake
@@ -114,6 +120,8 @@ class EventInbox:
         self._stopping = False
         self._dialect: str | None = None
         self._last_commit = 0.0
+        self._commit_gap = float("inf")
+        self._backlog_reported = 0.0
         self._committed_since_apply = 0
 
     # --- taking deliveries --------------------------------------------------------------
@@ -181,8 +189,7 @@ class EventInbox:
     async def _commit(self, batch: list[_Waiting]) -> None:
         self._commit_started = started = time.monotonic()
         try:
-            async with self.sessions.begin() as session:
-                await store_deliveries(session, [w.row for w in batch])
+            await commit_deliveries(self.engine, [w.row for w in batch])
         except Exception as exc:  # the database: every waiting request gets its 503
             log.error("could not store %d event(s): %s", len(batch), exc)
             for waiting in batch:
@@ -191,7 +198,8 @@ class EventInbox:
             return
         finally:
             self._commit_started = None
-        self._last_commit = time.monotonic()
+        now = time.monotonic()
+        self._commit_gap, self._last_commit = now - self._last_commit, now
         self._committed_since_apply += len(batch)
         INTAKE_COMMIT_SECONDS.observe(self._last_commit - started)
         INTAKE_BATCH_SIZE.observe(len(batch))
@@ -224,17 +232,18 @@ class EventInbox:
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
 
     async def _gather(self) -> None:
-        """While deliveries keep arriving, let a batch gather before applying (bounded): one
-        transaction for many events costs far less than one each. A lone event is applied
-        as soon as nothing else follows it."""
+        """While deliveries stream in, let a batch gather before applying (bounded): one
+        transaction for many events costs far less than one each, and at one connection
+        every apply makes the next ack wait. A lone event is applied at once."""
         deadline = time.monotonic() + LINGER_S
         while (
             not self._stopping
+            and self._commit_gap < STREAM_GAP_S
             and time.monotonic() < deadline
             and self._committed_since_apply < APPLY_BATCH
-            and time.monotonic() - self._last_commit < QUIET_S
+            and time.monotonic() - self._last_commit < STREAM_GAP_S
         ):
-            await asyncio.sleep(QUIET_S)
+            await asyncio.sleep(0.005)
         self._committed_since_apply = 0
 
     async def _acks_first(self) -> None:
@@ -245,6 +254,9 @@ class EventInbox:
             pass
 
     async def _report_backlog(self) -> None:
+        if time.monotonic() - self._backlog_reported < POLL_S:
+            return
+        self._backlog_reported = time.monotonic()
         async with self.sessions() as session:
             INTAKE_BACKLOG.set(await inbox_backlog(session))
 

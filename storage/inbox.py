@@ -3,32 +3,63 @@ back in arrival order to be applied. Several replicas may share it (SKIP LOCKED)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from storage.db import dialect_name
 from storage.models import InboxEvent
-from storage.upsert import on_conflict_insert_for
+
+
+async def commit_deliveries(engine: AsyncEngine, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert deliveries (team_id, event_id, received_at, body) and commit, in one round of
+    the driver's own calls; a delivery already in the inbox (a redelivery) is ignored.
+
+    Every acknowledgement waits for this, so it bypasses SQLAlchemy's session and statement
+    execution (about 1 ms of CPU per commit on SQLite, against 0.3 ms for the driver's
+    calls: bench/intake.py). Values go through the column's own type, as SQLAlchemy would
+    bind them.
+    """
+    if not rows:
+        return
+    dialect = engine.dialect
+    stamp = _received_at_binder(dialect)
+    values = [(r["team_id"], r["event_id"], stamp(r["received_at"]), r["body"]) for r in rows]
+    async with engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        if raw is None:
+            raise RuntimeError("the database connection has gone")
+        if dialect.name == "postgresql":
+            async with raw.transaction():
+                await raw.executemany(_INSERT_PG, values)
+            return
+        await raw.execute("BEGIN IMMEDIATE")
+        try:
+            await raw.executemany(_INSERT_SQLITE, values)
+        except BaseException:
+            await raw.execute("ROLLBACK")
+            raise
+        await raw.execute("COMMIT")
+
+
+_COLUMNS = "(team_id, event_id, received_at, body, attempts, failed)"
+_INSERT_SQLITE = (
+    f"INSERT INTO event_inbox {_COLUMNS} VALUES (?, ?, ?, ?, 0, 0) ON CONFLICT (team_id, event_id) DO NOTHING"
+)
+_INSERT_PG = (
+    f"INSERT INTO event_inbox {_COLUMNS} VALUES ($1, $2, $3, $4, 0, false) ON CONFLICT (team_id, event_id) DO NOTHING"
+)
 
 
 @cache
-def _store_stmt(dialect: str) -> Any:
-    return on_conflict_insert_for(dialect, InboxEvent.__table__).on_conflict_do_nothing(
-        index_elements=["team_id", "event_id"]
-    )
-
-
-async def store_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert deliveries (team_id, event_id, received_at, body) in one statement; a delivery
-    already in the inbox (a redelivery) is ignored."""
-    if rows:
-        full = [{"attempts": 0, "failed": False, "last_error": None, **row} for row in rows]
-        await session.execute(_store_stmt(dialect_name(session)), full)
+def _received_at_binder(dialect: Dialect) -> Callable[[datetime], Any]:
+    process = InboxEvent.__table__.c.received_at.type.bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
 
 
 async def take_deliveries(session: AsyncSession, limit: int) -> list[InboxEvent]:
