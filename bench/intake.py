@@ -391,6 +391,27 @@ async def wait_recorded(engine: AsyncEngine, target: int) -> tuple[int, float]:
         await asyncio.sleep(0.02)
 
 
+async def scrape(server: Server) -> dict[str, float]:
+    """The server's GET /metrics, as {sample name with labels: value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server.url + "/metrics") as response:
+            text_body = await response.text()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text_body):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()) if k != "le")
+            if "le" not in sample.labels:
+                values[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    return values
+
+
+def mean_of(after: dict[str, float], before: dict[str, float], name: str) -> float:
+    count = after.get(name + "_count", 0) - before.get(name + "_count", 0)
+    return (after.get(name + "_sum", 0) - before.get(name + "_sum", 0)) / count if count else 0.0
+
+
 async def start_incident(driver: SlackDriver, emulator: SlackEmulator, engine: AsyncEngine) -> None:
     delivery = await driver.slash_command(CHANNEL, PEOPLE[0], "start Checkout failing (intake benchmark) --sev 2")
     assert delivery.status == 200, delivery.text
@@ -444,10 +465,12 @@ async def run_database(name: str, levels: list[int], events: int, profile: str |
             fetches_before = len(emulator.calls_to("conversations.history"))
             expected += size
             cpu_before = serve.cpu_seconds()
+            metrics_before = await scrape(serve)
             ours = await send_all(serve.url + "/slack/events", secret, bodies, concurrency)
             held = await durable(reader)
             recorded, drain = await wait_recorded(reader, expected)
             cpu_per_event = (serve.cpu_seconds() - cpu_before) / size
+            metrics = await scrape(serve)
             theirs = await send_all(ceiling.url + "/slack/events", secret, bodies, concurrency)
             if label == "warm-up":
                 continue
@@ -457,6 +480,13 @@ async def run_database(name: str, levels: list[int], events: int, profile: str |
                 f"503 busy (resent): {ours.deferred}"
             )
             print(f"{'':10} {'':5} bolt   {describe(theirs)}  non-200: {theirs.failures}")
+            print(
+                f"{'':10} {'':5} /metrics: {mean_of(metrics, metrics_before, 'postmortem_intake_batch_size'):.1f} "
+                f"events a commit, commit {mean_of(metrics, metrics_before, 'postmortem_intake_commit_seconds') * 1000:.2f} ms; "
+                f"{mean_of(metrics, metrics_before, 'postmortem_intake_apply_batch_size'):.1f} events applied a "
+                f"transaction, lag {mean_of(metrics, metrics_before, 'postmortem_intake_lag_seconds') * 1000:.0f} ms on average; "
+                f"refused {sum(v for k, v in metrics.items() if k.startswith('postmortem_events_refused_total')):.0f}"
+            )
             outcome = (
                 f"all {size} applied {drain:.2f} s after the last ack"
                 if not lost

@@ -38,6 +38,7 @@ from bot.metrics import (
     EVENTS_RECEIVED,
     EVENTS_REFUSED,
     EVENTS_STORED,
+    INTAKE_APPLY_BATCH_SIZE,
     INTAKE_BACKLOG,
     INTAKE_BATCH_SIZE,
     INTAKE_COMMIT_SECONDS,
@@ -220,9 +221,10 @@ class EventInbox:
             self._wake_applier.clear()
             await self._gather()
             try:
+                # Full batches back to back (a backlog); a partial one means caught up.
                 while not self._stopping:
                     await self._acks_first()
-                    if not await self.apply_next_batch():
+                    if await self.apply_next_batch() < APPLY_BATCH:
                         break
                 await self._report_backlog()
                 failures = 0
@@ -330,6 +332,7 @@ class EventInbox:
         for row in applied:
             INTAKE_LAG_SECONDS.observe(max(0.0, (now - row.received_at).total_seconds()))
         EVENTS_APPLIED.inc(len(applied))
+        INTAKE_APPLY_BATCH_SIZE.observe(len(rows))
 
     # --- running ------------------------------------------------------------------------
 
