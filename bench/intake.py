@@ -11,11 +11,14 @@ What it measures, per database and per number of concurrent connections (1, 8, 3
   own signing check, served the same way as ours (aiohttp, `to_bolt_request`,
   `async_dispatch`, `to_aiohttp_response`), also as a subprocess. ours/ceiling is the ratio
   of acknowledged events per second.
-* drain: bolt acknowledges an event before its listener runs, so a fast ack says nothing
-  about storage. After the last ack we poll the database until every event of the level is
-  recorded (each event's effects commit with its event_id) and print how long that took,
-  and the throughput from the first request to the last commit ("stored/s"), which is what
-  the bot can sustain.
+  Only 200 answers count: a 503 is sent again after a pause, as Slack retries, and the time
+  it costs is in the rate.
+* durable: the bot answers 200 once the delivery is committed to its inbox. Right after the
+  last 200 of a level we count the level's event ids that the database holds (inbox or
+  applied): every acknowledged event must be there.
+* applied: events reach the timeline after their ack, from the inbox. We poll until every
+  event of the level is applied and print how long that took after the last ack, and the
+  throughput from the first request to the last application ("applied/s").
 
 The load generator is an asyncio aiohttp client in this process: `--concurrency` workers
 share one keep-alive connection each, every request signed at send time. The machine's
@@ -365,6 +368,14 @@ async def count(engine: AsyncEngine, sql: str) -> int:
         return (await conn.execute(text(sql))).scalar_one()
 
 
+async def durable(engine: AsyncEngine) -> int:
+    """Event ids the database holds, applied or waiting in the inbox."""
+    return await count(
+        engine,
+        "SELECT count(*) FROM (SELECT event_id FROM event_inbox UNION SELECT event_id FROM processed_events) AS e",
+    )
+
+
 async def wait_recorded(engine: AsyncEngine, target: int) -> tuple[int, float]:
     """Poll until `target` events are recorded or nothing moves for STALL_S; returns (recorded, seconds)."""
     started = time.perf_counter()
@@ -379,6 +390,27 @@ async def wait_recorded(engine: AsyncEngine, target: int) -> tuple[int, float]:
         elif now - last_change > STALL_S:
             return recorded, last_change - started
         await asyncio.sleep(0.02)
+
+
+async def scrape(server: Server) -> dict[str, float]:
+    """The server's GET /metrics, as {sample name with labels: value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server.url + "/metrics") as response:
+            text_body = await response.text()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text_body):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()) if k != "le")
+            if "le" not in sample.labels:
+                values[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    return values
+
+
+def mean_of(after: dict[str, float], before: dict[str, float], name: str) -> float:
+    count = after.get(name + "_count", 0) - before.get(name + "_count", 0)
+    return (after.get(name + "_sum", 0) - before.get(name + "_sum", 0)) / count if count else 0.0
 
 
 async def start_incident(driver: SlackDriver, emulator: SlackEmulator, engine: AsyncEngine) -> None:
@@ -434,9 +466,12 @@ async def run_database(name: str, levels: list[int], events: int, profile: str |
             fetches_before = len(emulator.calls_to("conversations.history"))
             expected += size
             cpu_before = serve.cpu_seconds()
+            metrics_before = await scrape(serve)
             ours = await send_all(serve.url + "/slack/events", secret, bodies, concurrency)
+            held = await durable(reader)
             recorded, drain = await wait_recorded(reader, expected)
             cpu_per_event = (serve.cpu_seconds() - cpu_before) / size
+            metrics = await scrape(serve)
             theirs = await send_all(ceiling.url + "/slack/events", secret, bodies, concurrency)
             if label == "warm-up":
                 continue
@@ -446,14 +481,22 @@ async def run_database(name: str, levels: list[int], events: int, profile: str |
                 f"503 busy (resent): {ours.deferred}"
             )
             print(f"{'':10} {'':5} bolt   {describe(theirs)}  non-200: {theirs.failures}")
+            print(
+                f"{'':10} {'':5} /metrics: {mean_of(metrics, metrics_before, 'postmortem_intake_batch_size'):.1f} "
+                f"events a commit, commit {mean_of(metrics, metrics_before, 'postmortem_intake_commit_seconds') * 1000:.2f} ms; "
+                f"{mean_of(metrics, metrics_before, 'postmortem_intake_apply_batch_size'):.1f} events applied a "
+                f"transaction, lag {mean_of(metrics, metrics_before, 'postmortem_intake_lag_seconds') * 1000:.0f} ms on average; "
+                f"refused {sum(v for k, v in metrics.items() if k.startswith('postmortem_events_refused_total')):.0f}"
+            )
             outcome = (
-                f"all {size} recorded {drain:.2f} s after the last ack"
+                f"all {size} applied {drain:.2f} s after the last ack"
                 if not lost
-                else (f"{lost} of {size} NEVER RECORDED (recording stopped {drain:.2f} s after the last ack)")
+                else (f"{lost} of {size} NEVER APPLIED (applying stopped {drain:.2f} s after the last ack)")
             )
             print(
-                f"{'':10} {'':5} ratio  {ours.rate / theirs.rate:.2f} of the ceiling;  {outcome};  "
-                f"stored/s {(size - lost) / (ours.seconds + drain):,.0f};  serve CPU {cpu_per_event * 1000:.1f} ms/event;  "
+                f"{'':10} {'':5} ratio  {ours.rate / theirs.rate:.2f} of the ceiling;  durable at the last ack: "
+                f"{held - (expected - size)} of {size};  {outcome};  "
+                f"applied/s {(size - lost) / (ours.seconds + drain):,.0f};  serve CPU {cpu_per_event * 1000:.2f} ms/event;  "
                 f"{len(emulator.calls_to('conversations.history')) - fetches_before} message fetches"
             )
             expected = recorded  # a lost event never arrives; the next level counts from here

@@ -261,6 +261,7 @@ async def _run_socket_mode(settings: Settings) -> int:
     # slack_sdk retries a refused connection every 10 s forever: refuse a wrong token here.
     await check_app_token(settings)
     bot = await Bot.create(settings)
+    bot.start()  # the inbox: events are stored before Socket Mode acknowledges them
     handler = AsyncSocketModeHandler(bot.app, settings.app_token)
     scheduler = create_scheduler(bot.services)
     try:

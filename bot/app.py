@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,10 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
+from bot.inbox import EventInbox, InboxRefused, NotForUs
 from bot.listeners import register_all
 from bot.listeners.context import provide_services
-from bot.listeners.running import drain, listener_tasks
+from bot.listeners.running import drain
 from bot.metrics import exposition
+from bot.payloads import MalformedPayload
 from bot.services import Services
 from bot.slack import create_client, error_code
 from bot.ui.answers import other_workspace_command, other_workspace_modal, other_workspace_text
@@ -64,6 +67,11 @@ class BotAuthorization:
         self._result = AuthorizeResult.from_auth_test_response(bot_token=self.client.token, auth_test_response=response)
         log.info("authorized as bot user %s in team %s", response.get("user_id"), response.get("team_id"))
 
+    @property
+    def team_id(self) -> str | None:
+        """The bot's workspace, once auth.test has answered."""
+        return self._result.team_id if self._result is not None else None
+
     async def result(self) -> AuthorizeResult:
         if self._result is None:
             await self.warm()
@@ -91,7 +99,9 @@ class _ExpectedBoltWarnings(logging.Filter):
         return record.getMessage() not in self.EXPECTED
 
 
-def build_app(settings: Settings, client: AsyncWebClient, services: Services, authorize: BotAuthorization) -> AsyncApp:
+def build_app(
+    settings: Settings, client: AsyncWebClient, services: Services, authorize: BotAuthorization, inbox: EventInbox
+) -> AsyncApp:
     bolt_logger = logging.getLogger("postmortem_bot.bolt")
     if not any(isinstance(f, _ExpectedBoltWarnings) for f in bolt_logger.filters):
         bolt_logger.addFilter(_ExpectedBoltWarnings())
@@ -104,6 +114,7 @@ def build_app(settings: Settings, client: AsyncWebClient, services: Services, au
         logger=bolt_logger,
     )
     app.use(provide_services(services))  # listeners find them in bolt's context
+    app.use(store_events_before_ack(inbox))  # Socket Mode's events; HTTP's never reach bolt
     app.use(refuse_other_workspaces)
     register_all(app)
 
@@ -114,6 +125,33 @@ def build_app(settings: Settings, client: AsyncWebClient, services: Services, au
         log.error("listener failed on %s: %s", kind, error, exc_info=error)
 
     return app
+
+
+def store_events_before_ack(inbox: EventInbox) -> Callable[..., Awaitable[BoltResponse]]:
+    """Bolt middleware: an Events API delivery is acknowledged once the inbox has committed
+    it (in Socket Mode the ack is sent when dispatch returns), and no listener runs for it."""
+
+    async def store_event(req: AsyncBoltRequest, next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        if not _is_event(req.body):
+            return await next()
+        # Socket Mode hands bolt a parsed payload: keep it as JSON, as an HTTP body would be.
+        return await take_event(inbox, req.raw_body or json.dumps(req.body), req.body)
+
+    return store_event
+
+
+async def take_event(inbox: EventInbox, raw_body: str, body: dict[str, Any]) -> BoltResponse:
+    """Store one Events API delivery and say what to answer Slack."""
+    try:
+        await inbox.accept(raw_body, body)
+    except MalformedPayload as exc:
+        # No team or event id: Slack never sends that, and it could not be recorded as handled.
+        log.warning("ignored an event without a usable envelope: %s", exc)
+    except NotForUs as exc:
+        log.warning("ignored an event from workspace %s: this bot serves another", exc)
+    except InboxRefused:
+        return BoltResponse(status=503, body={"error": "cannot store events right now, retry later"})
+    return BoltResponse(status=200, body="")
 
 
 # Answers through response_url sent after the ack; kept so they are not garbage-collected.
@@ -170,6 +208,7 @@ class Bot:
     client: AsyncWebClient
     services: Services
     app: AsyncApp
+    inbox: EventInbox
 
     @classmethod
     async def create(cls, settings: Settings, clock: Clock | None = None, run_migrations: bool = True) -> Bot:
@@ -183,10 +222,19 @@ class Bot:
         except ConfigError:
             await engine.dispose()
             raise
-        services = Services.build(settings, client, create_session_factory(engine), clock or SystemClock())
-        return cls(settings, engine, client, services, build_app(settings, client, services, authorize))
+        clock = clock or SystemClock()
+        sessions = create_session_factory(engine)
+        services = Services.build(settings, client, sessions, clock)
+        inbox = EventInbox(engine, sessions, clock, services.intake, own_team=lambda: authorize.team_id)
+        app = build_app(settings, client, services, authorize, inbox)
+        return cls(settings, engine, client, services, app, inbox)
+
+    def start(self) -> None:
+        """Start what runs beside the requests: the inbox's writer and applier."""
+        self.inbox.start()
 
     async def close(self) -> None:
+        await self.inbox.stop()  # deliveries waiting to be applied stay stored if it cannot finish
         await self.services.trackers.close()  # ticket work in flight, and the trackers' connections
         await self.services.directory.flush()  # names heard from Slack, still being kept
         await self.engine.dispose()
@@ -201,6 +249,20 @@ class Bot:
             if not verifier.is_valid_request(body, dict(request.headers)):
                 log.warning("rejected a request with a bad or stale signature from %s", request.remote)
                 return web.json_response({"error": "invalid signature"}, status=401)
+            if request.content_type == "application/json":
+                # Events API deliveries, nearly all the traffic: stored and answered here,
+                # without bolt's request object and dispatch.
+                try:
+                    payload = json.loads(body)
+                except ValueError as exc:
+                    log.warning("rejected a malformed signed request: %s", exc)
+                    return web.json_response({"error": "malformed request body"}, status=400)
+                if _is_event(payload):
+                    problem = malformed(payload)
+                    if problem:
+                        log.warning("rejected a signed request with a malformed payload: %s", problem)
+                        return web.json_response({"error": f"malformed payload: {problem}"}, status=400)
+                    return await to_aiohttp_response(await take_event(self.inbox, body, payload))
             try:
                 bolt_request = await to_bolt_request(request)
             except Exception as exc:  # bolt parses JSON and form bodies eagerly
@@ -210,11 +272,6 @@ class Bot:
             if problem:
                 log.warning("rejected a signed request with a malformed payload: %s", problem)
                 return web.json_response({"error": f"malformed payload: {problem}"}, status=400)
-            if _is_event(bolt_request.body) and len(listener_tasks()) >= MAX_EVENT_BACKLOG:
-                # Past this, acked events wait on the database long enough to time out, and an
-                # acked event is never resent. Unacked, Slack keeps it and retries (1 min, 5 min).
-                log.warning("%d acknowledged requests still running: event left for Slack to retry", MAX_EVENT_BACKLOG)
-                return web.json_response({"error": "busy, retry later"}, status=503)
             response = await self.app.async_dispatch(bolt_request)
             return await to_aiohttp_response(response)
 
@@ -295,18 +352,13 @@ def malformed(body: Any) -> str | None:
 
 async def start_http(bot: Bot, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve `bot` over HTTP; returns the runner and the bound port (port 0 picks a free one)."""
+    bot.start()
     runner = web.AppRunner(bot.web_app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, bound
-
-
-# Events acknowledged but not yet written, beyond which new events are refused (HTTP 503) so
-# that Slack keeps and retries them. Intake stores about 120-150 events a second (bench/intake.py),
-# so this is one to two seconds of work: far from the 30 s a listener may wait for a connection.
-MAX_EVENT_BACKLOG = 200
 
 
 def _is_event(body: Any) -> bool:

@@ -20,6 +20,11 @@ INTAKE_BATCH_SIZE = Histogram(
     "Events committed together in one inbox transaction",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
 )
+INTAKE_APPLY_BATCH_SIZE = Histogram(
+    "postmortem_intake_apply_batch_size",
+    "Stored events applied together in one transaction",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+)
 INTAKE_COMMIT_SECONDS = Histogram(
     "postmortem_intake_commit_seconds",
     "Time to commit one inbox batch",

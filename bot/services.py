@@ -12,6 +12,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.directory import Directory
 from bot.incidents import IncidentService
+from bot.intake import IntakeService
 from bot.meetings import MeetingService
 from bot.nudge_calendar import WorkingHours
 from bot.nudges import NudgeService
@@ -40,6 +41,7 @@ class Services:
     reconcile: ReconcileService
     stats: StatsService
     trackers: TicketService
+    intake: IntakeService
 
     @classmethod
     def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> Services:
@@ -59,10 +61,11 @@ class Services:
         postmortems = PostmortemService(
             sessions, client, clock, people, emojis, nudges, access, reconcile, incidents, action_items
         )
+        timeline = TimelineService(sessions, client, clock, emojis, people, access)
         return cls(
             settings=settings,
             incidents=incidents,
-            timeline=TimelineService(sessions, client, clock, emojis, people, access),
+            timeline=timeline,
             postmortems=postmortems,
             people=people,
             directory=directory,
@@ -73,4 +76,5 @@ class Services:
             reconcile=reconcile,
             stats=StatsService(sessions, clock),
             trackers=trackers,
+            intake=IntakeService(timeline, people, access),
         )

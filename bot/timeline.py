@@ -1,16 +1,16 @@
 """The draft timeline: capture of channel messages, promotion by reaction or shortcut, notes.
 
 The service owns each transaction. Every event's effects are written in the same transaction
-that records its event_id, so a redelivery is a no-op and a crash leaves nothing half-done.
+that records its event_id (a batch of events shares one), so a redelivery is a no-op and a crash leaves nothing half-done.
 Slack is asked for things (a message never seen, a user's time zone) before the transaction
 opens, never while it holds locks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -29,15 +29,16 @@ from bot.views import IncidentView, TimelineItem
 from storage.db import SessionFactory
 from storage.incidents import capturing_incident
 from storage.intake import (
-    apply_message_edit,
-    claim_event,
+    apply_message_edits,
+    claim_events,
     insert_message,
+    insert_messages,
     is_event_processed,
-    mark_message_deleted,
+    mark_messages_deleted,
     message_exists,
     prune_processed_events,
-    reactions_read_after,
-    set_reaction,
+    set_reactions,
+    stored_messages,
 )
 from storage.models import LIFECYCLE, NOTE, Incident
 from storage.timeline import add_timeline_entry, is_on_timeline, promote_message, timeline_rows
@@ -47,6 +48,78 @@ log = logging.getLogger("postmortem_bot.timeline")
 
 class NoIncident(Exception):
     """The channel has no incident to add to."""
+
+
+# Pinned messages fetched from Slack at once, per batch of events.
+FETCH_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class Posted:
+    team_id: str
+    event_id: str
+    message: SlackMessage
+
+    @property
+    def channel_id(self) -> str:
+        return self.message.channel_id
+
+
+@dataclass(frozen=True)
+class Edited:
+    team_id: str
+    event_id: str
+    message: SlackMessage
+    previous_text: str | None
+
+    @property
+    def channel_id(self) -> str:
+        return self.message.channel_id
+
+
+@dataclass(frozen=True)
+class Deleted:
+    team_id: str
+    event_id: str
+    channel_id: str
+    ts: str
+    user_id: str | None
+
+
+@dataclass(frozen=True)
+class Reacted:
+    """reaction_added (present) or reaction_removed, on a message."""
+
+    team_id: str
+    event_id: str
+    channel_id: str
+    message_ts: str
+    user_id: str
+    emoji: str
+    present: bool
+    event_ts: str
+    item_user: str | None = None
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """An event with nothing for the timeline, recorded so its redelivery is cheap too."""
+
+    team_id: str
+    event_id: str
+
+
+# An event that writes to a channel's timeline rows, and any channel event.
+LiveEvent = Posted | Edited | Deleted | Reacted
+ChannelEvent = LiveEvent | Ignored
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A message asked of Slack: the message, or why Slack would not give it."""
+
+    message: SlackMessage | None
+    error: str | None
 
 
 @dataclass(frozen=True)
@@ -90,6 +163,38 @@ def tombstone_row(
     }
 
 
+def _touches(event: LiveEvent) -> tuple[str, ...]:
+    """The row an event writes: a message, or one person's reaction on one."""
+    if isinstance(event, Posted | Edited):
+        return (event.message.ts,)
+    if isinstance(event, Deleted):
+        return (event.ts,)
+    if isinstance(event, Reacted):
+        return (event.message_ts, event.user_id, event.emoji)
+    return ()
+
+
+def _runs(live: list[tuple[LiveEvent, Incident]]) -> list[list[tuple[LiveEvent, Incident]]]:
+    """Consecutive events of one kind in one channel, cut where a row would be written twice:
+    each run is one statement, and the runs keep the events' order."""
+    runs: list[list[tuple[LiveEvent, Incident]]] = []
+    touched: set[tuple[str, ...]] = set()
+    for event, incident in live:
+        last = runs[-1][-1][0] if runs else None
+        key = _touches(event)
+        if last is None or type(last) is not type(event) or last.channel_id != event.channel_id or key in touched:
+            runs.append([])
+            touched = set()
+        runs[-1].append((event, incident))
+        touched.add(key)
+    return runs
+
+
+def _unique_messages(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per message (a message pinned twice in a batch was fetched once)."""
+    return list({(row["channel_id"], row["ts"]): row for row in rows}.values())
+
+
 class TimelineService:
     def __init__(
         self,
@@ -109,137 +214,193 @@ class TimelineService:
 
     # --- intake of channel events -------------------------------------------------------
 
-    @asynccontextmanager
-    async def _intake(
-        self, team_id: str, event_id: str, channel_id: str
-    ) -> AsyncIterator[tuple[AsyncSession, Incident] | None]:
-        """One event's transaction: yields (session, incident), or None when the event was
-        handled before or the channel has no incident. Either way the event id is recorded
-        in the same transaction as whatever the caller writes."""
-        async with self.sessions.begin() as session:
-            if not await claim_event(session, team_id, event_id, self.clock.now()):
-                yield None
-                return
-            incident = await capturing_incident(session, team_id, channel_id)
-            yield (session, incident) if incident is not None else None
-
     async def skip_event(self, team_id: str, event_id: str) -> None:
         """Record an event that has nothing for the timeline, so its redelivery is cheap too."""
-        async with self.sessions.begin() as session:
-            await claim_event(session, team_id, event_id, self.clock.now())
+        await self.apply([Ignored(team_id, event_id)])
 
     async def prune_event_log(self, retention: timedelta) -> int:
         async with self.sessions.begin() as session:
             return await prune_processed_events(session, self.clock.now() - retention)
 
-    async def record_message(self, team_id: str, event_id: str, message: SlackMessage) -> bool:
-        """Store a human message posted in an incident channel. True if it was stored now."""
-        async with self._intake(team_id, event_id, message.channel_id) as target:
-            if target is None or not message.is_human:
-                return False
-            session, incident = target
-            if (
-                message.thread_ts is None
-                and incident.history_read_ts is not None
-                and ts_key(message.ts) < ts_key(incident.history_read_ts)
-                and not await message_exists(session, team_id, message.channel_id, message.ts)
-            ):
-                log.info(
-                    "late event for %s/%s, gone from Slack when it was read back: ignored",
-                    message.channel_id,
-                    message.ts,
-                )
-                return False
-            await insert_message(session, message_row(team_id, incident.id, message, "event"))
-            return True
+    async def apply(self, events: Sequence[ChannelEvent]) -> None:
+        """Apply channel events in the order given, all in one transaction.
 
-    async def record_edit(self, team_id: str, event_id: str, message: SlackMessage, previous_text: str | None) -> None:
-        """Apply a `message_changed`: the new text replaces the old; the first text is kept."""
-        async with self._intake(team_id, event_id, message.channel_id) as target:
-            # Unfurls and thread bookkeeping also arrive as message_changed, without `edited`.
-            if target is None or not message.is_human or message.edited_ts is None:
-                return
-            session, incident = target
-            row = message_row(team_id, incident.id, message, "event")
-            row.update(edited_ts=message.edited_ts, original_text=previous_text)
-            await apply_message_edit(session, row)
-
-    async def record_delete(self, team_id: str, event_id: str, channel_id: str, ts: str, user_id: str | None) -> None:
-        """Apply a `message_deleted`: the message leaves the timeline and cannot come back."""
-        async with self._intake(team_id, event_id, channel_id) as target:
-            if target is None:
-                return
-            session, incident = target
-            await mark_message_deleted(session, tombstone_row(team_id, incident.id, channel_id, ts, user_id, "event"))
-
-    async def record_reaction(
-        self,
-        team_id: str,
-        event_id: str,
-        *,
-        channel_id: str,
-        message_ts: str,
-        user_id: str,
-        emoji: str,
-        present: bool,
-        event_ts: str,
-        item_user: str | None = None,
-    ) -> None:
-        """Apply reaction_added / reaction_removed for a timeline emoji.
-
-        The timeline follows from the reactions' latest state (see storage.intake), so
-        removing the last pushpin takes the message off and redeliveries change nothing.
+        Each event's effects are written with its event id, so a redelivered one changes
+        nothing and a crash leaves none of them. Slack is asked first (the text of pinned
+        messages never seen), with no transaction open. Consecutive events of one kind are
+        written by one statement executed for all their rows, in order; a run is cut where
+        a row would touch the same message or reaction twice.
         """
-        if emoji not in self.timeline_emojis:
-            await self.skip_event(team_id, event_id)
-            return
-        fetched: SlackMessage | None = None
-        fetch_error: str | None = None
+        fetched = await self._fetch_pinned(events)
         async with self.sessions.begin() as session:
-            if await is_event_processed(session, team_id, event_id):
-                return
-            incident = await capturing_incident(session, team_id, channel_id)
-            need_fetch = (
-                incident is not None and present and not await message_exists(session, team_id, channel_id, message_ts)
-            )
-        if need_fetch:
-            fetched, fetch_error = await self._fetch(channel_id, message_ts)
-        if incident is not None and present:
-            await self.people.learn([fetched.user_id if fetched is not None else item_user])  # a timeline row's author
+            claimed = await claim_events(session, [(e.team_id, e.event_id) for e in events], self.clock.now())
+            incidents: dict[tuple[str, str], Incident | None] = {}
+            live: list[tuple[LiveEvent, Incident]] = []
+            for event in events:
+                if (event.team_id, event.event_id) not in claimed or isinstance(event, Ignored):
+                    continue  # a redelivery, or nothing for the timeline
+                key = (event.team_id, event.channel_id)
+                if key not in incidents:
+                    incidents[key] = await capturing_incident(session, *key)
+                incident = incidents[key]
+                if incident is not None:
+                    live.append((event, incident))
+            for run in _runs(live):
+                await self._write_run(session, run, fetched)
 
-        async with self._intake(team_id, event_id, channel_id) as target:
-            if target is None:
-                return
-            session, incident = target
-            if await reactions_read_after(session, team_id, channel_id, message_ts, event_ts):
-                return  # stale: a sync read this message's reactions after it happened
-            await set_reaction(
+    async def _write_run(
+        self,
+        session: AsyncSession,
+        run: list[tuple[LiveEvent, Incident]],
+        fetched: Mapping[tuple[str, str], Fetched],
+    ) -> None:
+        """Write a run of events of one kind, in one channel."""
+        first = run[0][0]
+        if isinstance(first, Posted):
+            await insert_messages(session, await self._posted_rows(session, run))
+        elif isinstance(first, Edited):
+            rows = []
+            for event, incident in run:
+                assert isinstance(event, Edited)
+                # Unfurls and thread bookkeeping also arrive as message_changed, without `edited`.
+                if event.message.is_human and event.message.edited_ts is not None:
+                    row = message_row(event.team_id, incident.id, event.message, "event")
+                    row.update(edited_ts=event.message.edited_ts, original_text=event.previous_text)
+                    rows.append(row)
+            await apply_message_edits(session, rows)
+        elif isinstance(first, Deleted):
+            await mark_messages_deleted(
                 session,
-                team_id=team_id,
-                channel_id=channel_id,
-                message_ts=message_ts,
-                user_id=user_id,
-                emoji=emoji,
-                present=present,
-                event_ts=event_ts,
+                [
+                    tombstone_row(e.team_id, i.id, e.channel_id, e.ts, e.user_id, "event")
+                    for e, i in run
+                    if isinstance(e, Deleted)
+                ],
             )
-            if fetched is not None:
-                await insert_message(session, message_row(team_id, incident.id, fetched, "fetched"))
-            elif need_fetch:
+        elif isinstance(first, Reacted):
+            await self._write_reactions(session, run, fetched)
+
+    async def _posted_rows(self, session: AsyncSession, run: list[tuple[LiveEvent, Incident]]) -> list[dict[str, Any]]:
+        """Rows for human messages posted in an incident channel. A top-level message older
+        than the last read of the channel's history, and not stored by it, was deleted
+        before the read: its late event must not bring it back."""
+        first, incident = run[0]
+        read_ts = incident.history_read_ts
+        late = [
+            e.message.ts
+            for e, _ in run
+            if isinstance(e, Posted)
+            and e.message.thread_ts is None
+            and read_ts is not None
+            and ts_key(e.message.ts) < ts_key(read_ts)
+        ]
+        stored = await stored_messages(session, first.team_id, first.channel_id, late) if late else {}
+        rows = []
+        for event, _ in run:
+            assert isinstance(event, Posted)
+            message = event.message
+            if not message.is_human:
+                continue
+            if message.ts in late and message.ts not in stored:
+                log.info(
+                    "late event for %s/%s, gone from Slack when it was read back: ignored", first.channel_id, message.ts
+                )
+                continue
+            rows.append(message_row(event.team_id, incident.id, message, "event"))
+        return rows
+
+    async def _write_reactions(
+        self,
+        session: AsyncSession,
+        run: list[tuple[LiveEvent, Incident]],
+        fetched: Mapping[tuple[str, str], Fetched],
+    ) -> None:
+        """Timeline emojis added or removed. The timeline follows from the reactions' latest
+        state (see storage.intake), so removing the last pushpin takes the message off."""
+        first, incident = run[0]
+        reacted = [e for e, _ in run if isinstance(e, Reacted) and e.emoji in self.timeline_emojis]
+        if not reacted:
+            return
+        read = await stored_messages(session, first.team_id, first.channel_id, [e.message_ts for e in reacted])
+        rows, pinned = [], []
+        for event in reacted:
+            read_ts = read.get(event.message_ts)
+            if read_ts is not None and read_ts > event.event_ts:
+                continue  # stale: a sync read this message's reactions after it happened
+            rows.append(
+                {
+                    "team_id": event.team_id,
+                    "channel_id": event.channel_id,
+                    "message_ts": event.message_ts,
+                    "user_id": event.user_id,
+                    "emoji": event.emoji,
+                    "present": event.present,
+                    "event_ts": event.event_ts,
+                }
+            )
+            found = fetched.get((event.channel_id, event.message_ts)) if event.present else None
+            if found is None:
+                continue
+            if found.message is not None:
+                pinned.append(message_row(event.team_id, incident.id, found.message, "fetched"))
+            else:
                 # Keep the promotion even when Slack would not give the text: the timeline
                 # shows a placeholder, and a later event or sync fills it in.
-                log.warning("pinned message %s/%s not retrievable (%s)", channel_id, message_ts, fetch_error)
-                placeholder = SlackMessage(channel_id=channel_id, ts=message_ts, user_id=item_user, text="")
-                await insert_message(session, message_row(team_id, incident.id, placeholder, "missing"))
+                log.warning(
+                    "pinned message %s/%s not retrievable (%s)", event.channel_id, event.message_ts, found.error
+                )
+                placeholder = SlackMessage(event.channel_id, event.message_ts, event.item_user, "")
+                pinned.append(message_row(event.team_id, incident.id, placeholder, "missing"))
+        await set_reactions(session, rows)
+        await insert_messages(session, _unique_messages(pinned))
 
-    async def _fetch(self, channel_id: str, ts: str) -> tuple[SlackMessage | None, str | None]:
+    async def _fetch_pinned(self, events: Sequence[ChannelEvent]) -> dict[tuple[str, str], Fetched]:
+        """The messages that new pushpins point at and the database lacks, from Slack; and
+        the pinned messages' authors learnt, so documents name them even with Slack away."""
+        posted = {(e.channel_id, e.message.ts) for e in events if isinstance(e, Posted)}
+        wanted: dict[tuple[str, str], Reacted] = {}
+        authors: set[str | None] = set()
+        async with self.sessions() as session:
+            incidents: dict[tuple[str, str], bool] = {}
+            for event in events:
+                if not isinstance(event, Reacted) or not event.present or event.emoji not in self.timeline_emojis:
+                    continue
+                channel = (event.team_id, event.channel_id)
+                if channel not in incidents:
+                    incidents[channel] = await capturing_incident(session, *channel) is not None
+                if not incidents[channel]:
+                    continue
+                authors.add(event.item_user)
+                key = (event.channel_id, event.message_ts)
+                if key in wanted or key in posted:
+                    continue
+                if not await is_event_processed(session, event.team_id, event.event_id) and not await message_exists(
+                    session, event.team_id, event.channel_id, event.message_ts
+                ):
+                    wanted[key] = event
+        found: dict[tuple[str, str], Fetched] = {}
+        if wanted:
+            limit = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+            async def fetch(channel_id: str, ts: str) -> Fetched:
+                async with limit:
+                    return await self._fetch(channel_id, ts)
+
+            keys = list(wanted)
+            found = dict(zip(keys, await asyncio.gather(*(fetch(*key) for key in keys)), strict=True))
+            authors |= {f.message.user_id for f in found.values() if f.message is not None}
+        if authors:
+            await self.people.learn(authors)
+        return found
+
+    async def _fetch(self, channel_id: str, ts: str) -> Fetched:
         try:
             payload = await fetch_message(self.client, channel_id, ts)
         except SlackApiError as exc:
-            return None, error_code(exc)
+            return Fetched(None, error_code(exc))
         if payload is None:
-            return None, "message_not_found"
-        return SlackMessage.parse(channel_id, payload), None
+            return Fetched(None, "message_not_found")
+        return Fetched(SlackMessage.parse(channel_id, payload), None)
 
     async def promote_by_shortcut(
         self, team_id: str, channel_id: str, message: Mapping[str, Any], user_id: str

@@ -3,17 +3,17 @@ reconciliation write them. Every write here is safe to repeat: redelivery is nor
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_name, rows_affected
 from storage.models import Message, ProcessedEvent, Reaction
-from storage.upsert import on_conflict_insert, on_conflict_insert_for
+from storage.upsert import on_conflict_insert_for
 
 # The statements every event runs are built once per dialect and executed with parameters:
 # building an upsert (its `excluded` columns above all) cost more CPU than running it.
@@ -34,6 +34,32 @@ async def claim_event(session: AsyncSession, team_id: str, event_id: str, now: d
     stmt = _claim_event_stmt(dialect_name(session))
     result = await session.execute(stmt, {"team_id": team_id, "event_id": event_id, "received_at": now})
     return rows_affected(result) == 1
+
+
+async def claim_events(session: AsyncSession, events: Sequence[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
+    """Record many (team_id, event_id) as processed; the ones that were not before.
+
+    Two statements for the lot. Safe because the inbox hands each event id to one applier at
+    a time (SQLite: one writer; PostgreSQL: its row is locked while it is applied).
+    """
+    if not events:
+        return set()
+    seen: set[tuple[str, str]] = set()
+    for chunk in range(0, len(events), 500):
+        part = events[chunk : chunk + 500]
+        found = await session.execute(
+            select(ProcessedEvent.team_id, ProcessedEvent.event_id).where(
+                tuple_(ProcessedEvent.team_id, ProcessedEvent.event_id).in_(part)
+            )
+        )
+        seen.update((row.team_id, row.event_id) for row in found)
+    new = [pair for pair in dict.fromkeys(events) if pair not in seen]
+    if new:
+        await session.execute(
+            _claim_event_stmt(dialect_name(session)),
+            [{"team_id": team_id, "event_id": event_id, "received_at": now} for team_id, event_id in new],
+        )
+    return set(new)
 
 
 async def prune_processed_events(session: AsyncSession, before: datetime) -> int:
@@ -66,17 +92,19 @@ def _insert_message_stmt(dialect: str) -> Any:
 
 async def insert_message(session: AsyncSession, values: dict[str, Any]) -> None:
     """Insert a message; a repeat is ignored, except that it fills in a 'missing' placeholder."""
-    await session.execute(_insert_message_stmt(dialect_name(session)), values)
+    await insert_messages(session, [values])
 
 
-async def apply_message_edit(session: AsyncSession, values: dict[str, Any]) -> None:
-    """Apply an edit unless a newer one was applied already or the message was deleted.
+async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """`insert_message` for many, in one statement (executed with every row, in order)."""
+    if rows:
+        await session.execute(_insert_message_stmt(dialect_name(session)), list(rows))
 
-    `values` carries the new text, `edited_ts`, and `original_text` (the text before this
-    edit, used only when the message was never seen before).
-    """
-    stmt = on_conflict_insert(session, Message).values(**values)
-    stmt = stmt.on_conflict_do_update(
+
+@cache
+def _message_edit_stmt(dialect: str) -> Any:
+    stmt = on_conflict_insert_for(dialect, Message.__table__)
+    return stmt.on_conflict_do_update(
         index_elements=["team_id", "channel_id", "ts"],
         set_={
             "text": stmt.excluded.text,
@@ -90,14 +118,38 @@ async def apply_message_edit(session: AsyncSession, values: dict[str, Any]) -> N
             or_(Message.edited_ts.is_(None), Message.edited_ts < stmt.excluded.edited_ts),
         ),
     )
-    await session.execute(stmt)
+
+
+async def apply_message_edit(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Apply an edit unless a newer one was applied already or the message was deleted.
+
+    `values` carries the new text, `edited_ts`, and `original_text` (the text before this
+    edit, used only when the message was never seen before).
+    """
+    await apply_message_edits(session, [values])
+
+
+async def apply_message_edits(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """`apply_message_edit` for many, in one statement (executed with every row, in order)."""
+    if rows:
+        await session.execute(_message_edit_stmt(dialect_name(session)), list(rows))
+
+
+@cache
+def _tombstone_stmt(dialect: str) -> Any:
+    stmt = on_conflict_insert_for(dialect, Message.__table__)
+    return stmt.on_conflict_do_update(index_elements=["team_id", "channel_id", "ts"], set_={"deleted": True})
 
 
 async def mark_message_deleted(session: AsyncSession, values: dict[str, Any]) -> None:
     """Tombstone a message, inserting the tombstone if the delete overtook the message."""
-    stmt = on_conflict_insert(session, Message).values(**values, deleted=True)
-    stmt = stmt.on_conflict_do_update(index_elements=["team_id", "channel_id", "ts"], set_={"deleted": True})
-    await session.execute(stmt)
+    await mark_messages_deleted(session, [values])
+
+
+async def mark_messages_deleted(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """`mark_message_deleted` for many, in one statement."""
+    if rows:
+        await session.execute(_tombstone_stmt(dialect_name(session)), [{**row, "deleted": True} for row in rows])
 
 
 async def set_reaction(
@@ -116,21 +168,51 @@ async def set_reaction(
     A change older than the one stored is ignored, so concurrent add/remove processed out of
     order converge on the latest state, and a redelivered event changes nothing.
     """
-    stmt = on_conflict_insert(session, Reaction).values(
-        team_id=team_id,
-        channel_id=channel_id,
-        message_ts=message_ts,
-        user_id=user_id,
-        emoji=emoji,
-        present=present,
-        event_ts=event_ts,
-    )
-    stmt = stmt.on_conflict_do_update(
+    values = {
+        "team_id": team_id,
+        "channel_id": channel_id,
+        "message_ts": message_ts,
+        "user_id": user_id,
+        "emoji": emoji,
+        "present": present,
+        "event_ts": event_ts,
+    }
+    await set_reactions(session, [values])
+
+
+async def set_reactions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """`set_reaction` for many (dicts of its keyword arguments), in one statement, in order."""
+    if rows:
+        await session.execute(_reaction_stmt(dialect_name(session)), list(rows))
+
+
+@cache
+def _reaction_stmt(dialect: str) -> Any:
+    stmt = on_conflict_insert_for(dialect, Reaction.__table__)
+    return stmt.on_conflict_do_update(
         index_elements=["team_id", "channel_id", "message_ts", "user_id", "emoji"],
         set_={"present": stmt.excluded.present, "event_ts": stmt.excluded.event_ts},
         where=Reaction.event_ts < stmt.excluded.event_ts,
     )
-    await session.execute(stmt)
+
+
+async def stored_messages(
+    session: AsyncSession, team_id: str, channel_id: str, ts_list: Iterable[str]
+) -> dict[str, str | None]:
+    """Of these messages, the ones stored: ts -> when their reactions were last read whole
+    from Slack (reactions_read_ts, None if never)."""
+    wanted = sorted(set(ts_list))
+    found: dict[str, str | None] = {}
+    for chunk in range(0, len(wanted), 500):
+        rows = await session.execute(
+            select(Message.ts, Message.reactions_read_ts).where(
+                Message.team_id == team_id,
+                Message.channel_id == channel_id,
+                Message.ts.in_(wanted[chunk : chunk + 500]),
+            )
+        )
+        found.update({row.ts: row.reactions_read_ts for row in rows})
+    return found
 
 
 async def reactions_read_after(session: AsyncSession, team_id: str, channel_id: str, ts: str, event_ts: str) -> bool:

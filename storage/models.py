@@ -190,6 +190,28 @@ class ProcessedEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+class InboxEvent(Base):
+    """An Events API delivery, committed before it is acknowledged and applied after.
+
+    Slack never resends an event it got a 200 for, so the 200 waits for this row's commit
+    (many deliveries share one commit). Applying it to the timeline comes after, from here,
+    so a crash between the two loses nothing. A delivery whose application keeps failing is
+    kept with its error (`failed`), never dropped.
+    """
+
+    __tablename__ = "event_inbox"
+    __table_args__ = (UniqueConstraint("team_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    body: Mapped[str] = mapped_column(Text)  # the request body as Slack signed it
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
 # Post-mortem statuses.
 DRAFT = "draft"
 IN_REVIEW = "in_review"

@@ -95,7 +95,7 @@ async def _truncate_pg(url: str) -> None:
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                "TRUNCATE incidents, messages, reactions, timeline_entries, processed_events, postmortems, postmortem_revisions, action_items, nudges, people, channels, tracker_choices, ticket_jobs, tracker_cursors, tracker_notices RESTART IDENTITY CASCADE"
+                "TRUNCATE incidents, messages, reactions, timeline_entries, processed_events, event_inbox, postmortems, postmortem_revisions, action_items, nudges, people, channels, tracker_choices, ticket_jobs, tracker_cursors, tracker_notices RESTART IDENTITY CASCADE"
             )
         )
     await engine.dispose()

@@ -15,10 +15,10 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import drain_listeners, listener_tasks
+from bot.app import drain_listeners
 from bot.listeners import register_all
 from bot.listeners.context import Actor
-from bot.listeners.running import is_tracked, tracked
+from bot.listeners.running import is_tracked, listener_tasks, tracked
 
 
 async def _authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
@@ -112,7 +112,7 @@ class _Recorder:
 def test_every_listener_the_app_registers_is_tracked() -> None:
     recorder = _Recorder()
     register_all(recorder)  # type: ignore[arg-type]
-    assert len(recorder.wired) > 25
+    assert len(recorder.wired) > 20  # events are not among them: the inbox takes those
     untracked = [f"{kind}: {function.__name__}" for kind, function in recorder.wired if not is_tracked(function)]
     assert not untracked, untracked
 

@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 from sqlalchemy import select
 
-from bot import app as bot_app
 from bot.action_items import Answer, AnswerError
 from bot.meetings import MeetingError
 from bot.postmortem_content import PostmortemContent
@@ -88,11 +87,7 @@ def slack_state(rig: Rig) -> dict[str, Any]:
 
 async def settle(rig: Rig) -> None:
     """Wait until every acknowledged request has finished its work (listeners run after the ack)."""
-
-    async def idle() -> bool:
-        return not bot_app.listener_tasks() and not bot_app._pending_answers
-
-    await rig.eventually(idle)
+    await rig.settled()
 
 
 class Capture(SlackDriver):

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import actions, commands, events, followup, shortcuts, views
+from bot.listeners import actions, commands, followup, shortcuts, views
 
 
 def register_all(app: AsyncApp) -> None:
-    # First: bolt tries listeners in registration order on every request, and channel
-    # messages and reactions are nearly all the traffic; matching one against the 20-odd
-    # command, action and view listeners cost more than the rest of bolt's dispatch.
-    events.register(app)
+    # Events API deliveries never reach a listener: they are stored before their ack and
+    # applied from the inbox (bot/inbox.py, bot/intake.py).
     commands.register(app)
     shortcuts.register(app)
     actions.register(app)
     views.register(app)
     followup.register(app)
-    # Last: the catch-all for event types nobody else handles.
-    events.register_catch_all(app)
