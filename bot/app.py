@@ -28,7 +28,7 @@ from bot.config import ConfigError, Settings
 from bot.inbox import EventInbox, InboxRefused, NotForUs
 from bot.listeners import register_all
 from bot.listeners.context import provide_services
-from bot.listeners.running import drain
+from bot.listeners.running import drain, listener_tasks
 from bot.metrics import exposition
 from bot.payloads import MalformedPayload
 from bot.services import Services
@@ -232,6 +232,11 @@ class Bot:
     def start(self) -> None:
         """Start what runs beside the requests: the inbox's writer and applier."""
         self.inbox.start()
+
+    async def idle(self) -> bool:
+        """Whether every acknowledged request has finished its work: listeners (they run
+        after the ack), answers sent through response_url, stored events applied."""
+        return not listener_tasks() and not _pending_answers and await self.inbox.applied()
 
     async def close(self) -> None:
         await self.inbox.stop()  # deliveries waiting to be applied stay stored if it cannot finish

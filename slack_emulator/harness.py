@@ -80,13 +80,7 @@ class Harness:
     async def settled(self) -> None:
         """Wait until every acknowledged request has finished its work: listeners (they run
         after the ack), answers sent through response_url, and stored events applied."""
-        from bot import app as bot_app
-        from bot.listeners.running import listener_tasks
-
-        async def idle() -> bool:
-            return not listener_tasks() and not bot_app._pending_answers and await self.bot.inbox.applied()
-
-        await self.eventually(idle)
+        await self.eventually(self.bot.idle)
 
     async def processed(self, event_id: str | None) -> None:
         """Wait until the bot has committed its handling of `event_id`."""
