@@ -88,3 +88,11 @@ async def channels_named(session: AsyncSession, channel_ids: Iterable[str]) -> d
         return {}
     rows = await session.scalars(select(KnownChannel).where(KnownChannel.channel_id.in_(ids)))
     return {row.channel_id: row.name for row in rows}
+
+
+async def known_people(session: AsyncSession, user_ids: Iterable[str]) -> list[KnownPerson]:
+    """These people as kept (those the bot has met)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return []
+    return list(await session.scalars(select(KnownPerson).where(KnownPerson.user_id.in_(ids))))
