@@ -8,8 +8,8 @@ the Slack emulator, mark, plan the next) and sweeps with nothing due.
 
 The emulator runs on its own thread and event loop, so the bot's CPU is the process's CPU
 less the emulator thread's (SQLite's own thread, aiosqlite's, counts as the bot's). The
-baseline, measured in the same run: the same number of DMs posted straight from the bot's
-client, as concurrently as the sweep sends, with no database at all; the sweep's wall and
+baseline, measured in the same run: a DM to each of the same people posted straight from
+the bot's client, as concurrently as the sweep sends, with no database at all; the sweep's wall and
 CPU time are printed as ratios of it.
 
     .venv/bin/python bench/sweep.py                       # SQLite, 100,000 items, 1% due
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import tempfile
 import threading
@@ -44,7 +45,7 @@ from storage.models import ActionItem, Incident, KnownPerson, Nudge
 # A Tuesday, 10:00 UTC: inside working hours for the UTC owners below.
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 CHUNK = 5_000
-IDLE_RUNS = 5
+IDLE_RUNS = 9
 
 
 def owner(n: int, owners: int) -> str:
@@ -187,7 +188,6 @@ async def main(database: str | None, items: int, due_fraction: float, profile: s
     emulator = SlackEmulator()
     for n in range(owners):
         emulator.add_user(owner(n, owners), f"owner{n}")
-    emulator.add_user("UBASE00000", "baseline")  # the baseline's DMs land in other DMs
     emulator.add_channel("CBENCH0001", "inc-bench", members=[emulator.bot_user_id])
     slack = EmulatorThread(emulator)
     slack.start()
@@ -201,7 +201,7 @@ async def main(database: str | None, items: int, due_fraction: float, profile: s
         settings = Settings(bot_token=emulator.bot_token, slack_api_url=emulator.api_url)
         client = create_client(settings)
         with Meter(slack) as base:
-            await post_directly(client, ["UBASE00000"] * due, SEND_CONCURRENCY)
+            await post_directly(client, [owner(n, owners) for n in range(due)], SEND_CONCURRENCY)
         # Wired as the bot wires it, so what the bot keeps of the people it looks up is written here too.
         services = Services.build(settings, client, sessions, FixedClock(NOW))
         service = services.nudges
@@ -219,6 +219,7 @@ async def main(database: str | None, items: int, due_fraction: float, profile: s
             with open(profile, "w") as out:
                 out.write(profiler.output_html() if profile.endswith(".html") else profiler.output_text())
         idle = []
+        gc.collect()  # the busy sweep's garbage is not the idle sweep's cost
         for _ in range(IDLE_RUNS):
             with Meter(slack) as quiet:
                 idle_report = await service.sweep(NOW)
