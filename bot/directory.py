@@ -26,6 +26,7 @@ from bot.clock import Clock
 from storage import directory as stored
 from storage import intake
 from storage.db import SessionFactory
+from storage.models import KnownPerson
 
 if TYPE_CHECKING:
     from bot.people import Person
@@ -104,6 +105,11 @@ class Directory:
     async def people_named(self, user_ids: Iterable[str]) -> dict[str, str]:
         async with self.sessions() as session:
             return await stored.people_named(session, user_ids)
+
+    async def kept_people(self, user_ids: Iterable[str]) -> list[KnownPerson]:
+        """These people as last heard (users.info answers, user_change events), those kept."""
+        async with self.sessions() as session:
+            return await stored.known_people(session, user_ids)
 
     async def channels_named(self, channel_ids: Iterable[str]) -> dict[str, str]:
         async with self.sessions() as session:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("postmortem_bot.people")
 
 CACHE_SECONDS = 600
+LOOKUP_CONCURRENCY = 8  # users.info calls in flight at once for a batch (Tier 4: ~100 a minute)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,52 @@ class PeopleDirectory:
         if pending:
             log.warning("users.info slower than %ss for %d people; their checks are skipped", timeout, len(pending))
         return result
+
+    async def for_sending(self, user_ids: Iterable[str]) -> dict[str, Person]:
+        """Who these people are, for a batch of messages: time zone, bot, deactivated.
+
+        Slack's per-method limit (users.info is Tier 4, about 100 a minute) rules out asking
+        about each of a thousand recipients, so this reads what this process heard lately,
+        then what the database keeps (every users.info answer, and every `user_change`,
+        which Slack sends when someone is deactivated or moves time zone), in one query,
+        and asks Slack, LOOKUP_CONCURRENCY at a time, only about people neither knows.
+        """
+        ids = {uid for uid in user_ids if uid}
+        now = time.monotonic()
+        found: dict[str, Person] = {}
+        for uid in ids:
+            cached = self._cache.get(uid)
+            if cached and now - cached[0] < CACHE_SECONDS:
+                found[uid] = cached[1]
+        missing = ids - found.keys()
+        if missing:
+            for row in await self.directory.kept_people(missing):
+                found[row.user_id] = Person(
+                    id=row.user_id,
+                    name=row.display_name or row.handle or row.user_id,
+                    real_name=row.real_name,
+                    tz=row.tz,
+                    is_bot=row.is_bot,
+                    deleted=row.deleted,
+                    display_name=row.display_name,
+                    handle=row.handle,
+                    updated=row.slack_updated,
+                )
+        unknown = sorted(ids - found.keys())
+        if unknown:
+            gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+
+            async def ask(uid: str) -> Person:
+                async with gate:
+                    return await self.get(uid)
+
+            found.update(zip(unknown, await asyncio.gather(*(ask(uid) for uid in unknown)), strict=True))
+        return found
+
+    async def refresh(self, user_id: str) -> Person:
+        """Ask Slack now, whatever is cached: when a message to them was refused."""
+        self._cache.pop(user_id, None)
+        return await self.get(user_id)
 
     async def names(self, user_ids: Iterable[str]) -> dict[str, str]:
         """How documents name these people: as the database knows them, else as Slack says

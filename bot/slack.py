@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any, cast
 
 import aiohttp
@@ -125,26 +126,32 @@ async def fetch_message(client: AsyncWebClient, channel: str, ts: str) -> dict[s
 
 
 async def find_by_metadata(
-    client: AsyncWebClient, conversation: str, event_type: str, key: str, *, oldest: str
-) -> tuple[str, str] | None:
-    """(channel, ts) of the bot's message in `conversation` (a channel, or a person's DM by
-    their user id) whose metadata is `event_type` with `key`, posted since `oldest`; None if
-    there is none. Every page is read: a busy channel can hold more than one page since then.
+    client: AsyncWebClient, conversation: str, event_type: str, keys: Iterable[str], *, oldest: str
+) -> dict[str, tuple[str, str]]:
+    """(channel, ts) of each of the bot's messages in `conversation` (a channel, or a
+    person's DM by their user id) whose metadata is `event_type` with one of `keys`, posted
+    since `oldest`; a key with no message is left out. One read of the conversation for all
+    the keys (conversations.history is Tier 3: about 50 calls a minute), every page of it:
+    a busy channel can hold more than one page since then.
     """
+    wanted = set(keys)
+    found: dict[str, tuple[str, str]] = {}
     channel = conversation
     if channel.startswith(("U", "W")):
         opened = await client.conversations_open(users=channel)
         channel = opened["channel"]["id"]
     cursor = None
-    while True:
+    while wanted - found.keys():
         history = await client.conversations_history(
             channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
         )
         message: dict[str, Any]
         for message in history.get("messages", []):
             metadata: dict[str, Any] = message.get("metadata") or {}
-            if metadata.get("event_type") == event_type and (metadata.get("event_payload") or {}).get("key") == key:
-                return channel, message["ts"]
+            key = (metadata.get("event_payload") or {}).get("key")
+            if metadata.get("event_type") == event_type and key in wanted and key not in found:
+                found[key] = (channel, message["ts"])
         cursor = (history.get("response_metadata") or {}).get("next_cursor")
         if not cursor:
-            return None
+            break
+    return found

@@ -20,6 +20,8 @@ Shape of the package:
   view limits.  The bot token holds manifest.yml's bot scopes (see
   :mod:`slack_emulator.scopes`), so a method the manifest does not cover answers
   ``missing_scope`` here as in a real workspace.
+* :mod:`slack_emulator.rate_limits` -- Slack's rate limits (method tiers, chat.postMessage
+  per channel), answered 429 with ``Retry-After`` as Slack does.
 * :mod:`slack_emulator.faults` -- scripted faults (rate limits, 5xx, error answers, delays
   for one method) and a seeded random chaos mode for soak tests.
 * :mod:`slack_emulator.socket_mode` -- Socket Mode, over a websocket on this server.
@@ -57,6 +59,7 @@ from slack_emulator.api import (
     possible_errors,
 )
 from slack_emulator.faults import UPLOAD_TARGET, FaultInjection
+from slack_emulator.rate_limits import RateLimits
 from slack_emulator.scopes import APP_TOKEN_SCOPES, ConversationKind
 from slack_emulator.socket_mode import SOCKET_PATH, SocketMode
 from slack_emulator.workspace import Workspace
@@ -96,6 +99,7 @@ class SlackEmulator(Workspace, FaultInjection, SocketMode):
         scopes: Iterable[str] | None = None,
         app_scopes: Iterable[str] = APP_TOKEN_SCOPES,
         clock: Clock | None = None,
+        rate_limits: bool = True,
     ) -> None:
         Workspace.__init__(
             self,
@@ -108,6 +112,8 @@ class SlackEmulator(Workspace, FaultInjection, SocketMode):
         )
         FaultInjection.__init__(self)
         SocketMode.__init__(self)
+        self.rate_limits = RateLimits(enabled=rate_limits)
+        """Slack's per-method tiers and chat.postMessage's per-channel limit (429 past them)."""
         self.app_scopes = tuple(app_scopes)
         self.bot_token = bot_token
         self.app_token = app_token
@@ -254,6 +260,10 @@ class SlackEmulator(Workspace, FaultInjection, SocketMode):
         try:
             spec = self._authenticate(method, token)
             self._authorize(spec, args)
+            channel = args.get("channel")
+            wait = self.rate_limits.retry_after(method, channel if isinstance(channel, str) else None)
+            if wait is not None:
+                return Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)})
             # A deep copy: what handlers store must not alias what `calls` records.
             body = spec.handler(self, Args(copy.deepcopy(args)))
         except SlackError as exc:

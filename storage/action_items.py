@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OPEN, ActionItem
@@ -67,3 +67,26 @@ async def delete_action_items(session: AsyncSession, incident_id: int, item_ids:
 async def remember_item_dm(session: AsyncSession, item_id: int, channel: str, ts: str) -> None:
     """The item's latest DM, which an answer updates in place."""
     await session.execute(update(ActionItem).where(ActionItem.id == item_id).values(dm_channel=channel, dm_ts=ts))
+
+
+async def action_items_by_id(
+    session: AsyncSession, item_ids: Iterable[int], *, lock: bool = False
+) -> dict[int, ActionItem]:
+    """These items (those that still exist), by id; with `lock`, held FOR UPDATE."""
+    ids = sorted(set(item_ids))
+    if not ids:
+        return {}
+    stmt = select(ActionItem).where(ActionItem.id.in_(ids)).order_by(ActionItem.id)
+    return {item.id: item for item in await session.scalars(stmt.with_for_update() if lock else stmt)}
+
+
+async def remember_item_dms(session: AsyncSession, dms: list[tuple[int, str, str]]) -> None:
+    """`remember_item_dm` for many items at once: (item id, channel, ts) each."""
+    if not dms:
+        return
+    await session.execute(
+        update(ActionItem.__table__)  # type: ignore[arg-type]
+        .where(ActionItem.__table__.c.id == bindparam("item_id"))
+        .values(dm_channel=bindparam("channel"), dm_ts=bindparam("ts")),
+        [{"item_id": i, "channel": c, "ts": t} for i, c, t in dms],
+    )

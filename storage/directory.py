@@ -97,3 +97,11 @@ async def known_names(session: AsyncSession) -> list[str]:
         select(KnownPerson.display_name, KnownPerson.real_name, KnownPerson.handle).where(KnownPerson.is_bot.is_(False))
     )
     return sorted({name for row in rows for name in row if name})
+
+
+async def known_people(session: AsyncSession, user_ids: Iterable[str]) -> list[KnownPerson]:
+    """These people as kept (those the bot has met)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return []
+    return list(await session.scalars(select(KnownPerson).where(KnownPerson.user_id.in_(ids))))

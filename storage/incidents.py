@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, select, update
@@ -15,6 +16,14 @@ async def get_incident(session: AsyncSession, incident_id: int, *, lock: bool = 
     if lock:
         return await session.get(Incident, incident_id, with_for_update=True)
     return await session.get(Incident, incident_id)
+
+
+async def incidents_by_id(session: AsyncSession, incident_ids: Iterable[int]) -> dict[int, Incident]:
+    """These incidents (those that exist), by id."""
+    ids = sorted(set(incident_ids))
+    if not ids:
+        return {}
+    return {i.id: i for i in await session.scalars(select(Incident).where(Incident.id.in_(ids)))}
 
 
 async def team_incident(session: AsyncSession, team_id: str, incident_id: int) -> Incident | None:

@@ -315,6 +315,8 @@ class Nudge(Base):
     __table_args__ = (
         UniqueConstraint("kind", "subject", "slot", name="uq_nudges_key"),
         Index("ix_nudges_due", "status", "not_before"),
+        # Replanning a subject cancels its pending rows: found by subject, not by scanning all pending.
+        Index("ix_nudges_subject", "subject", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

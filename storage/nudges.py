@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CANCELLED, CLAIMED, FAILED, PENDING, SENT, Nudge
@@ -48,6 +49,20 @@ async def put_nudge(
     await session.execute(stmt)
 
 
+async def put_nudges(session: AsyncSession, nudges: list[dict[str, Any]], *, now: datetime) -> None:
+    """`put_nudge` for many in one executemany: each of `nudges` has team_id, kind, subject,
+    slot, recipient and not_before."""
+    if not nudges:
+        return
+    stmt = on_conflict_insert(session, Nudge)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["kind", "subject", "slot"],
+        set_={"status": PENDING, "not_before": stmt.excluded.not_before, "recipient": stmt.excluded.recipient},
+        where=Nudge.status == CANCELLED,
+    )
+    await session.execute(stmt, [dict(n, status=PENDING, attempts=0, created_at=now) for n in nudges])
+
+
 async def cancel_pending_nudges(session: AsyncSession, subject: str, kinds: Iterable[str]) -> None:
     """Cancel what is still to be sent of these kinds about `subject`."""
     await session.execute(
@@ -57,11 +72,14 @@ async def cancel_pending_nudges(session: AsyncSession, subject: str, kinds: Iter
     )
 
 
-async def cancel_pending_of_subjects(session: AsyncSession, subjects: list[str]) -> None:
-    """Cancel what is still to be sent, of any kind, about any of `subjects`."""
-    await session.execute(
-        update(Nudge).where(Nudge.subject.in_(subjects), Nudge.status == PENDING).values(status=CANCELLED)
-    )
+async def cancel_pending_of_subjects(
+    session: AsyncSession, subjects: list[str], kinds: Iterable[str] | None = None
+) -> None:
+    """Cancel what is still to be sent (of `kinds`, else of any kind) about any of `subjects`."""
+    stmt = update(Nudge).where(Nudge.subject.in_(subjects), Nudge.status == PENDING)
+    if kinds is not None:
+        stmt = stmt.where(Nudge.kind.in_(list(kinds)))
+    await session.execute(stmt.values(status=CANCELLED))
 
 
 async def forget_unclaimed_nudges(session: AsyncSession, subject: str, kinds: Iterable[str]) -> None:
@@ -99,23 +117,41 @@ async def next_pending_nudge(session: AsyncSession) -> Nudge | None:
 
 
 async def claim_due_nudges(session: AsyncSession, now: datetime, limit: int, worker_id: str) -> list[Nudge]:
-    """Claim up to `limit` nudges due at `now` for `worker_id`, first due first; rows another
-    sweeper holds are skipped, not waited for. The claim stands when the transaction commits."""
+    """Claim up to `limit` nudges due at `now` for `worker_id`, first due first, in one
+    statement; rows another sweeper holds are skipped, not waited for (the subquery's FOR
+    UPDATE SKIP LOCKED on PostgreSQL). The claim stands when the transaction commits."""
+    due = (
+        select(Nudge.id)
+        .where(Nudge.status == PENDING, Nudge.not_before <= now)
+        .order_by(Nudge.not_before, Nudge.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
     rows = list(
         await session.scalars(
-            select(Nudge)
-            .where(Nudge.status == PENDING, Nudge.not_before <= now)
-            .order_by(Nudge.not_before, Nudge.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+            update(Nudge)
+            # By id alone, so the rows are found by key (a status test here would have SQLite
+            # walk every pending row). PostgreSQL re-checks the subquery's WHERE on the newest
+            # version of each row it locks, so a row another sweeper claimed is not taken.
+            .where(Nudge.id.in_(due))
+            .values(status=CLAIMED, claimed_by=worker_id, claimed_at=now, attempts=Nudge.attempts + 1)
+            .returning(Nudge)
+            .execution_options(synchronize_session=False)
         )
     )
-    for row in rows:
-        row.status = CLAIMED
-        row.claimed_by = worker_id
-        row.claimed_at = now
-        row.attempts += 1
-    return rows
+    return sorted(rows, key=lambda row: (row.not_before, row.id))
+
+
+async def count_due_unsent(session: AsyncSession, now: datetime) -> int:
+    """Nudges due at `now` and not sent yet (pending, or claimed and not marked): an index
+    range over the due rows only, whatever the schedule holds."""
+    return int(
+        await session.scalar(
+            select(func.count()).select_from(Nudge).where(Nudge.status.in_((PENDING, CLAIMED)), Nudge.not_before <= now)
+        )
+        or 0
+    )
 
 
 async def take_over_claims(
@@ -144,6 +180,25 @@ async def mark_nudge_sent(session: AsyncSession, nudge_id: int, *, at: datetime,
         update(Nudge)
         .where(Nudge.id == nudge_id)
         .values(status=SENT, sent_at=at, message_channel=channel, message_ts=ts, last_error=None)
+    )
+
+
+async def mark_nudges_sent(session: AsyncSession, sent: list[dict[str, Any]]) -> None:
+    """Slack has these nudges' messages: each of `sent` is {"id", "at", "channel", "ts"};
+    one executemany, whatever their number."""
+    if not sent:
+        return
+    await session.execute(
+        update(Nudge.__table__)  # type: ignore[arg-type]
+        .where(Nudge.__table__.c.id == bindparam("nudge_id"))
+        .values(
+            status=SENT,
+            sent_at=bindparam("at"),
+            message_channel=bindparam("channel"),
+            message_ts=bindparam("ts"),
+            last_error=None,
+        ),
+        [{"nudge_id": s["id"], "at": s["at"], "channel": s["channel"], "ts": s["ts"]} for s in sent],
     )
 
 

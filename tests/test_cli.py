@@ -190,7 +190,7 @@ async def test_export_of_a_database_without_the_schema_migrates_nothing(tmp_path
 
 async def test_migrate_reports_the_revision(tmp_path):
     code, out, _ = await run("migrate", environ=env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/m.db"))
-    assert code == 0 and "revision 0007" in out
+    assert code == 0 and "revision 0008" in out
 
 
 def free_port() -> int:

@@ -37,12 +37,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.clock import FixedClock, ShiftedClock
 from bot.nudges import CLAIM_LEASE, NUDGE_EVENT_TYPE, STALE_AFTER
 from slack_emulator import SlackEmulator
-from storage.models import ActionItem, Nudge
+from storage.models import ActionItem, KnownPerson, Nudge
 from tests.conftest import ALICE, BOB, CAROL, INCIDENT_CHANNEL, SIGNING_SECRET, Rig
 
 SCRIPT = str(Path(sys.executable).parent / "postmortem-bot")
@@ -219,6 +219,11 @@ class Sweeper:
 async def run_and_kill(sweeper: Sweeper, rng: random.Random, plan: str) -> bool:
     """Start `sweeper` and kill it as `plan` says; False if it ended before."""
     n = rng.randint(1, 3)
+    if plan == "claimed":
+        # The bot has forgotten who the owners are (people it never met, or a database kept
+        # from before it kept them): the sweeper asks Slack after its claim, and dies there.
+        async with sweeper.rig.bot.services.timeline.sessions.begin() as session:
+            await session.execute(delete(KnownPerson))
     await sweeper.start()
     if plan == "startup":  # anywhere from exec to its first claim and beyond
         await asyncio.sleep(rng.uniform(0.0, 1.5))
