@@ -37,6 +37,7 @@ OPTIONAL_ENVIRONMENT: dict[str, tuple[str, ...]] = {
         "POSTMORTEM_TIMELINE_EMOJI",
         "POSTMORTEM_WORKING_HOURS",
         "POSTMORTEM_TEMPLATES",
+        "POSTMORTEM_REVIEW_CHANNEL",
     ),
     "run": (
         "DATABASE_URL",
@@ -45,6 +46,7 @@ OPTIONAL_ENVIRONMENT: dict[str, tuple[str, ...]] = {
         "POSTMORTEM_TIMELINE_EMOJI",
         "POSTMORTEM_WORKING_HOURS",
         "POSTMORTEM_TEMPLATES",
+        "POSTMORTEM_REVIEW_CHANNEL",
     ),
     "sweep": (
         "DATABASE_URL",
@@ -53,6 +55,7 @@ OPTIONAL_ENVIRONMENT: dict[str, tuple[str, ...]] = {
         "POSTMORTEM_TIMELINE_EMOJI",
         "POSTMORTEM_WORKING_HOURS",
         "POSTMORTEM_TEMPLATES",
+        "POSTMORTEM_REVIEW_CHANNEL",
     ),
     "migrate": ("DATABASE_URL", "LOG_LEVEL"),
     "export": ("DATABASE_URL", "LOG_LEVEL", "POSTMORTEM_TIMELINE_EMOJI", "POSTMORTEM_TEMPLATES"),

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
+from bot.home import HomeService
 from bot.incidents import NO_INCIDENT_HERE
 from bot.nudge_calendar import SNOOZES, local_date
 from bot.nudges import NudgeService, answer_thread, cancel_item_nudges, restart_item_nudges
@@ -80,7 +81,9 @@ class ActionItemService:
         people: PeopleDirectory,
         nudges: NudgeService,
         access: ChannelAccess,
+        home: HomeService | None = None,
     ) -> None:
+        self.home = home
         self.sessions = sessions
         self.client = client
         self.clock = clock
@@ -123,6 +126,7 @@ class ActionItemService:
             )
         # No draft to update: the form shows every stored item of the incident.
         await self.nudges.plan_item(item.id)
+        await self._refresh_home(team_id, [owner])
         return item
 
     async def form_rows(self, session: AsyncSession, incident_id: int, *, lock: bool = False) -> list[ActionItemDraft]:
@@ -192,6 +196,17 @@ class ActionItemService:
         """The next nudge of each item that needs one (the assignment DM first)."""
         for item_id in item_ids:
             await self.nudges.plan_item(item_id)
+        if self.home is not None and item_ids:
+            async with self.sessions() as session:
+                items = [await get_action_item(session, i) for i in item_ids]
+            for item in items:
+                if item is not None:
+                    await self._refresh_home(item.team_id, [item.owner_id])
+
+    async def _refresh_home(self, team_id: str, user_ids: Iterable[str]) -> None:
+        """Publish the App Home of the people an item change concerns (assigned, answered)."""
+        if self.home is not None:
+            await self.home.refresh(team_id, user_ids)
 
     # --- answers ------------------------------------------------------------------------------
 
@@ -230,7 +245,7 @@ class ActionItemService:
 
     async def answer(self, team_id: str, item_id: int, user_id: str, answer: Answer) -> ActionItemView:
         """Apply `answer` by `user_id`; returns the item as it now is."""
-        await self.check_allowed(team_id, item_id, user_id)
+        before = await self.check_allowed(team_id, item_id, user_id)
         now = self.clock.now()
         what = ""
         async with self.sessions.begin() as session:
@@ -277,6 +292,7 @@ class ActionItemService:
         view = await self.item(team_id, item_id)
         await self.nudges.plan_item(item_id)
         await self._tell(view, by=user_id, what=what, answer=answer)
+        await self._refresh_home(team_id, [view.owner_id, before.owner_id, user_id])
         return view
 
     async def _tell(self, item: ActionItemView, *, by: str, what: str, answer: Answer) -> None:

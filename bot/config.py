@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -30,6 +31,10 @@ ENVIRONMENT: dict[str, tuple[str, str | None]] = {
     ),
     "POSTMORTEM_WORKING_HOURS": ("when nudges may reach people, in their own time zone", "09:00-17:00 mon-fri"),
     "POSTMORTEM_TEMPLATES": ("a directory whose templates override the built-in ones", None),
+    "POSTMORTEM_REVIEW_CHANNEL": (
+        "channel id where the sweep posts each past quarter's review (none: not posted)",
+        None,
+    ),
 }
 
 
@@ -49,6 +54,8 @@ class Settings:
     log_level: str = "INFO"
     # When nudges may reach people, in their own time zone: "09:00-17:00 mon-fri".
     working_hours: str | None = None
+    # Where the sweep posts the past quarter's review at the start of each quarter (a channel id).
+    review_channel: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -65,6 +72,12 @@ class Settings:
                 f"LOG_LEVEL={env.get('LOG_LEVEL')!r} is not a level: set it to one of {', '.join(LOG_LEVELS)}"
             )
         working_hours = env.get("POSTMORTEM_WORKING_HOURS") or None
+        review_channel = (env.get("POSTMORTEM_REVIEW_CHANNEL") or "").strip() or None
+        if review_channel is not None and not re.fullmatch(r"[CG][A-Z0-9]{2,39}", review_channel):
+            raise ConfigError(
+                f"POSTMORTEM_REVIEW_CHANNEL={review_channel!r} is not a channel id: use the id "
+                "(C0123ABCD, from the channel's details), not its name"
+            )
         try:
             WorkingHours.parse(working_hours)  # read again where used; checked here, before anything starts
         except ValueError as exc:
@@ -78,6 +91,7 @@ class Settings:
             timeline_emojis=emojis or DEFAULT_TIMELINE_EMOJIS,
             log_level=log_level,
             working_hours=working_hours,
+            review_channel=review_channel,
         )
 
     def require(self, *names: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,6 +79,11 @@ ITEM_KINDS = ("action_item", "overdue_commander", "overdue_channel")
 # An answer's reply in the incident channel that Slack refused when it was given: the sweep
 # posts it (slot "<what>:<by>:<when>"), with the same key-in-metadata guarantee as a nudge.
 ANSWER_REPLY = "answer_reply"
+
+
+# Another service's kind of nudge (the quarterly review): its message, and its planning each sweep.
+Composer = Callable[[Nudge, datetime], Awaitable[dict[str, Any] | None]]
+Planner = Callable[[datetime], Awaitable[None]]
 
 
 def item_subject(item_id: int) -> str:
@@ -166,6 +171,16 @@ class NudgeService:
         self.people = people
         self.hours = hours
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.composers: dict[str, Composer] = {}
+        self.planners: list[Planner] = []
+
+    def add_kind(self, kind: str, *, compose: Composer, plan: Planner | None = None) -> None:
+        """Another service's kind of nudge: `compose` writes its message when it is due (None:
+        nothing to say), `plan` puts its rows at the start of every sweep. Claimed, sent and
+        recovered exactly once like the others; marked sent with nothing planned after."""
+        self.composers[kind] = compose
+        if plan is not None:
+            self.planners.append(plan)
 
     # --- planning --------------------------------------------------------------------------
 
@@ -363,6 +378,8 @@ class NudgeService:
         """Send what is due at `now`, once. Safe to run in several processes at once."""
         now = now or self.clock.now()
         report = SweepReport()
+        for plan in self.planners:
+            await plan(now)
         for nudge, claimed_at in await self._stale_claims(now):
             await self._recover(nudge, claimed_at, now, report)
         await self._replan_overdue(now)
@@ -482,6 +499,9 @@ class NudgeService:
         The database is read first and the session closed before anything else: on SQLite an
         open session holds the write lock, so no Slack call or second session may happen in it.
         """
+        composer = self.composers.get(nudge.kind)
+        if composer is not None:
+            return await composer(nudge, now)
         if nudge.kind == ANSWER_REPLY:
             what, by, _when = nudge.slot.rsplit(":", 2)
             async with self.sessions() as session:

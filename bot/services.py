@@ -11,6 +11,7 @@ from bot.action_items import ActionItemService
 from bot.clock import Clock
 from bot.config import Settings
 from bot.directory import Directory
+from bot.home import HomeService
 from bot.incidents import IncidentService
 from bot.meetings import MeetingService
 from bot.nudge_calendar import WorkingHours
@@ -18,6 +19,8 @@ from bot.nudges import NudgeService
 from bot.people import PeopleDirectory
 from bot.postmortems import PostmortemService
 from bot.reconcile import CallPacer, ReconcileService
+from bot.repeats import RepeatFinder
+from bot.review import ReviewService
 from bot.stats import StatsService
 from bot.timeline import TimelineService
 from storage.db import SessionFactory
@@ -37,6 +40,8 @@ class Services:
     access: ChannelAccess
     reconcile: ReconcileService
     stats: StatsService
+    home: HomeService
+    review: ReviewService
 
     @classmethod
     def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> Services:
@@ -49,8 +54,15 @@ class Services:
         reconcile = ReconcileService(sessions, client, clock, emojis, CallPacer())
         # Each domain has one owner, which the others call: the card is the incidents' (posted
         # and redrawn there), action items are the action items' (the form's rows too).
-        incidents = IncidentService(sessions, client, clock, emojis, access, people)
-        action_items = ActionItemService(sessions, client, clock, people, nudges, access)
+        stats = StatsService(sessions, clock)
+        # App Home is published again by whoever changes what it shows (items, incidents).
+        home = HomeService(sessions, client, clock, stats, people)
+        # The quarterly review's post is a kind of nudge: the sweep plans and sends it.
+        review = ReviewService(sessions, client, clock, stats, settings.review_channel)
+        review.hook_into(nudges)
+        repeats = RepeatFinder(sessions)
+        incidents = IncidentService(sessions, client, clock, emojis, access, people, home=home, repeats=repeats)
+        action_items = ActionItemService(sessions, client, clock, people, nudges, access, home=home)
         postmortems = PostmortemService(
             sessions, client, clock, people, emojis, nudges, access, reconcile, incidents, action_items
         )
@@ -66,5 +78,7 @@ class Services:
             meetings=MeetingService(sessions, client, clock, people, nudges, incidents, access),
             access=access,
             reconcile=reconcile,
-            stats=StatsService(sessions, clock),
+            stats=stats,
+            home=home,
+            review=review,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import actions, commands, events, followup, shortcuts, views
+from bot.listeners import actions, commands, events, followup, home, shortcuts, views
 
 
 def register_all(app: AsyncApp) -> None:
@@ -22,5 +22,6 @@ def register_all(app: AsyncApp) -> None:
     actions.register(app)
     views.register(app)
     followup.register(app)
+    home.register(app)
     # Last: the catch-all for event types nobody else handles.
     events.register_catch_all(app)
