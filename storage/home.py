@@ -18,7 +18,7 @@ async def open_items_of(session: AsyncSession, team_id: str, owner_id: str) -> l
         .where(ActionItem.team_id == team_id, ActionItem.owner_id == owner_id, ActionItem.status.in_(OPEN_STATUSES))
         .order_by(ActionItem.due, ActionItem.id)
     )
-    return [(item, incident) for item, incident in rows.tuples()]
+    return [(item, incident) for item, incident in rows.all()]
 
 
 async def incidents_owing(
@@ -37,7 +37,7 @@ async def incidents_owing(
         .order_by(Incident.started_at.desc(), Incident.id.desc())
         .limit(limit)
     )
-    return [(incident, postmortem) for incident, postmortem in rows.tuples()]
+    return [(incident, postmortem) for incident, postmortem in rows.all()]
 
 
 async def earlier_incidents(
@@ -53,7 +53,7 @@ async def earlier_incidents(
         .order_by(Incident.id.desc())
         .limit(limit)
     )
-    return [(incident, postmortem, name) for incident, postmortem, name in rows.tuples()]
+    return [(incident, postmortem, name) for incident, postmortem, name in rows.all()]
 
 
 async def open_items_of_incidents(session: AsyncSession, incident_ids: list[int]) -> list[tuple[ActionItem, Incident]]:
@@ -66,4 +66,4 @@ async def open_items_of_incidents(session: AsyncSession, incident_ids: list[int]
         .where(ActionItem.incident_id.in_(incident_ids), ActionItem.status.in_(OPEN_STATUSES))
         .order_by(ActionItem.due, ActionItem.id)
     )
-    return [(item, incident) for item, incident in rows.tuples()]
+    return [(item, incident) for item, incident in rows.all()]

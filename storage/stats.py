@@ -43,7 +43,7 @@ async def open_items_past_due(
         .order_by(ActionItem.due, ActionItem.id)
         .limit(limit)
     )
-    return [(item, incident) for item, incident in rows.tuples()]
+    return [(item, incident) for item, incident in rows.all()]
 
 
 async def open_item_counts(session: AsyncSession, team_id: str, today: date) -> tuple[int, int]:
