@@ -28,6 +28,7 @@ from bot import nudge_calendar
 from bot.clock import Clock
 from bot.payloads import datetime_to_ts
 from bot.people import PeopleDirectory
+from bot.repeats import RepeatFinder
 from bot.slack import error_code, find_by_metadata
 from bot.timeline import load_timeline
 from bot.ui import item_messages, meeting
@@ -548,6 +549,7 @@ class NudgeService:
                 at=incident.meeting_at,
                 timeline_lines=[entry_line(i) for i in timeline],
                 action_items=[ActionItemView.from_row(a, incident) for a in items],
+                earlier_items=await self.earlier_open_items(incident),
             )
         if nudge.kind == "publication_request" and incident.meeting_at is not None:
             return meeting.publication_request(
@@ -561,6 +563,10 @@ class NudgeService:
             )
         log.warning("nothing to say for nudge %s", nudge.key)
         return None
+
+    async def earlier_open_items(self, incident: Incident) -> list[ActionItemView]:
+        """For the agenda's completion review: earlier incidents' open items of this one's cause."""
+        return await RepeatFinder(self.sessions).open_items_of_same_cause(incident.id, incident.team_id)
 
     async def _sent(self, delivered: Delivered) -> None:
         """Mark a nudge Slack has as sent and, in the same transaction, plan what comes next

@@ -43,10 +43,28 @@ def words(*texts: str | None) -> set[str]:
     return found
 
 
-def incident_words(incident: Incident, postmortem: Postmortem | None, channel_name: str | None) -> set[str]:
+def _channel_words(channel_name: str | None) -> set[str]:
+    return words((channel_name or "").replace("-", " ").replace("_", " "))
+
+
+def likeness(mine: set[str], incident: Incident, postmortem: Postmortem | None, channel_name: str | None) -> set[str]:
+    """The words `mine` shares with an earlier incident's title, cause and channel name."""
+    return mine & (words(incident.title) | _cause_words(postmortem) | _channel_words(channel_name))
+
+
+def _cause_words(postmortem: Postmortem | None) -> set[str]:
     draft = (postmortem.draft or {}) if postmortem is not None else {}
-    root = draft.get("root_cause") if isinstance(draft.get("root_cause"), str) else None
-    return words(incident.title, root, (channel_name or "").replace("-", " ").replace("_", " "))
+    root = draft.get("root_cause")
+    return words(root if isinstance(root, str) else None)
+
+
+def _score(mine: set[str], incident: Incident, postmortem: Postmortem | None, channel_name: str | None) -> int:
+    """A shared title word counts double: titles name what broke, causes and channels only hint."""
+    return (
+        2 * len(mine & words(incident.title))
+        + len(mine & _cause_words(postmortem))
+        + len(mine & _channel_words(channel_name))
+    )
 
 
 @dataclass(frozen=True)
@@ -59,12 +77,12 @@ class _Scored:
 def rank_repeats(
     mine: set[str], earlier: Iterable[tuple[Incident, Postmortem | None, str | None]], limit: int = MAX_REPEATS
 ) -> list[_Scored]:
-    """The earlier incidents sharing the most words with `mine`, newest first among equals."""
+    """The earlier incidents most like `mine`, newest first among equals."""
     scored = []
     for incident, postmortem, channel_name in earlier:
-        shared = mine & incident_words(incident, postmortem, channel_name)
+        shared = likeness(mine, incident, postmortem, channel_name)
         if shared:
-            scored.append(_Scored(len(shared), incident, tuple(sorted(shared))))
+            scored.append(_Scored(_score(mine, incident, postmortem, channel_name), incident, tuple(sorted(shared))))
     scored.sort(key=lambda s: (-s.score, -s.incident.id))
     return scored[:limit]
 
@@ -77,7 +95,7 @@ class RepeatFinder:
         """Up to three earlier incidents of the team that look like `incident`, each with its open items."""
         async with self.sessions() as session:
             earlier = await earlier_incidents(session, incident.team_id, incident.id)
-            mine = words(incident.title, (channel_name or "").replace("-", " ").replace("_", " "))
+            mine = words(incident.title) | _channel_words(channel_name)
             ranked = rank_repeats(mine, earlier)
             items = await open_items_of_incidents(session, [r.incident.id for r in ranked])
         return [

@@ -90,7 +90,8 @@ def repeat_blocks(repeats: Sequence[RepeatIncident]) -> list[SectionBlock]:
         lines = [
             f"• {escape_line(a.title, 100)}: {mention(a.owner_id)}, due {date_label(a.due)}" for a in repeat.open_items
         ]
-        text = packed_list(head + f"\n{len(lines)} action items still open:", lines, 1500) if lines else head
+        still = f"{len(lines)} action item{'' if len(lines) == 1 else 's'} still open:"
+        text = packed_list(f"{head}\n{still}", lines, 1500) if lines else head
         blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
     return blocks
 
