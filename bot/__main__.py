@@ -38,6 +38,7 @@ OPTIONAL_ENVIRONMENT: dict[str, tuple[str, ...]] = {
         "POSTMORTEM_WORKING_HOURS",
         "POSTMORTEM_TEMPLATES",
         *TRACKER_ENVIRONMENT,
+        "POSTMORTEM_REVIEW_CHANNEL",
     ),
     "run": (
         "DATABASE_URL",
@@ -47,6 +48,7 @@ OPTIONAL_ENVIRONMENT: dict[str, tuple[str, ...]] = {
         "POSTMORTEM_WORKING_HOURS",
         "POSTMORTEM_TEMPLATES",
         *TRACKER_ENVIRONMENT,
+        "POSTMORTEM_REVIEW_CHANNEL",
     ),
     "sweep": (
         "DATABASE_URL",
@@ -56,6 +58,7 @@ OPTIONAL_ENVIRONMENT: dict[str, tuple[str, ...]] = {
         "POSTMORTEM_WORKING_HOURS",
         "POSTMORTEM_TEMPLATES",
         *TRACKER_ENVIRONMENT,
+        "POSTMORTEM_REVIEW_CHANNEL",
     ),
     "migrate": ("DATABASE_URL", "LOG_LEVEL"),
     "export": ("DATABASE_URL", "LOG_LEVEL", "POSTMORTEM_TIMELINE_EMOJI", "POSTMORTEM_TEMPLATES"),

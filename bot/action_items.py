@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import AccessDenied, ChannelAccess
 from bot.clock import Clock
+from bot.home import HomeService
 from bot.incidents import NO_INCIDENT_HERE
 from bot.nudge_calendar import SNOOZES, local_date
 from bot.nudges import NudgeService, answer_thread, cancel_item_nudges, restart_item_nudges
@@ -82,8 +83,10 @@ class ActionItemService:
         nudges: NudgeService,
         access: ChannelAccess,
         tickets: TicketService | None = None,
+        home: HomeService | None = None,
     ) -> None:
         self.tickets = tickets
+        self.home = home
         self.sessions = sessions
         self.client = client
         self.clock = clock
@@ -130,6 +133,7 @@ class ActionItemService:
         await self.nudges.plan_item(item.id)
         if self.tickets:
             self.tickets.kick()
+        await self._refresh_home(team_id, [owner])
         return item
 
     async def form_rows(self, session: AsyncSession, incident_id: int, *, lock: bool = False) -> list[ActionItemDraft]:
@@ -227,6 +231,17 @@ class ActionItemService:
             await self.nudges.plan_item(item_id)
         if self.tickets:
             await self.tickets.run_now()
+        if self.home is not None and item_ids:
+            async with self.sessions() as session:
+                items = [await get_action_item(session, i) for i in item_ids]
+            for item in items:
+                if item is not None:
+                    await self._refresh_home(item.team_id, [item.owner_id])
+
+    async def _refresh_home(self, team_id: str, user_ids: Iterable[str]) -> None:
+        """Publish the App Home of the people an item change concerns (assigned, answered)."""
+        if self.home is not None:
+            await self.home.refresh(team_id, user_ids)
 
     # --- answers ------------------------------------------------------------------------------
 
@@ -265,7 +280,7 @@ class ActionItemService:
 
     async def answer(self, team_id: str, item_id: int, user_id: str, answer: Answer) -> ActionItemView:
         """Apply `answer` by `user_id`; returns the item as it now is."""
-        await self.check_allowed(team_id, item_id, user_id)
+        before = await self.check_allowed(team_id, item_id, user_id)
         now = self.clock.now()
         what = ""
         async with self.sessions.begin() as session:
@@ -323,6 +338,7 @@ class ActionItemService:
         await self._tell(view, by=user_id, what=what, answer=answer)
         if self.tickets:
             self.tickets.kick()
+        await self._refresh_home(team_id, [view.owner_id, before.owner_id, user_id])
         return view
 
     async def _tell(self, item: ActionItemView, *, by: str, what: str, answer: Answer) -> None:

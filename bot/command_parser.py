@@ -52,6 +52,11 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class Review:
+    quarter: str | None  # "2026-Q1"; None: the quarter so far
+
+
+@dataclass(frozen=True)
 class AddActionItem:
     owner: str  # a Slack user id
     due: date
@@ -76,7 +81,18 @@ class Help:
 
 
 Command = (
-    Start | Note | ShowTimeline | Resolve | Publish | Sync | Stats | AddActionItem | Meeting | ChooseTracker | Help
+    Start
+    | Note
+    | ShowTimeline
+    | Resolve
+    | Publish
+    | Sync
+    | Stats
+    | Review
+    | AddActionItem
+    | Meeting
+    | ChooseTracker
+    | Help
 )
 
 DEFAULT_SEVERITY = 3
@@ -107,6 +123,8 @@ def parse(text: str) -> Command:
         return Sync()
     if name == "stats":
         return _parse_stats(rest)
+    if name == "review":
+        return _parse_review(rest)
     if name == "action":
         return _parse_action(rest)
     if name == "meeting":
@@ -145,6 +163,17 @@ def _parse_stats(rest: str) -> Stats:
     if not rest.isdigit() or not 1 <= int(rest) <= MAX_DAYS:
         raise UsageError(f"Give the period in days, 1 to {MAX_DAYS}: `/postmortem stats 30` (default {DEFAULT_DAYS}).")
     return Stats(days=int(rest))
+
+
+def _parse_review(rest: str) -> Review:
+    from bot.stats import Quarter
+
+    if not rest:
+        return Review(quarter=None)
+    quarter = Quarter.parse(rest)
+    if quarter is None or not 2000 <= quarter.year <= 2999:
+        raise UsageError("Name the quarter as YEAR-Qn: `/postmortem review 2026-Q1` (default: this quarter so far).")
+    return Review(quarter=quarter.label)
 
 
 def _parse_note(rest: str) -> Note:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -41,6 +42,10 @@ ENVIRONMENT: dict[str, tuple[str, str | None]] = {
     "LINEAR_TEAM": ("default Linear team key for tickets", None),
     "LINEAR_API_URL": ("Linear GraphQL endpoint", DEFAULT_LINEAR_API_URL),
     "LINEAR_WEBHOOK_SECRET": ("secret of the Linear webhook pointed at POST /trackers/linear", None),
+    "POSTMORTEM_REVIEW_CHANNEL": (
+        "channel id where the sweep posts each past quarter's review (none: not posted)",
+        None,
+    ),
 }
 TRACKER_ENVIRONMENT = tuple(name for name in ENVIRONMENT if name.startswith(("JIRA_", "LINEAR_")))
 
@@ -72,6 +77,8 @@ class Settings:
     linear_team: str | None = None
     linear_api_url: str = DEFAULT_LINEAR_API_URL
     linear_webhook_secret: str | None = None
+    # Where the sweep posts the past quarter's review at the start of each quarter (a channel id).
+    review_channel: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -88,6 +95,12 @@ class Settings:
                 f"LOG_LEVEL={env.get('LOG_LEVEL')!r} is not a level: set it to one of {', '.join(LOG_LEVELS)}"
             )
         working_hours = env.get("POSTMORTEM_WORKING_HOURS") or None
+        review_channel = (env.get("POSTMORTEM_REVIEW_CHANNEL") or "").strip() or None
+        if review_channel is not None and not re.fullmatch(r"[CG][A-Z0-9]{2,39}", review_channel):
+            raise ConfigError(
+                f"POSTMORTEM_REVIEW_CHANNEL={review_channel!r} is not a channel id: use the id "
+                "(C0123ABCD, from the channel's details), not its name"
+            )
         try:
             WorkingHours.parse(working_hours)  # read again where used; checked here, before anything starts
         except ValueError as exc:
@@ -111,6 +124,7 @@ class Settings:
             linear_team=(env.get("LINEAR_TEAM") or "").strip().upper() or None,
             linear_api_url=env.get("LINEAR_API_URL") or DEFAULT_LINEAR_API_URL,
             linear_webhook_secret=env.get("LINEAR_WEBHOOK_SECRET") or None,
+            review_channel=review_channel,
         )
 
     def require(self, *names: str) -> None:

@@ -16,11 +16,13 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.access import ChannelAccess
 from bot.clock import Clock
+from bot.home import HomeService
 from bot.people import PeopleDirectory
+from bot.repeats import RepeatFinder
 from bot.slack import error_code
 from bot.ui.card import incident_card
 from bot.ui.text import severity_label
-from bot.views import IncidentView
+from bot.views import IncidentView, RepeatIncident
 from storage.db import SessionFactory
 from storage.incidents import (
     active_incident,
@@ -29,6 +31,7 @@ from storage.incidents import (
     get_incident,
     latest_incident,
     set_card_ts,
+    team_incident,
 )
 from storage.models import LIFECYCLE, Incident
 from storage.postmortems import postmortem_status
@@ -62,7 +65,11 @@ class IncidentService:
         timeline_emojis: tuple[str, ...],
         access: ChannelAccess,
         people: PeopleDirectory,
+        home: HomeService | None = None,
+        repeats: RepeatFinder | None = None,
     ) -> None:
+        self.home = home
+        self.repeats = repeats
         self.sessions = sessions
         self.client = client
         self.clock = clock
@@ -132,6 +139,13 @@ class IncidentService:
         if incident is not None:
             await self.refresh_card(incident)
 
+    async def channel_of(self, team_id: str, incident_id: int) -> str | None:
+        """The channel of workspace `team_id`'s incident `incident_id` (App Home's buttons name
+        the incident, not the channel); None when there is no such incident."""
+        async with self.sessions() as session:
+            incident = await team_incident(session, team_id, incident_id)
+        return incident.channel_id if incident is not None else None
+
     async def refresh_card(self, incident: Incident) -> None:
         """Redraw the pinned card; a card Slack lost is logged, never fatal."""
         if not incident.card_ts:
@@ -140,20 +154,32 @@ class IncidentService:
             status = await postmortem_status(session, incident.id)
             fresh = await get_incident(session, incident.id)
         tracker = await self.tracker_label(incident.team_id, incident.channel_id) if self.tracker_label else None
+        view = IncidentView.from_row(fresh or incident, tracker=tracker)
         try:
             await self.client.chat_update(
                 channel=incident.channel_id,
                 ts=incident.card_ts,
-                **incident_card(
-                    IncidentView.from_row(fresh or incident, tracker=tracker), self.timeline_emojis, status
-                ),
+                **incident_card(view, self.timeline_emojis, status, repeats=await self._repeats(view)),
             )
         except SlackApiError as exc:
             log.warning("could not update the card of incident %s: %s", incident.id, error_code(exc))
+        if self.home is not None:  # what the commander owes may have changed
+            await self.home.refresh(view.team_id, [view.commander_id])
+
+    async def _repeats(self, incident: IncidentView) -> list[RepeatIncident]:
+        """Earlier incidents that look like this one, for the card; none if they cannot be found."""
+        if self.repeats is None:
+            return []
+        try:
+            return await self.repeats.similar(incident, await self.access.name(incident.channel_id))
+        except Exception:  # the card matters more than its hint
+            log.exception("could not look for earlier incidents like %s", incident.id)
+            return []
 
     async def _post_card(self, incident: Incident) -> str:
         """Post the card, joining the channel first if the bot is not in it yet."""
-        card = incident_card(IncidentView.from_row(incident), self.timeline_emojis)
+        view = IncidentView.from_row(incident)
+        card = incident_card(view, self.timeline_emojis, repeats=await self._repeats(view))
         try:
             response = await self.client.chat_postMessage(channel=incident.channel_id, **card)
         except SlackApiError as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.access import ChannelAccess
+from bot.home import HomeService
 from bot.payloads import MAX_EMOJI, MAX_EVENT_ID, MalformedPayload, SlackMessage, require_id, require_str, require_ts
 from bot.people import PeopleDirectory
 from bot.timeline import ChannelEvent, Deleted, Edited, Ignored, Posted, Reacted, TimelineService
@@ -40,7 +41,16 @@ class ChannelRenamed:
     name: str
 
 
-IntakeEvent = ChannelEvent | UserChanged | ChannelRenamed
+@dataclass(frozen=True)
+class HomeOpened:
+    """Someone opened the bot's Home tab: publish what they owe."""
+
+    team_id: str
+    event_id: str
+    user_id: str
+
+
+IntakeEvent = ChannelEvent | UserChanged | ChannelRenamed | HomeOpened
 
 
 def envelope(body: Mapping[str, Any]) -> tuple[str, str]:
@@ -73,6 +83,10 @@ def parse(body: Mapping[str, Any]) -> IntakeEvent:
             user = _object(event.get("user"))
             require_id(user, "id")
             return UserChanged(team_id, event_id, user)
+        if kind == "app_home_opened":
+            if event.get("tab", "home") != "home":
+                return Ignored(team_id, event_id)  # the Messages tab: nothing to draw there
+            return HomeOpened(team_id, event_id, require_id(event, "user"))
         if kind in ("channel_rename", "group_rename"):
             channel = _object(event.get("channel"))
             return ChannelRenamed(
@@ -116,22 +130,39 @@ def _reaction(team_id: str, event_id: str, event: dict[str, Any], present: bool)
 
 
 class IntakeService:
-    """Applies acknowledged deliveries: the timeline's in one batch, the directory's one by one."""
+    """Applies acknowledged deliveries: the timeline's in one batch, the others one by one."""
 
-    def __init__(self, timeline: TimelineService, people: PeopleDirectory, access: ChannelAccess) -> None:
+    def __init__(
+        self, timeline: TimelineService, people: PeopleDirectory, access: ChannelAccess, home: HomeService
+    ) -> None:
         self.timeline = timeline
         self.people = people
         self.access = access
+        self.home = home
 
     async def apply(self, bodies: Sequence[Mapping[str, Any]]) -> None:
         """Apply deliveries (parsed request bodies) in the order given. Raises if the batch
         could not be written; nothing of the timeline's part is then kept."""
         events = [parse(body) for body in bodies]
-        channel_events = [e for e in events if not isinstance(e, UserChanged | ChannelRenamed)]
+        # A Home opened is recorded with the timeline's events (its redelivery then publishes
+        # nothing again); the directory's claim their ids themselves.
+        channel_events = [
+            Ignored(e.team_id, e.event_id) if isinstance(e, HomeOpened) else e
+            for e in events
+            if not isinstance(e, UserChanged | ChannelRenamed)
+        ]
         if channel_events:
             await self.timeline.apply(channel_events)
         for event in events:
-            if isinstance(event, UserChanged):
+            if isinstance(event, HomeOpened):
+                await self._publish_home(event)
+            elif isinstance(event, UserChanged):
                 await self.people.user_changed(event.team_id, event.event_id, event.user)
             elif isinstance(event, ChannelRenamed):
                 await self.access.channel_renamed(event.team_id, event.event_id, event.channel_id, event.name)
+
+    async def _publish_home(self, event: HomeOpened) -> None:
+        try:
+            await self.home.publish(event.team_id, event.user_id)
+        except Exception:  # the person sees the old Home and can open it again; the batch is kept
+            log.exception("could not publish %s's Home", event.user_id)

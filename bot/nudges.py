@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import nudge_calendar
 from bot.clock import Clock
 from bot.people import PeopleDirectory
+from bot.repeats import RepeatFinder
+from bot.views import ActionItemView
 from storage.action_items import get_action_item, remember_item_dm
 from storage.db import SessionFactory
 from storage.incidents import get_incident
@@ -71,6 +73,11 @@ ITEM_KINDS = ("action_item", "overdue_commander", "overdue_channel")
 # An answer's reply in the incident channel that Slack refused when it was given: the sweep
 # posts it (slot "<what>:<by>:<when>"), with the same key-in-metadata guarantee as a nudge.
 ANSWER_REPLY = "answer_reply"
+
+
+# Another service's kind of nudge (the quarterly review): its message, and its planning each sweep.
+Composer = Callable[[Nudge, datetime], Awaitable[dict[str, Any] | None]]
+Planner = Callable[[datetime], Awaitable[None]]
 
 
 def item_subject(item_id: int) -> str:
@@ -158,6 +165,16 @@ class NudgeService:
         self.people = people
         self.hours = hours
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.composers: dict[str, Composer] = {}
+        self.planners: list[Planner] = []
+
+    def add_kind(self, kind: str, *, compose: Composer, plan: Planner | None = None) -> None:
+        """Another service's kind of nudge: `compose` writes its message when it is due (None:
+        nothing to say), `plan` puts its rows at the start of every sweep. Claimed, sent and
+        recovered exactly once like the others; marked sent with nothing planned after."""
+        self.composers[kind] = compose
+        if plan is not None:
+            self.planners.append(plan)
 
     # --- planning --------------------------------------------------------------------------
 
@@ -343,6 +360,10 @@ class NudgeService:
         from bot.sweep import NudgeSweep  # the sweep uses this module's planning
 
         return await NudgeSweep(self).sweep(now or self.clock.now(), limit)
+
+    async def earlier_open_items(self, incident: Incident) -> list[ActionItemView]:
+        """For the agenda's completion review: earlier incidents' open items of this one's cause."""
+        return await RepeatFinder(self.sessions).open_items_of_same_cause(incident.id, incident.team_id)
 
     async def _mark_sent(self, session: AsyncSession, delivered: Delivered) -> None:
         nudge, now, channel, ts = delivered.nudge, delivered.at, delivered.channel, delivered.ts

@@ -11,6 +11,7 @@ from bot.action_items import ActionItemService
 from bot.clock import Clock
 from bot.config import Settings
 from bot.directory import Directory
+from bot.home import HomeService
 from bot.incidents import IncidentService
 from bot.intake import IntakeService
 from bot.meetings import MeetingService
@@ -19,6 +20,8 @@ from bot.nudges import NudgeService
 from bot.people import PeopleDirectory
 from bot.postmortems import PostmortemService
 from bot.reconcile import CallPacer, ReconcileService
+from bot.repeats import RepeatFinder
+from bot.review import ReviewService
 from bot.stats import StatsService
 from bot.timeline import TimelineService
 from bot.trackers.service import TicketService
@@ -42,6 +45,8 @@ class Services:
     stats: StatsService
     trackers: TicketService
     intake: IntakeService
+    home: HomeService
+    review: ReviewService
 
     @classmethod
     def build(cls, settings: Settings, client: AsyncWebClient, sessions: SessionFactory, clock: Clock) -> Services:
@@ -54,10 +59,17 @@ class Services:
         reconcile = ReconcileService(sessions, client, clock, emojis, CallPacer())
         # Each domain has one owner, which the others call: the card is the incidents' (posted
         # and redrawn there), action items are the action items' (the form's rows too).
-        incidents = IncidentService(sessions, client, clock, emojis, access, people)
+        stats = StatsService(sessions, clock)
+        # App Home is published again by whoever changes what it shows (items, incidents).
+        home = HomeService(sessions, client, clock, stats, people)
+        # The quarterly review's post is a kind of nudge: the sweep plans and sends it.
+        review = ReviewService(sessions, client, clock, stats, settings.review_channel)
+        review.hook_into(nudges)
+        repeats = RepeatFinder(sessions)
+        incidents = IncidentService(sessions, client, clock, emojis, access, people, home=home, repeats=repeats)
         trackers = build_tickets(settings, sessions, client, clock, nudges)
         incidents.tracker_label = trackers.describe
-        action_items = ActionItemService(sessions, client, clock, people, nudges, access, trackers)
+        action_items = ActionItemService(sessions, client, clock, people, nudges, access, trackers, home=home)
         postmortems = PostmortemService(
             sessions, client, clock, people, emojis, nudges, access, reconcile, incidents, action_items
         )
@@ -74,7 +86,9 @@ class Services:
             meetings=MeetingService(sessions, client, clock, people, nudges, incidents, access),
             access=access,
             reconcile=reconcile,
-            stats=StatsService(sessions, clock),
+            stats=stats,
             trackers=trackers,
-            intake=IntakeService(timeline, people, access),
+            intake=IntakeService(timeline, people, access, home),
+            home=home,
+            review=review,
         )

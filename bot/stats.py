@@ -2,13 +2,16 @@
 
 Pure arithmetic over stored rows; the numbers people ask of a post-mortem process: counts by
 severity and cause, time to resolve, time from resolution to a written post-mortem, and
-whether action items were closed by their due date.
+whether action items were closed by their due date. The quarterly review (bot/review.py) and
+App Home's team block take their numbers from here too: one computation, one set of numbers.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from bot.clock import Clock
 from bot.views import TeamStats
@@ -29,8 +32,65 @@ def _median(durations: list[timedelta]) -> timedelta | None:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
+@dataclass(frozen=True, order=True)
+class Quarter:
+    """A calendar quarter in UTC: "2026-Q1" is January to March 2026."""
+
+    year: int
+    number: int  # 1-4
+
+    @classmethod
+    def of(cls, at: datetime | date) -> Quarter:
+        return cls(at.year, (at.month - 1) // 3 + 1)
+
+    @classmethod
+    def parse(cls, text: str) -> Quarter | None:
+        """ "2026-Q1" (any case, "2026Q1" too); None for anything else."""
+        match = re.fullmatch(r"(\d{4})-?[qQ]([1-4])", text.strip())
+        return cls(int(match.group(1)), int(match.group(2))) if match else None
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-Q{self.number}"
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.year, 3 * self.number - 2, 1, tzinfo=UTC)
+
+    @property
+    def end(self) -> datetime:
+        """The next quarter's start (exclusive)."""
+        return self.next().start
+
+    def next(self) -> Quarter:
+        return Quarter(self.year + 1, 1) if self.number == 4 else Quarter(self.year, self.number + 1)
+
+    def previous(self) -> Quarter:
+        return Quarter(self.year - 1, 4) if self.number == 1 else Quarter(self.year, self.number - 1)
+
+    def months(self) -> list[date]:
+        """The first day of each of its three months."""
+        return [date(self.year, 3 * self.number - 2 + i, 1) for i in range(3)]
+
+
+def cause_of(postmortem: Postmortem | None) -> str:
+    """An incident's cause category key, "unknown" until its post-mortem names one."""
+    category = (postmortem.draft or {}).get("cause_category") if postmortem is not None else None
+    return category if isinstance(category, str) and category else "unknown"
+
+
+def done_on_time(item: ActionItem) -> bool:
+    """Done, and last changed no later than its due date."""
+    return item.status == "done" and item.updated_at.date() <= item.due
+
+
 def team_stats(
-    incidents: list[Incident], postmortems: list[Postmortem], items: list[ActionItem], days: int, today: date
+    incidents: list[Incident],
+    postmortems: list[Postmortem],
+    items: list[ActionItem],
+    days: int,
+    today: date,
+    period: str = "",
 ) -> TeamStats:
     by_incident = {p.incident_id: p for p in postmortems}
     to_resolve = [i.resolved_at - i.started_at for i in incidents if i.resolved_at is not None]
@@ -39,11 +99,7 @@ def team_stats(
         submitted = by_incident[incident.id].submitted_at if incident.id in by_incident else None
         if incident.resolved_at is not None and submitted is not None:
             to_postmortem.append(submitted - incident.resolved_at)
-    causes: Counter[str] = Counter()
-    for incident in incidents:
-        postmortem = by_incident.get(incident.id)
-        category = (postmortem.draft or {}).get("cause_category") if postmortem is not None else None
-        causes[category if isinstance(category, str) and category else "unknown"] += 1
+    causes = Counter(cause_of(by_incident.get(incident.id)) for incident in incidents)
     done = [a for a in items if a.status == "done"]
     return TeamStats(
         days=days,
@@ -57,9 +113,10 @@ def team_stats(
         median_time_to_postmortem=_median(to_postmortem),
         items=len(items),
         items_done=len(done),
-        items_done_on_time=sum(1 for a in done if a.updated_at.date() <= a.due),
+        items_done_on_time=sum(1 for a in done if done_on_time(a)),
         items_open_overdue=sum(1 for a in items if a.status in ("open", "in_progress") and a.due < today),
         items_wont_do=sum(1 for a in items if a.status == "wont_do"),
+        period=period,
     )
 
 
@@ -75,3 +132,10 @@ class StatsService:
         async with self.sessions() as session:
             incidents, postmortems, items = await incidents_since(session, team_id, since)
         return team_stats(incidents, postmortems, items, days, now.date())
+
+    async def for_quarter(self, team_id: str, quarter: Quarter) -> TeamStats:
+        """Incidents declared in `quarter`, as of now (what is overdue is overdue today)."""
+        async with self.sessions() as session:
+            incidents, postmortems, items = await incidents_since(session, team_id, quarter.start, quarter.end)
+        days = (quarter.end - quarter.start).days
+        return team_stats(incidents, postmortems, items, days, self.clock.now().date(), period=quarter.label)

@@ -106,6 +106,8 @@ class NudgeSweep:
         started = time.perf_counter()
         report = SweepReport()
         try:
+            for plan in self.nudges.planners:  # other services' kinds (the quarterly review)
+                await plan(now)
             resend = await self._recover(await self._stale_claims(now), now, report)
             if resend:
                 await self._deliver(resend, now, report)
@@ -293,6 +295,9 @@ class NudgeSweep:
 
     async def _compose(self, nudge: Nudge, now: datetime, batch: Batch) -> dict[str, Any] | None:
         """The message for `nudge`, from the subject's state as loaded; None when it has nothing to say."""
+        composer = self.nudges.composers.get(nudge.kind)
+        if composer is not None:
+            return await composer(nudge, now)
         if nudge.kind == ANSWER_REPLY:
             what, by, _when = nudge.slot.rsplit(":", 2)
             item, incident = batch.item_and_incident(nudge)
@@ -338,6 +343,7 @@ class NudgeSweep:
                 at=incident.meeting_at,
                 timeline_lines=[entry_line(i) for i in timeline],
                 action_items=[ActionItemView.from_row(a, incident) for a in items],
+                earlier_items=await self.nudges.earlier_open_items(incident),
             )
         if nudge.kind == "publication_request" and incident.meeting_at is not None:
             return meeting.publication_request(

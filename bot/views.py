@@ -156,3 +156,85 @@ class TeamStats:
     items_done_on_time: int  # done, and last changed no later than its due date
     items_open_overdue: int
     items_wont_do: int
+    # What the period is called when it is not "the last `days` days": "2026-Q1".
+    period: str = ""
+
+    @property
+    def items_done_late(self) -> int:
+        return self.items_done - self.items_done_on_time
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """Of the items done, the share done by their due date; None when none is done."""
+        return self.items_done_on_time / self.items_done if self.items_done else None
+
+
+# --- the overview: App Home, the quarterly review, repeats ---------------------------------------
+
+
+@dataclass(frozen=True)
+class OwedIncident:
+    """An incident its commander still owes something: what, and the button that does it."""
+
+    incident: IncidentView
+    postmortem_status: str | None  # None until a post-mortem is started
+    owes: str  # "resolution", "post-mortem", "review meeting", "publication"
+
+
+@dataclass(frozen=True)
+class HomeView:
+    """A person's App Home: their open items (one page), the incidents they owe, the team."""
+
+    user_id: str
+    today: date
+    items: tuple[ActionItemView, ...]  # this page's
+    items_total: int
+    page: int
+    pages: int
+    owed: tuple[OwedIncident, ...]
+    owed_total: int
+    team_open: int
+    team_overdue: int
+    quarter: TeamStats
+
+
+@dataclass(frozen=True)
+class RepeatIncident:
+    """An earlier incident that looks like this one, with what is still open of it."""
+
+    incident: IncidentView
+    why: str  # "same words: checkout, payment"
+    open_items: tuple[ActionItemView, ...]
+
+
+@dataclass(frozen=True)
+class RecurringGroup:
+    """Three or more incidents of a quarter with one cause category or service word."""
+
+    reason: str  # "cause: Deployment" or "“checkout” in the title"
+    incidents: tuple[IncidentView, ...]
+
+
+@dataclass(frozen=True)
+class MonthCount:
+    """One month of a quarter: incidents declared by cause, and items done (on time or not)."""
+
+    month: date  # its first day
+    by_cause: dict[str, int]
+    done: int
+    done_on_time: int
+
+
+@dataclass(frozen=True)
+class QuarterReview:
+    """The quarterly review: the quarter's stats against the previous quarter's, and what to look at."""
+
+    stats: TeamStats  # period = "2026-Q1"
+    previous: TeamStats
+    so_far: bool  # the quarter is not over yet
+    as_of: date
+    recurring: tuple[RecurringGroup, ...]
+    graveyard: tuple[ActionItemView, ...]  # open past due, every quarter's, oldest first
+    graveyard_total: int
+    unpublished: tuple[IncidentView, ...]
+    months: tuple[MonthCount, ...]

@@ -317,6 +317,20 @@ class SlackDriver:
         }
         return await self.send(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
+    async def open_home(self, user: str, tab: str = "home") -> Delivery:
+        """`user` opens the app's Home tab (or its Messages tab): the `app_home_opened` event."""
+        home = self.emulator.home_view(user)
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": self.emulator.open_dm(user),
+            "tab": tab,
+            "event_ts": f"{self.emulator.unix_now()}.{next(self._event_seq):06d}",
+        }
+        if home is not None:
+            event["view"] = home
+        return await self.send_event(event)
+
     # --- interactivity ----------------------------------------------------------------------
 
     def _actor(self, user: str) -> dict[str, Any]:

@@ -386,6 +386,11 @@ class Workspace:
             result.append({**rendered, "user": view.user, "view": copy.deepcopy(rendered)})
         return result
 
+    def home_view(self, user_id: str) -> JSON | None:
+        """The App Home view last published for ``user_id`` (as views.publish returned it), or None."""
+        view = self._views.get(self._home_views.get(user_id, ""))
+        return self._view_json(view) if view is not None else None
+
     @property
     def channels(self) -> dict[str, JSON]:
         """Snapshot of every conversation: id -> its conversations.info object plus

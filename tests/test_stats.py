@@ -98,3 +98,29 @@ async def test_stats_answer_privately_with_this_workspaces_numbers(rig: Rig) -> 
     assert "*Incidents:* 1 (SEV1 1)" in answer["text"] and "*Action items:* 1 in all" in answer["text"]
     wrong = await rig.driver.slash_command(QUIET_CHANNEL, BOB, "stats forever")
     assert "in days" in wrong.json()["text"]
+
+
+def test_quarters_parse_and_bound() -> None:
+    from bot.stats import Quarter
+
+    q1 = Quarter.parse("2026-q1")
+    assert q1 == Quarter(2026, 1) and Quarter.parse("2026Q4") == Quarter(2026, 4)
+    assert Quarter.parse("2026-Q5") is None and Quarter.parse("last year") is None
+    assert (q1.start, q1.end) == (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+    assert q1.previous().label == "2025-Q4" and Quarter(2025, 4).next() == q1
+    assert Quarter.of(datetime(2026, 3, 31, 23, 59, tzinfo=UTC)) == q1
+
+
+@pytest.mark.parametrize(
+    "text, quarter", [("review", None), ("review 2026-Q2", "2026-Q2"), ("REVIEW 2025q3", "2025-Q3")]
+)
+def test_review_command_takes_a_quarter(text: str, quarter: str | None) -> None:
+    assert command_parser.parse(text) == command_parser.Review(quarter=quarter)
+
+
+def test_the_review_channel_must_be_an_id() -> None:
+    from bot.config import ConfigError, Settings
+
+    assert Settings.from_env({"POSTMORTEM_REVIEW_CHANNEL": "C0123ABCD"}).review_channel == "C0123ABCD"
+    with pytest.raises(ConfigError, match="not a channel id"):
+        Settings.from_env({"POSTMORTEM_REVIEW_CHANNEL": "#reliability"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import actions, commands, followup, shortcuts, views
+from bot.listeners import actions, commands, followup, home, shortcuts, views
 
 
 def register_all(app: AsyncApp) -> None:
@@ -20,3 +20,4 @@ def register_all(app: AsyncApp) -> None:
     actions.register(app)
     views.register(app)
     followup.register(app)
+    home.register(app)

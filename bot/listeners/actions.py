@@ -20,6 +20,7 @@ from bot.ui import answers
 from bot.ui import postmortem_modal as modal
 from bot.ui import postmortem_state as form_state
 from bot.ui.card import CONTINUE_POSTMORTEM, PUBLISH_POSTMORTEM, RESOLVE
+from bot.ui.item_messages import parse_item_value
 
 log = logging.getLogger("postmortem_bot.listeners.actions")
 
@@ -31,11 +32,23 @@ def register(app: AsyncApp) -> None:
     app.action(re.compile(f"^({modal.ADD_ACTION_ITEM}|{modal.REMOVE_ACTION_ITEM})$"))(tracked(on_row_button))
 
 
-def _where(body: dict[str, Any]) -> tuple[str, str, str]:
-    """(team, channel, user) of a message button, each a well-formed Slack id, or KeyError."""
+async def _where(body: dict[str, Any], context: AsyncBoltContext) -> tuple[str, str, str]:
+    """(team, channel, user) of a card button, each a well-formed Slack id, or KeyError.
+
+    On the card the channel is the message's; on App Home (no channel) it is the channel of
+    the incident the button's value names, in the presser's workspace.
+    """
     who = Actor.of(body)
     channel = body.get("channel")
     channel_id = slack_id(channel.get("id") if isinstance(channel, dict) else None)
+    if channel_id is None and who.known:
+        actions = body.get("actions")
+        value = (
+            actions[0].get("value") if isinstance(actions, list) and actions and isinstance(actions[0], dict) else None
+        )
+        incident_id = parse_item_value(value)
+        if incident_id is not None:
+            channel_id = await services_of(context).incidents.channel_of(who.team_id, incident_id)
     if not who.known or channel_id is None:
         raise KeyError("team, channel or user")
     return who.team_id, channel_id, who.user_id
@@ -53,7 +66,7 @@ async def on_continue(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
 
 async def _open_modal(body: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext, resolve: bool) -> None:
     try:
-        team_id, channel_id, user_id = _where(body)
+        team_id, channel_id, user_id = await _where(body, context)
         await services_of(context).postmortems.open_modal(
             team_id=team_id,
             channel_id=channel_id,
@@ -73,7 +86,7 @@ async def _open_modal(body: dict[str, Any], respond: AsyncRespond, context: Asyn
 async def on_publish(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext) -> None:
     await ack()
     try:
-        await services_of(context).postmortems.publish(*_where(body))
+        await services_of(context).postmortems.publish(*await _where(body, context))
     except (KeyError, TypeError) as exc:
         log.warning("malformed publish payload: %s", exc)
     except PostmortemError as exc:

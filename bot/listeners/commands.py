@@ -19,10 +19,12 @@ from bot.payloads import slack_id
 from bot.postmortems import PostmortemError
 from bot.services import Services
 from bot.slack import SLACK_FAILURES, error_code
+from bot.stats import Quarter
 from bot.timeline import NoIncident
 from bot.trackers.service import CommandError as TrackerCommandError
 from bot.ui import answers
 from bot.ui.help import help_message
+from bot.ui.review import review_message
 from bot.ui.stats import stats_message
 from bot.ui.timeline import timeline_message
 
@@ -149,6 +151,11 @@ async def _run(
 
     if isinstance(parsed, command_parser.Stats):
         return stats_message(await services.stats.for_team(team_id, parsed.days))
+
+    if isinstance(parsed, command_parser.Review):
+        quarter = Quarter.parse(parsed.quarter) if parsed.quarter else Quarter.of(services.review.clock.now())
+        assert quarter is not None  # the parser checked it
+        return review_message(await services.review.review(team_id, quarter), private=True)
 
     if isinstance(parsed, command_parser.Sync):
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -15,8 +16,20 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.nudge_calendar import meeting_deadline
-from bot.ui.text import MAX_HEADER_TEXT, escape, mention, severity_label, slack_date, truncate, utc_label
-from bot.views import IncidentView
+from bot.ui.text import (
+    MAX_HEADER_TEXT,
+    channel_link,
+    date_label,
+    escape,
+    escape_line,
+    mention,
+    packed_list,
+    severity_label,
+    slack_date,
+    truncate,
+    utc_label,
+)
+from bot.views import IncidentView, RepeatIncident
 
 STATUS_LABELS = {"active": ":red_circle: Active", "resolved": ":large_green_circle: Resolved"}
 POSTMORTEM_LABELS = {
@@ -64,10 +77,33 @@ def _postmortem_buttons(value: str, postmortem_status: str | None) -> list[Butto
     return buttons
 
 
+def repeat_blocks(repeats: Sequence[RepeatIncident]) -> list[SectionBlock]:
+    """Earlier incidents that look like this one, each with what is still open of it."""
+    blocks = []
+    for repeat in repeats[:3]:
+        earlier = repeat.incident
+        head = (
+            f":repeat: *Happened before?* {escape_line(earlier.title, 100)} {channel_link(earlier.channel_id)}, "
+            f"{severity_label(earlier.severity)}, {slack_date(earlier.started_at, '{date_short_pretty}')} "
+            f"({escape_line(repeat.why, 100)})"
+        )
+        lines = [
+            f"• {escape_line(a.title, 100)}: {mention(a.owner_id)}, due {date_label(a.due)}" for a in repeat.open_items
+        ]
+        still = f"{len(lines)} action item{'' if len(lines) == 1 else 's'} still open:"
+        text = packed_list(f"{head}\n{still}", lines, 1500) if lines else head
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
+    return blocks
+
+
 def incident_card(
-    incident: IncidentView, timeline_emojis: tuple[str, ...] = ("pushpin",), postmortem_status: str | None = None
+    incident: IncidentView,
+    timeline_emojis: tuple[str, ...] = ("pushpin",),
+    postmortem_status: str | None = None,
+    repeats: Sequence[RepeatIncident] = (),
 ) -> dict[str, Any]:
-    """chat.postMessage / chat.update arguments (text, blocks) for the card of `incident`."""
+    """chat.postMessage / chat.update arguments (text, blocks) for the card of `incident`;
+    `repeats`: earlier incidents that look like it (bot/repeats.py), shown under the facts."""
     header = truncate(f":rotating_light: {incident.title}", MAX_HEADER_TEXT)
     fields = [
         MarkdownTextObject(text=f"*Severity*\n{severity_label(incident.severity)}"),
@@ -93,6 +129,7 @@ def incident_card(
     blocks = [
         HeaderBlock(text=PlainTextObject(text=header, emoji=True)),
         SectionBlock(fields=fields),
+        *repeat_blocks(repeats),
         ContextBlock(elements=[MarkdownTextObject(text=hint)]),
         ActionsBlock(block_id="incident_card_actions", elements=card_buttons(incident, postmortem_status)),
     ]

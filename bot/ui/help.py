@@ -19,6 +19,10 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
         "stats [days]",
         "Incidents by severity and cause, time to resolve and to post-mortem, action items done on time (default: 90 days).",
     ),
+    (
+        "review [YYYY-Qn]",
+        "The quarterly review: causes against last quarter, what recurs, the action-item graveyard (default: this quarter so far).",
+    ),
     ("publish", "Publish the submitted post-mortem and share the final document."),
     (
         "meeting YYYY-MM-DD HH:MM [@people]",

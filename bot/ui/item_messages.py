@@ -175,6 +175,11 @@ def _incident_line(item: ActionItemView) -> str:
     return f"{title} in {channel_link(item.incident_channel)}"
 
 
+def incident_line(item: ActionItemView) -> str:
+    """The item's incident: its title in its channel."""
+    return _incident_line(item)
+
+
 def _ticket(url: Any, key: str | None = None) -> str | None:
     """<url|KEY> (or <url|Open ticket>) for an http(s) link (bot/links.py) short enough for a DM; None
     for anything else."""
@@ -238,7 +243,9 @@ def _item_fields(item: ActionItemView, today: date | None) -> list[MarkdownTextO
     return fields
 
 
-def _item_buttons(item: ActionItemView) -> ActionsBlock:
+def item_buttons(item: ActionItemView, block_id: str = ITEM_ACTIONS_BLOCK) -> ActionsBlock:
+    """The answers to an open item (Done, In progress, Snooze...): its DM's, and App Home's
+    (where each item's block gets its own `block_id`: block ids are unique within a view)."""
     value = button_value(item.id)
     elements: list[Any] = [ButtonElement(text=plain("Done"), action_id=ITEM_DONE, value=value, style="primary")]
     if item.status != "in_progress":
@@ -253,7 +260,7 @@ def _item_buttons(item: ActionItemView) -> ActionsBlock:
         ButtonElement(text=plain("Not mine"), action_id=ITEM_NOT_MINE, value=value),
         ButtonElement(text=plain("Won't do"), action_id=ITEM_WONT_DO, value=value),
     ]
-    return ActionsBlock(block_id=ITEM_ACTIONS_BLOCK, elements=elements)
+    return ActionsBlock(block_id=block_id, elements=elements)
 
 
 def _priority_suffix(item: ActionItemView, sep: str = " · ") -> str:
@@ -298,7 +305,7 @@ def action_item_dm(item: ActionItemView, *, reason: str, today: date) -> dict[st
         section(f"{emoji} *{headline}*\n*{title}*"),
         SectionBlock(fields=_item_fields(item, today)),
         context(_guidance(item, reason)),
-        _item_buttons(item),
+        item_buttons(item),
     ]
     return message(f"{headline}: {item_title(item, 200)}", blocks)
 
@@ -342,7 +349,7 @@ def action_item_answered(item: ActionItemView, *, by: str, what: str) -> dict[st
         section(f"{emoji} *{headline}*\n*{item_title(item)}*"),
         SectionBlock(fields=_item_fields(item, None)),
         context(line),
-        _item_buttons(item),
+        item_buttons(item),
     ]
     return message(f"{headline}: {item_title(item, 200)}", blocks)
 

@@ -250,12 +250,27 @@ def _item_line(item: ActionItemView, today: date | None = None) -> str:
     return f"• {item_title(item, MAX_TITLE_INLINE)} — {mention(item.owner_id, '_no owner_')}, {', '.join(bits)}"
 
 
+def _completion_review(items: Sequence[ActionItemView], today: date) -> list[Block]:
+    """Earlier incidents' open items of the same cause: is it done yet?"""
+    if not items:
+        return []
+    lines = [f"{_item_line(a, today)} ({escape_line(a.incident_title, 60)})" for a in items]
+    head = "*Is it done yet?* Open action items of earlier incidents with the same cause"
+    return [section(packed_list(head, lines, MAX_LIST_SECTION))]
+
+
 def meeting_agenda(
-    incident: IncidentView, *, at: datetime, timeline_lines: Sequence[str], action_items: Sequence[ActionItemView]
+    incident: IncidentView,
+    *,
+    at: datetime,
+    timeline_lines: Sequence[str],
+    action_items: Sequence[ActionItemView],
+    earlier_items: Sequence[ActionItemView] = (),
 ) -> dict[str, Any]:
     """Posted in the channel a day before the meeting: the agenda, the action items so far,
-    and the draft timeline (lines of mrkdwn made by the caller), packed into sections as far
-    as one message holds; what did not fit is counted."""
+    the open items of earlier incidents of the same cause category (the "is it done yet"
+    round), and the draft timeline (lines of mrkdwn made by the caller), packed into sections
+    as far as one message holds; what did not fit is counted."""
     lines = list(timeline_lines)
     actions = list(action_items)
     title = _incident_title(incident)
@@ -273,6 +288,7 @@ def meeting_agenda(
             if action_lines
             else "*Action items so far*\n_None yet: we'll agree them in the meeting._"
         ),
+        *_completion_review(earlier_items, at.date()),
         section(f"*Draft timeline* · {len(lines)} {'entry' if len(lines) == 1 else 'entries'}"),
     ]
     used = sum(text_size(b.to_dict()) for b in blocks)

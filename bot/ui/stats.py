@@ -13,11 +13,11 @@ from bot.ui.text import severity_label
 from bot.views import TeamStats
 
 
-def _duration(value: timedelta | None) -> str:
+def duration_label(value: timedelta | None) -> str:
     return (duration_text(int(value.total_seconds())) or "0 s") if value is not None else "n/a"
 
 
-def _share(part: int, whole: int) -> str:
+def share_label(part: int, whole: int) -> str:
     return f"{part} of {whole} ({round(100 * part / whole)}%)" if whole else "none yet"
 
 
@@ -35,10 +35,10 @@ def stats_message(stats: TeamStats) -> dict[str, Any]:
     lines = [
         f"*Incidents:* {stats.incidents} ({severity})",
         f"*Causes:* {causes}",
-        f"*Time to resolve* (median of {stats.resolved}): {_duration(stats.median_time_to_resolve)}",
-        f"*Time from resolution to post-mortem* (median): {_duration(stats.median_time_to_postmortem)}",
+        f"*Time to resolve* (median of {stats.resolved}): {duration_label(stats.median_time_to_resolve)}",
+        f"*Time from resolution to post-mortem* (median): {duration_label(stats.median_time_to_postmortem)}",
         f"*Post-mortems:* {stats.postmortems_submitted} written, {stats.postmortems_published} published",
-        f"*Action items:* {stats.items} in all; done on time {_share(stats.items_done_on_time, stats.items_done)}; "
+        f"*Action items:* {stats.items} in all; done on time {share_label(stats.items_done_on_time, stats.items_done)}; "
         f"{stats.items_open_overdue} open past their due date; {stats.items_wont_do} won't do",
     ]
     header = f"Post-mortem stats, last {stats.days} days"

@@ -37,16 +37,38 @@ def bot_message(slack: SlackEmulator, text: str) -> JSON:
     }
 
 
-def message_content(args: Args) -> tuple[str | None, list[JSON] | None, Any]:
-    """(text, blocks, attachments) of chat.* arguments; blocks validated."""
+def message_content(args: Args, slack: SlackEmulator | None = None) -> tuple[str | None, list[JSON] | None, Any]:
+    """(text, blocks, attachments) of chat.* arguments; blocks validated (with `slack`, an image
+    block's ``slack_file`` must name a file uploaded to it)."""
     text = args.text("text") or args.text("markdown_text")
     blocks = args.json_value("blocks", error="invalid_blocks")
     if blocks is not None:
         problems = message_block_problems(blocks)
+        if slack is not None:
+            problems += _image_problems(slack, blocks)
         if problems:
             raise invalid("invalid_blocks", problems)
     attachments = args.json_value("attachments")
     return text, blocks, attachments
+
+
+def _image_problems(slack: SlackEmulator, blocks: list[JSON]) -> list[str]:
+    """Image blocks: alt text, and one source: an ``image_url`` or an uploaded ``slack_file``."""
+    problems = []
+    for index, block in enumerate(blocks):
+        if not isinstance(block, dict) or block.get("type") != "image":
+            continue
+        where = f"/blocks/{index}"
+        if not block.get("alt_text"):
+            problems.append(f"[ERROR] missing required field: alt_text [json-pointer:{where}]")
+        source = block.get("slack_file")
+        if isinstance(source, dict):
+            file = slack._files.get(str(source.get("id")))
+            if file is None or file.content is None:
+                problems.append(f"[ERROR] invalid slack_file [json-pointer:{where}/slack_file]")
+        elif not isinstance(block.get("image_url"), str):
+            problems.append(f"[ERROR] must provide image_url or slack_file [json-pointer:{where}]")
+    return problems
 
 
 def _message_metadata(args: Args) -> JSON | None:
@@ -98,7 +120,7 @@ def chat_post_message(slack: SlackEmulator, args: Args) -> JSON:
         raise SlackError("is_archived")
     if slack.bot_user_id not in channel.members:
         raise SlackError("not_in_channel")
-    text, blocks, attachments = message_content(args)
+    text, blocks, attachments = message_content(args, slack)
     if text is None and not blocks and not attachments:
         raise SlackError("no_text")
     metadata = _message_metadata(args)
@@ -164,7 +186,7 @@ def chat_post_ephemeral(slack: SlackEmulator, args: Args) -> JSON:
         raise SlackError("not_in_channel")
     if user not in channel.members:
         raise SlackError("user_not_in_channel")
-    text, blocks, attachments = message_content(args)
+    text, blocks, attachments = message_content(args, slack)
     if text is None and not blocks and not attachments:
         raise SlackError("no_text")
     slack._ephemerals.append(
@@ -190,7 +212,7 @@ def chat_update(slack: SlackEmulator, args: Args) -> JSON:
     message = visible_message(channel, args.required("ts"), "message_not_found")
     if message.get("bot_id") != slack.bot_id:
         raise SlackError("cant_update_message")
-    text, blocks, attachments = message_content(args)
+    text, blocks, attachments = message_content(args, slack)
     if text is None and blocks is None and attachments is None:
         raise SlackError("no_text")
     metadata = _message_metadata(args)
