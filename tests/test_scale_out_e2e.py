@@ -58,7 +58,7 @@ async def sweep(emulator: SlackEmulator, url: str, at: datetime) -> list[str]:
 
 
 async def test_two_replicas_and_two_sweepers_duplicate_nothing_lose_nothing(
-    emulator: SlackEmulator, database_url: str, tmp_path: Path
+    emulator: SlackEmulator, database_url: str, tmp_path: Path, clock: SystemClock
 ) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("replicas share a PostgreSQL database; SQLite is one process's database")
@@ -137,7 +137,7 @@ async def test_two_replicas_and_two_sweepers_duplicate_nothing_lose_nothing(
         assert on_timeline == pinned
 
         # Action items for twenty people, added through both replicas; then two sweepers at once.
-        due = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
+        due = (clock.now() + timedelta(days=14)).date().isoformat()
         for n, owner in enumerate(OWNERS):
             before = len(emulator.responses())
             reply = await drivers[n % 2].slash_command(C, ALICE, f"action <@{owner}|x> {due} Add alert number {n}")
