@@ -191,8 +191,10 @@ class NudgeSweep:
             batch.items = await action_items_by_id(session, item_ids)
             batch.incidents = await incidents_by_id(session, {i.incident_id for i in batch.items.values()})
             for n in nudges:
+                if n.kind != ANSWER_REPLY:
+                    continue
                 item, incident = batch.item_and_incident(n)
-                if n.kind == ANSWER_REPLY and incident is not None and incident.id not in batch.threads:
+                if incident is not None and incident.id not in batch.threads:
                     batch.threads[incident.id] = await answer_thread(session, incident)
         people = {n.recipient for n in nudges if n.recipient.startswith(("U", "W"))}
         people |= {i.owner_id for i in batch.items.values()}
