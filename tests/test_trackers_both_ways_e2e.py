@@ -178,6 +178,14 @@ async def test_an_unknown_jira_project_is_told_once_with_the_fix_and_the_postmor
     told = [m["text"] for m in rig.emulator.messages_in_dm(ALICE) if "NOPE" in m.get("text", "")]
     assert len(told) == 1 and "/postmortem tracker jira KEY" in told[0], told
     assert jira.issues == {} and (await bob_item(rig)).ticket_key is None
+    # Fixed as told: the ticket follows now, not at the next hourly retry.
+    await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, "tracker jira OPS")
+
+    async def ticketed() -> bool:
+        return (await bob_item(rig)).ticket_key == "OPS-1"
+
+    await rig.eventually(ticketed)
+    assert len(jira.issues) == 1
 
 
 async def test_linear_rate_limiting_waits_then_makes_one_ticket_and_owners_follow_linear(
@@ -194,15 +202,27 @@ async def test_linear_rate_limiting_waits_then_makes_one_ticket_and_owners_follo
         linear_webhook_secret=LINEAR_SECRET,
     )
     try:
-        linear.fail_next("issueCreate", 400, retry_after=90)  # RATELIMITED, as Linear answers it
         await rig.start_incident("Checkout failing --sev 2")
+        await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, "tracker linear NOPE")
         await submit_clean(rig)
         item = await bob_item(rig)
+
+        async def told() -> list[str]:
+            return [m["text"] for m in rig.emulator.messages_in_dm(ALICE) if "NOPE" in m.get("text", "")]
+
+        assert "/postmortem tracker linear KEY" in (await rig.eventually(told))[0]
+        await rig.bot.services.trackers.sync(rig.clock.now() + timedelta(hours=2))
+        assert len(await told()) == 1 and linear.tickets == {}
+
+        # The team fixed, Linear rate limits the create: it waits for Retry-After.
+        linear.fail_next("issueCreate", 400, retry_after=90)  # RATELIMITED, as Linear answers it
+        await rig.driver.slash_command(INCIDENT_CHANNEL, ALICE, "tracker linear ENG")
 
         async def waiting() -> TicketJob | None:
             async with rig.bot.services.timeline.sessions() as session:
                 job = await session.scalar(select(TicketJob).where(TicketJob.item_id == item.id))
-            return job if job is not None and job.attempts and job.status == "pending" else None
+            limited = job is not None and job.attempts and job.status == "pending" and "rate" in (job.last_error or "")
+            return job if limited else None
 
         job = await rig.eventually(waiting)
         assert job.not_before >= rig.clock.now() + timedelta(seconds=80), "Retry-After kept"
