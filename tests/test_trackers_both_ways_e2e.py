@@ -81,6 +81,13 @@ async def test_an_owner_change_follows_both_ways_matched_by_email(jira_rig: Rig,
     assert any("p99 latency alert" in json.dumps(m) for m in new), new
     assert jira.issue("OPS-1").assignee == "acct-bob" and jira.violations == []
 
+    # The commander hands it to Carol in the post-mortem form: the ticket follows.
+    view = await rig.open_postmortem(INCIDENT_CHANNEL, ALICE)
+    assert f"i{item.id}" in rig.row_keys(view)
+    assert (await rig.driver.submit_view(view, ALICE, {f"ai_i{item.id}_owner": CAROL})).status == 200
+    await rig.eventually(assigned_in_jira)
+    assert len(jira.issues) == 1
+
 
 async def test_both_sides_changed_the_due_date_the_later_wins_and_the_dm_thread_says_so(
     jira_rig: Rig, jira: JiraEmulator
