@@ -21,6 +21,7 @@ from bot.config import Settings
 from slack_emulator import SlackEmulator
 from slack_emulator.harness import Harness
 from storage.db import create_engine, migrate
+from tracker_emulator import JiraEmulator, LinearEmulator
 
 SIGNING_SECRET = "test-signing-secret"
 PG_ADMIN_URL = os.environ.get("POSTMORTEM_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
@@ -177,3 +178,46 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for (kind, backend), n in sorted(FUZZ_COUNTS.items()):
         terminalreporter.write_line(f"{kind:8} {backend:11} {n:6}")
     terminalreporter.write_line(f"{'total':20} {sum(FUZZ_COUNTS.values()):6}")
+
+
+# --- the tracker emulators (tests/test_trackers*_e2e.py) ---------------------------------------
+
+JIRA_SECRET, LINEAR_SECRET = "jira-webhook-secret", "linear-webhook-secret"
+
+
+@pytest.fixture
+async def jira(clock: Any) -> Any:
+    server = JiraEmulator(clock)
+    server.add_user("acct-bob", "bob@example.com", "Bob")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def linear(clock: Any) -> Any:
+    server = LinearEmulator(clock)
+    server.add_user("lin-bob", "bob@example.com")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def jira_settings(jira: JiraEmulator, **more: Any) -> dict[str, Any]:
+    return dict(
+        jira_url=jira.url,
+        jira_email=jira.email,
+        jira_api_token=jira.token,
+        jira_project="OPS",
+        jira_webhook_secret=JIRA_SECRET,
+        **more,
+    )
+
+
+@pytest.fixture
+async def jira_rig(emulator: Any, database_url: str, jira: JiraEmulator) -> Any:
+    rig = await Rig.start(emulator, database_url, signing_secret=SIGNING_SECRET, **jira_settings(jira))
+    try:
+        yield rig
+    finally:
+        await rig.stop()

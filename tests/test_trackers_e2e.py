@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from sqlalchemy import select
 
 from bot.postmortem_document import render
@@ -24,51 +23,12 @@ from bot.postmortems import load_document
 from bot.trackers.base import marker_of
 from bot.trackers.linear import NAMESPACE
 from storage.models import ActionItem, Incident, Nudge, TicketJob
-from tests.conftest import ALICE, BOB, INCIDENT_CHANNEL, SIGNING_SECRET, Rig
+from tests.conftest import ALICE, BOB, INCIDENT_CHANNEL, JIRA_SECRET, LINEAR_SECRET, SIGNING_SECRET, Rig, jira_settings
 from tests.test_postmortem_e2e import submit_clean
 from tracker_emulator import JiraEmulator, LinearEmulator
 
 SCRIPT = str(Path(sys.executable).parent / "postmortem-bot")
-JIRA_SECRET, LINEAR_SECRET = "jira-webhook-secret", "linear-webhook-secret"
 BOB_TITLE = "Add a p99 latency alert on checkout at 800 ms for 5 min"
-
-
-@pytest.fixture
-async def jira(clock: Any) -> Any:
-    server = JiraEmulator(clock)
-    server.add_user("acct-bob", "bob@example.com", "Bob")
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def linear(clock: Any) -> Any:
-    server = LinearEmulator(clock)
-    server.add_user("lin-bob", "bob@example.com")
-    await server.start()
-    yield server
-    await server.stop()
-
-
-def jira_settings(jira: JiraEmulator, **more: Any) -> dict[str, Any]:
-    return dict(
-        jira_url=jira.url,
-        jira_email=jira.email,
-        jira_api_token=jira.token,
-        jira_project="OPS",
-        jira_webhook_secret=JIRA_SECRET,
-        **more,
-    )
-
-
-@pytest.fixture
-async def jira_rig(emulator: Any, database_url: str, jira: JiraEmulator) -> Any:
-    rig = await Rig.start(emulator, database_url, signing_secret=SIGNING_SECRET, **jira_settings(jira))
-    try:
-        yield rig
-    finally:
-        await rig.stop()
 
 
 async def items(rig: Rig) -> list[ActionItem]:

@@ -121,6 +121,16 @@ class JiraEmulator(EmulatorServer):
         issue.updated = self.now()
         return issue
 
+    def assign(self, key: str, account_id: str | None) -> JiraIssue:
+        """A person reassigns the issue in Jira."""
+        issue = self.issue(key)
+        issue.assignee, issue.updated = account_id, self.now()
+        return issue
+
+    def delete(self, key: str) -> None:
+        """A person deletes the issue in Jira: it answers 404 from now on."""
+        del self.issues[self.issue(key).id]
+
     async def send_webhook(self, url: str, secret: str, key: str, event: str = "jira:issue_updated") -> tuple[int, Any]:
         body = {
             "webhookEvent": event,

@@ -87,6 +87,12 @@ class LinearEmulator(EmulatorServer):
         issue.state, issue.updated = state_type, self.now()
         return issue
 
+    def assign(self, identifier: str, user_id: str | None) -> LinearIssue:
+        """A person reassigns the issue in Linear."""
+        issue = self.find(identifier)
+        issue.assignee, issue.updated = user_id, self.now()
+        return issue
+
     async def send_webhook(
         self, url: str, secret: str, identifier: str, *, action: str = "update", sent_at: datetime | None = None
     ) -> tuple[int, Any]:
