@@ -1,7 +1,7 @@
 """Crash during intake: a real `postmortem-bot serve` is killed with SIGKILL at random points
-while signed events pour in, and restarted, again and again. Events it acked but had not
-yet written are lost with it, and Slack does not send them again; events it never answered
-are redelivered with Slack's retry headers, or dropped, as Slack does after its last retry.
+while signed events pour in, and restarted, again and again. An event it acked was committed
+to its inbox first, so the next start applies it; events it never answered are redelivered
+with Slack's retry headers, or dropped, as Slack does after its last retry.
 After the last restart the bot reconciles (at start-up, then `/postmortem sync`), and the
 stored timeline must be exactly Slack's: nothing missing, nothing doubled.
 """
@@ -253,3 +253,52 @@ async def test_sigkill_during_intake_loses_and_doubles_nothing_after_reconciliat
     finally:
         await driver.close()
         await serve.stop()
+
+
+async def test_events_answered_200_survive_a_sigkill_right_after_with_slack_unreachable(
+    emulator: SlackEmulator, database_url: str, tmp_path: Path
+) -> None:
+    """The issue's durable ack: a 200 means committed. Events answered 200, then the process
+    killed at once, before it could apply them; Slack will not give the channel's history
+    back, so reconciliation cannot repair anything. The restarted bot still has every one."""
+    from sqlalchemy import func, select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from storage.models import Message
+
+    emulator.rate_limits.enabled = False
+    serve = Serve(emulator, database_url, tmp_path)
+    await serve.start()
+    driver = SlackDriver(emulator, serve.url, SECRET)
+    engine = create_async_engine(database_url)
+
+    async def stored() -> int:
+        async with engine.connect() as conn:
+            found = await conn.execute(select(func.count()).select_from(Message).where(Message.text.like("acked %")))
+            return int(found.scalar_one())
+
+    try:
+        assert (await driver.slash_command(C, ALICE, "start Durable acks --sev 2")).status == 200
+        for _ in range(600):
+            if emulator.pins(C):
+                break
+            await asyncio.sleep(0.05)
+        for method in ("conversations.history", "conversations.replies"):
+            emulator.fail(method, status=500, times=10_000)
+        reads_before = len(emulator.calls_to("conversations.history"))
+        messages = [emulator.post_user_message(C, ALICE, f"acked {n}") for n in range(30)]
+        deliveries = await asyncio.gather(*(driver.send_event(dict(m, channel=C, event_ts=m["ts"])) for m in messages))
+        assert [d.status for d in deliveries] == [200] * 30
+        await serve.kill()
+        await serve.start()
+        for _ in range(600):
+            if await stored() == 30:
+                break
+            await asyncio.sleep(0.05)
+        assert await stored() == 30, "every event answered 200 was kept"
+        reads = emulator.calls_to("conversations.history")[reads_before:]
+        assert reads and all(call["status"] == 500 for call in reads), "nothing came from reading Slack back"
+    finally:
+        await driver.close()
+        await serve.stop()
+        await engine.dispose()
