@@ -218,6 +218,8 @@ def _sync_in_background(bot: Bot) -> asyncio.Task[object]:
     whatever was posted while the bot was down is repaired, without delaying the first ack."""
 
     async def sync() -> None:
+        # Events stored before a crash come first: the sync then repairs only what Slack never delivered.
+        await bot.inbox.caught_up(timeout=30)
         try:
             reports = await bot.services.reconcile.sync_active()
         except Exception:  # a failed sync must not take the server down; the next start retries

@@ -368,6 +368,19 @@ class EventInbox:
         while await self.apply_next_batch():
             pass
 
+    async def caught_up(self, timeout: float) -> bool:
+        """Wait, at most `timeout` seconds, until what was stored before is applied (a start-up
+        sync after that repairs only what Slack never delivered); False if it was not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if await self.applied():
+                    return True
+            except Exception:  # the database: the sync will say so itself
+                return False
+            await asyncio.sleep(0.05)
+        return False
+
     async def applied(self) -> bool:
         """Whether nothing is waiting to be committed or applied (tests and shutdown)."""
         if self._waiting:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -50,8 +51,11 @@ class NoIncident(Exception):
     """The channel has no incident to add to."""
 
 
-# Pinned messages fetched from Slack at once, per batch of events.
+# Pinned messages fetched from Slack at once, per batch of events; how long a batch may wait
+# for them (a 429's Retry-After included); how long fetching pauses after that budget ran out.
 FETCH_CONCURRENCY = 8
+FETCH_BUDGET_S = 3.0
+FETCH_PAUSE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,7 @@ class TimelineService:
         self.client = client
         self.clock = clock
         self.timeline_emojis = timeline_emojis
+        self._fetch_paused_until = 0.0
         self.people = people
         self.access = access
 
@@ -380,18 +385,43 @@ class TimelineService:
                     wanted[key] = event
         found: dict[tuple[str, str], Fetched] = {}
         if wanted:
-            limit = asyncio.Semaphore(FETCH_CONCURRENCY)
-
-            async def fetch(channel_id: str, ts: str) -> Fetched:
-                async with limit:
-                    return await self._fetch(channel_id, ts)
-
-            keys = list(wanted)
-            found = dict(zip(keys, await asyncio.gather(*(fetch(*key) for key in keys)), strict=True))
+            found = await self._fetch_within_budget(list(wanted))
             authors |= {f.message.user_id for f in found.values() if f.message is not None}
         if authors:
             await self.people.learn(authors)
         return found
+
+    async def _fetch_within_budget(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Fetched]:
+        """Fetch pinned messages, waiting out Slack's rate limits for FETCH_BUDGET_S at most.
+
+        Every stored event waits behind this batch, so a Slack that is slow or rate-limiting
+        (conversations.history is Tier 3) must not hold intake up: past the budget the rest
+        become placeholders, and fetching pauses for a while. A placeholder is filled by the
+        message's own event or by the next sync (at the latest, the one before resolving).
+        """
+        if monotonic() < self._fetch_paused_until:
+            return dict.fromkeys(keys, Fetched(None, "fetching paused: Slack was slow"))
+        limit = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+        async def fetch(channel_id: str, ts: str) -> Fetched:
+            async with limit:
+                return await self._fetch(channel_id, ts)
+
+        tasks = {key: asyncio.ensure_future(fetch(*key)) for key in keys}
+        done, pending = await asyncio.wait(tasks.values(), timeout=FETCH_BUDGET_S)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self._fetch_paused_until = monotonic() + FETCH_PAUSE_S
+            log.warning(
+                "Slack did not give %d pinned message(s) within %.0f s: placeholders for now, fetching paused %.0f s",
+                len(pending),
+                FETCH_BUDGET_S,
+                FETCH_PAUSE_S,
+            )
+        return {
+            key: task.result() if task in done else Fetched(None, "Slack was too slow") for key, task in tasks.items()
+        }
 
     async def _fetch(self, channel_id: str, ts: str) -> Fetched:
         try:

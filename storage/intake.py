@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_name, rows_affected
@@ -82,11 +82,21 @@ async def message_exists(session: AsyncSession, team_id: str, channel_id: str, t
 @cache
 def _insert_message_stmt(dialect: str) -> Any:
     stmt = on_conflict_insert_for(dialect, Message.__table__)
-    fill = {k: stmt.excluded[k] for k in ("user_id", "text", "thread_ts", "file_names", "source", "edited_ts")}
+    new = stmt.excluded
+    # A placeholder may have been edited since it was made (its edit arrived first): the
+    # message filling it in must not put the older text back.
+    keep_edit = and_(Message.edited_ts.is_not(None), or_(new.edited_ts.is_(None), new.edited_ts <= Message.edited_ts))
+    fill = {k: new[k] for k in ("user_id", "thread_ts", "file_names", "source")}
+    fill |= {
+        "text": case((keep_edit, Message.text), else_=new.text),
+        "edited_ts": case((keep_edit, Message.edited_ts), else_=new.edited_ts),
+        # The text as first posted: what fills the placeholder, when the placeholder was edited.
+        "original_text": case((and_(keep_edit, new.edited_ts.is_(None)), new.text), else_=None),
+    }
     return stmt.on_conflict_do_update(
         index_elements=["team_id", "channel_id", "ts"],
         set_=fill,
-        where=and_(Message.source == "missing", stmt.excluded.source != "missing"),
+        where=and_(Message.source == "missing", new.source != "missing"),
     )
 
 
