@@ -20,15 +20,17 @@ refusal is counted (`postmortem_events_refused`) and logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bot.clock import Clock
 from bot.intake import IntakeService, envelope
@@ -51,8 +53,10 @@ from storage.models import InboxEvent
 
 log = logging.getLogger("postmortem_bot.inbox")
 
-# Deliveries committed together at most; more wait for the next commit.
+# Deliveries committed together at most; more wait for the next commit. On PostgreSQL, how
+# many commits may be in flight at once (each on its own pooled connection).
 MAX_COMMIT_BATCH = 500
+COMMITS_IN_FLIGHT = 3
 # Deliveries applied in one transaction: short enough that a commit waiting behind it on
 # SQLite's one connection still answers well inside Slack's 3 s.
 APPLY_BATCH = 100
@@ -111,7 +115,9 @@ class EventInbox:
         self.intake = intake
         self.own_team = own_team
         self._waiting: list[_Waiting] = []
-        self._commit_started: float | None = None
+        self._commits_started: dict[int, float] = {}  # batch -> when its commit began
+        self._committing: set[asyncio.Task[None]] = set()
+        self._writer_idle_connections: list[AsyncConnection] = []
         self._wake_writer = asyncio.Event()
         self._wake_applier = asyncio.Event()
         self._writer_idle = asyncio.Event()
@@ -135,7 +141,7 @@ class EventInbox:
         own = self.own_team()
         if own is not None and team_id != own:
             raise NotForUs(team_id)
-        if self._commit_started is not None and time.monotonic() - self._commit_started > STALLED_COMMIT_S:
+        if self._commits_started and time.monotonic() - min(self._commits_started.values()) > STALLED_COMMIT_S:
             self._refuse("stalled")
         if not self._tasks:
             raise RuntimeError("the inbox is not started")
@@ -179,18 +185,56 @@ class EventInbox:
             self._refusals = _Refusals()
 
     async def _write_forever(self) -> None:
+        """Commit what waits, in batches; on PostgreSQL several commits at once (each waits on
+        its own WAL flush, so a connection that waits for one leaves the next idle), on SQLite
+        one (one writer at a time)."""
+        slots = asyncio.Semaphore(COMMITS_IN_FLIGHT if await self._locks_rows() else 1)
         while True:
             await self._wake_writer.wait()
             self._wake_writer.clear()
             while self._waiting:
+                await slots.acquire()
+                if not self._waiting:
+                    slots.release()
+                    break
                 batch, self._waiting = self._waiting[:MAX_COMMIT_BATCH], self._waiting[MAX_COMMIT_BATCH:]
-                await self._commit(batch)
+                commit = asyncio.ensure_future(self._commit(batch))
+                self._committing.add(commit)
+                commit.add_done_callback(lambda task: self._committed(task, slots))
+            if not self._committing:
+                self._writer_idle.set()
+
+    @asynccontextmanager
+    async def _writer_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one commit. On PostgreSQL the writer keeps its own open between
+        commits (no pool checkout and pre-ping per acknowledgement); one that failed is
+        dropped. SQLite's single pooled connection is shared, so it is taken each time."""
+        if not await self._locks_rows():
+            async with self.engine.connect() as conn:
+                yield conn
+            return
+        conn = self._writer_idle_connections.pop() if self._writer_idle_connections else await self.engine.connect()
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+                await conn.close()
+            raise
+        self._writer_idle_connections.append(conn)
+
+    def _committed(self, task: asyncio.Task[None], slots: asyncio.Semaphore) -> None:
+        self._committing.discard(task)
+        slots.release()
+        if not self._committing and not self._waiting:
             self._writer_idle.set()
 
     async def _commit(self, batch: list[_Waiting]) -> None:
-        self._commit_started = started = time.monotonic()
+        started = time.monotonic()
+        self._commits_started[id(batch)] = started
         try:
-            await commit_deliveries(self.engine, [w.row for w in batch])
+            async with self._writer_connection() as conn:
+                await commit_deliveries(conn, [w.row for w in batch])
         except Exception as exc:  # the database: every waiting request gets its 503
             log.error("could not store %d event(s): %s", len(batch), exc)
             for waiting in batch:
@@ -198,11 +242,11 @@ class EventInbox:
                     waiting.committed.set_exception(InboxRefused("database"))
             return
         finally:
-            self._commit_started = None
+            del self._commits_started[id(batch)]
         now = time.monotonic()
         self._commit_gap, self._last_commit = now - self._last_commit, now
         self._committed_since_apply += len(batch)
-        INTAKE_COMMIT_SECONDS.observe(self._last_commit - started)
+        INTAKE_COMMIT_SECONDS.observe(now - started)
         INTAKE_BATCH_SIZE.observe(len(batch))
         for waiting in batch:
             if not waiting.committed.done():  # the request may have gone (client closed)
@@ -363,6 +407,9 @@ class EventInbox:
             task.cancel()
         await asyncio.gather(writer, applier, return_exceptions=True)
         self._tasks = []
+        while self._writer_idle_connections:
+            with contextlib.suppress(Exception):
+                await self._writer_idle_connections.pop().close()
 
     async def _drain(self) -> None:
         while await self.apply_next_batch():

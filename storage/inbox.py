@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.db import dialect_name
 from storage.models import InboxEvent
 
 
-async def commit_deliveries(engine: AsyncEngine, rows: Sequence[dict[str, Any]]) -> None:
+async def commit_deliveries(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert deliveries (team_id, event_id, received_at, body) and commit, in one round of
     the driver's own calls; a delivery already in the inbox (a redelivery) is ignored.
 
@@ -27,24 +27,23 @@ async def commit_deliveries(engine: AsyncEngine, rows: Sequence[dict[str, Any]])
     """
     if not rows:
         return
-    dialect = engine.dialect
+    dialect = conn.dialect
     stamp = _received_at_binder(dialect)
     values = [(r["team_id"], r["event_id"], stamp(r["received_at"]), r["body"]) for r in rows]
-    async with engine.connect() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        if raw is None:
-            raise RuntimeError("the database connection has gone")
-        if dialect.name == "postgresql":
-            async with raw.transaction():
-                await raw.executemany(_INSERT_PG, values)
-            return
-        await raw.execute("BEGIN IMMEDIATE")
-        try:
-            await raw.executemany(_INSERT_SQLITE, values)
-        except BaseException:
-            await raw.execute("ROLLBACK")
-            raise
-        await raw.execute("COMMIT")
+    raw = (await conn.get_raw_connection()).driver_connection
+    if raw is None:
+        raise RuntimeError("the database connection has gone")
+    if dialect.name == "postgresql":
+        async with raw.transaction():
+            await raw.executemany(_INSERT_PG, values)
+        return
+    await raw.execute("BEGIN IMMEDIATE")
+    try:
+        await raw.executemany(_INSERT_SQLITE, values)
+    except BaseException:
+        await raw.execute("ROLLBACK")
+        raise
+    await raw.execute("COMMIT")
 
 
 _COLUMNS = "(team_id, event_id, received_at, body, attempts, failed)"
