@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bot.clock import Clock
@@ -272,9 +272,10 @@ class EventInbox:
                         break
                 await self._report_backlog()
                 failures = 0
-            except Exception as exc:  # the database went away: keep the rows, try again later
+            except Exception as exc:  # the database went away, or a conflict: the rows wait for the next try
                 failures += 1
-                log.error("could not apply stored events (attempt %d): %s", failures, exc)
+                level = logging.WARNING if failures < 3 else logging.ERROR  # a hiccup, then a problem
+                log.log(level, "could not apply stored events (attempt %d): %s", failures, exc)
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
 
     async def _gather(self) -> None:
@@ -349,17 +350,17 @@ class EventInbox:
         try:
             await self.intake.apply(list(bodies.values()))
             return outcome | dict.fromkeys(bodies)
-        except TRANSIENT:
-            raise
         except Exception as exc:
+            if transient(exc):
+                raise
             log.warning("a batch of %d events failed (%s); applying them one by one", len(bodies), exc)
         for row_id, body in bodies.items():
             try:
                 await self.intake.apply([body])
                 outcome[row_id] = None
-            except TRANSIENT:
-                raise
             except Exception as exc:
+                if transient(exc):
+                    raise
                 log.exception("event %s could not be applied", body.get("event_id"))
                 outcome[row_id] = f"{exc.__class__.__name__}: {exc}"
         return outcome
@@ -438,3 +439,11 @@ class EventInbox:
 
 # What says the database, not the event, is the problem: the rows wait for the next attempt.
 TRANSIENT: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, DatabaseUnavailable, OSError)
+# PostgreSQL's deadlock_detected and serialization_failure: another transaction won; try again.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def transient(exc: BaseException) -> bool:
+    if isinstance(exc, TRANSIENT):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in RETRY_SQLSTATES

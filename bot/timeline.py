@@ -35,6 +35,7 @@ from storage.intake import (
     insert_message,
     insert_messages,
     is_event_processed,
+    lock_channels,
     mark_messages_deleted,
     message_exists,
     prune_processed_events,
@@ -238,6 +239,7 @@ class TimelineService:
         """
         fetched = await self._fetch_pinned(events)
         async with self.sessions.begin() as session:
+            await lock_channels(session, {(e.team_id, e.channel_id) for e in events if not isinstance(e, Ignored)})
             claimed = await claim_events(session, [(e.team_id, e.event_id) for e in events], self.clock.now())
             incidents: dict[tuple[str, str], Incident | None] = {}
             live: list[tuple[LiveEvent, Incident]] = []

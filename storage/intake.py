@@ -3,12 +3,13 @@ reconciliation write them. Every write here is safe to repeat: redelivery is nor
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, case, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_name, rows_affected
@@ -60,6 +61,28 @@ async def claim_events(session: AsyncSession, events: Sequence[tuple[str, str]],
             [{"team_id": team_id, "event_id": event_id, "received_at": now} for team_id, event_id in new],
         )
     return set(new)
+
+
+async def lock_channels(session: AsyncSession, channels: Iterable[tuple[str, str]]) -> None:
+    """Hold, until the transaction ends, the right to write these (team, channel)s' messages.
+
+    PostgreSQL replicas apply disjoint events that may touch the same messages (a post on one,
+    its edit on the other); taking the channels' advisory locks first, in one order, makes
+    them wait for each other instead of deadlocking. SQLite has one writer: nothing to do.
+    """
+    if dialect_name(session) != "postgresql":
+        return
+    for key in sorted({_lock_key(team_id, channel_id) for team_id, channel_id in channels}):
+        await session.execute(_ADVISORY_LOCK, {"key": key})
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def _lock_key(team_id: str, channel_id: str) -> int:
+    """A stable signed 64-bit key for a channel (PostgreSQL's advisory lock space)."""
+    digest = hashlib.blake2b(f"timeline:{team_id}:{channel_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 async def prune_processed_events(session: AsyncSession, before: datetime) -> int:
