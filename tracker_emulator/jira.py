@@ -156,7 +156,7 @@ class JiraEmulator(EmulatorServer):
         expected = "Basic " + base64.b64encode(f"{self.email}:{self.token}".encode()).decode()
         if request.headers.get("Authorization") != expected:
             return _error(401, "You are not authenticated. Authentication required to perform this operation.")
-        fault = self._fault_for(what)
+        fault = self._fault_for(what) or await self._chaos_fault(re.sub(r"(/issue/)[^/]+", r"\1{id}", what))
         if fault and not fault.after:
             await self.stall(fault)
             return self._fault_response(fault)

@@ -147,7 +147,7 @@ class LinearEmulator(EmulatorServer):
             )
         what = query
         self.calls.append(" ".join(query.split()[:2]))
-        fault = self._fault_for(what)
+        fault = self._fault_for(what) or await self._chaos_fault(" ".join(query.split()[:2]))
         if fault and not fault.after:
             await self.stall(fault)
             return self._fault_response(fault)
