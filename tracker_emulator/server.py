@@ -16,61 +16,6 @@ from aiohttp import web
 
 
 class _SystemClock:
-    def chaos(
-        self,
-        *,
-        seed: int,
-        rate_limited: float = 0.10,
-        server_error: float = 0.05,
-        slow: float = 0.05,
-        slow_seconds: float = 0.3,
-        retry_after: int = 1,
-        after_share: float = 0.5,
-    ) -> None:
-        """Answer a random share of API calls badly, reproducibly, until :meth:`calm`.
-
-        Each call draws once from its target's stream (Jira: method and route with ids
-        blanked, "GET /rest/api/3/issue/{id}"; Linear: the operation's first words): with
-        probability `rate_limited` it is answered 429 (Linear: RATELIMITED) with
-        `Retry-After: retry_after`, with `server_error` a 500, 502 or 503, with `slow` it waits
-        `slow_seconds` and is answered normally. A share `after_share` of the server errors
-        come *after* the call took effect, as a real tracker's can (the issue was created,
-        the answer lost), so a client that retries blindly makes duplicates. Scripted
-        :meth:`fail_next` faults come first and do not draw."""
-        for name, rate in (("rate_limited", rate_limited), ("server_error", server_error), ("slow", slow)):
-            if not 0 <= rate <= 1:
-                raise ValueError(f"{name} must be a probability, got {rate}")
-        if rate_limited + server_error + slow > 1:
-            raise ValueError("the fault rates add up to more than 1")
-        self._chaos = Chaos(seed, rate_limited, server_error, slow, slow_seconds, retry_after, after_share)
-
-    def calm(self) -> None:
-        """Turn chaos off; :attr:`chaos_log` keeps what happened."""
-        self._chaos = None
-
-    def chaos_counts(self) -> dict[str, int]:
-        counts = {"rate_limited": 0, "server_error": 0, "after": 0, "slow": 0}
-        for entry in self.chaos_log:
-            counts[entry["fault"]] += 1
-            counts["after"] += bool(entry.get("after"))
-        return counts
-
-    async def _chaos_fault(self, target: str) -> Fault | None:
-        """A chaos draw for one call: a fault to answer, or None (after a slow pause, maybe)."""
-        chaos = self._chaos
-        if chaos is None:
-            return None
-        kind, fault = chaos.draw(target)
-        if kind == "ok":
-            return None
-        entry: dict[str, Any] = {"target": target, "fault": kind, "seed": chaos.seed}
-        if fault is not None:
-            entry.update(status=fault.status, after=fault.after)
-        self.chaos_log.append(entry)
-        if kind == "slow":
-            await asyncio.sleep(chaos.slow_seconds)
-        return fault
-
     def now(self) -> datetime:
         return datetime.now(UTC)
 
