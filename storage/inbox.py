@@ -92,7 +92,3 @@ async def inbox_backlog(session: AsyncSession) -> int:
     return int(
         await session.scalar(select(func.count()).select_from(InboxEvent).where(InboxEvent.failed.is_(False))) or 0
     )
-
-
-async def oldest_waiting(session: AsyncSession) -> datetime | None:
-    return await session.scalar(select(func.min(InboxEvent.received_at)).where(InboxEvent.failed.is_(False)))

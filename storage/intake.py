@@ -248,16 +248,6 @@ async def stored_messages(
     return found
 
 
-async def reactions_read_after(session: AsyncSession, team_id: str, channel_id: str, ts: str, event_ts: str) -> bool:
-    """Whether reconciliation read the message's reactions from Slack after `event_ts`."""
-    read_ts = await session.scalar(
-        select(Message.reactions_read_ts).where(
-            Message.team_id == team_id, Message.channel_id == channel_id, Message.ts == ts
-        )
-    )
-    return read_ts is not None and read_ts > event_ts
-
-
 async def mark_reactions_read(
     session: AsyncSession, team_id: str, channel_id: str, ts_list: list[str], read_ts: str
 ) -> None:

@@ -1,5 +1,5 @@
-"""Listeners still running after their ack: what the backlog valve counts and a stopping
-process waits for.
+"""Listeners still running after their ack: what a stopping process waits for (and what
+`Bot.idle` asks about).
 
 Bolt acknowledges a request, then runs its listener in a task that nothing awaits. Every
 listener is registered through `tracked`, which keeps that task in a registry while the
